@@ -1,0 +1,13 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""The `pex_release` backend: releasable apps as a deps PEX, a sources PEX and a manifest."""
+
+from pex_release.target_types import PexReleaseTarget
+
+
+def target_types():
+    return (PexReleaseTarget,)
+
+
+def rules():
+    return ()

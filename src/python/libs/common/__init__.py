@@ -1,0 +1,1 @@
+"""Runtime helpers shared by the acme services: settings from the environment and logging."""

@@ -1,0 +1,156 @@
+"""End-to-end fixtures: a scratch copy of this repository, driven through its own `./pants`.
+
+The tests run under `./pants test`, whose sandbox holds the repository's files (the `//:repo`
+target). One scratch copy is built per test session and shared, because every Pants call here
+pays about 12 s of start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import pytest
+
+# What the `//:repo` files target puts in the sandbox beside the test runner's own files.
+REPO_ENTRIES = (".gitignore", "BUILD", "pants", "pants.toml", "3rdparty", "build-support", "pants-plugins", "src", "tests")
+
+PANTS_COUNTER = re.compile(r"^\s+(\w+): (\d+)$", re.MULTILINE)
+PANTS_COMPLETED = re.compile(r"\[INFO\] Completed: (.+)$", re.MULTILINE)
+
+
+def sandbox_repo() -> Path:
+    root = Path.cwd()
+    assert (root / "pants").is_file() and (root / "pants.toml").is_file(), (
+        f"{root} has no ./pants: the end-to-end tests need the `//:repo` target as a dependency"
+    )
+    return root
+
+
+def copy_repo(dest: Path) -> Path:
+    src = sandbox_repo()
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in REPO_ENTRIES:
+        path = src / entry
+        if path.is_dir():
+            shutil.copytree(path, dest / entry, ignore=shutil.ignore_patterns("__pycache__"))
+        elif path.exists():
+            shutil.copy2(path, dest / entry)
+    return dest
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "e2e",
+        "GIT_AUTHOR_EMAIL": "e2e@example.com",
+        "GIT_COMMITTER_NAME": "e2e",
+        "GIT_COMMITTER_EMAIL": "e2e@example.com",
+    }
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def python312() -> str:
+    """The interpreter the apps target, found the way the launcher finds it."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for candidate in sorted(pyenv.glob("3.12.*/bin/python3.12"), reverse=True):
+        return str(candidate)
+    found = shutil.which("python3.12")
+    assert found, "no CPython 3.12 on this machine"
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 30.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.read()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class PantsRun:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """The engine counters printed by `--stats-log`."""
+        return {name: int(value) for name, value in PANTS_COUNTER.findall(self.stderr)}
+
+    @property
+    def completed(self) -> list[str]:
+        """Descriptions of the processes that ran (cache hits log nothing)."""
+        return PANTS_COMPLETED.findall(self.stderr)
+
+    def assert_ok(self) -> PantsRun:
+        assert self.returncode == 0, f"./pants {' '.join(self.args)} failed:\n{self.stderr[-6000:]}"
+        return self
+
+
+@dataclass
+class ScratchRepo:
+    root: Path
+    store: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def pants(self, *args: str, check: bool = True, env: Mapping[str, str] | None = None) -> PantsRun:
+        full_env = {
+            **os.environ,
+            # A store of its own, so counts of processes run do not depend on what ran before.
+            "PANTS_LOCAL_STORE_DIR": str(self.store),
+            "PANTS_PANTSD": "false",
+            **self.env,
+            **(env or {}),
+        }
+        argv = ("--stats-log", *args)
+        proc = subprocess.run(["./pants", *argv], cwd=self.root, env=full_env, capture_output=True, text=True)
+        run = PantsRun(argv, proc.returncode, proc.stdout, proc.stderr)
+        return run.assert_ok() if check else run
+
+    def write(self, relpath: str, content: str) -> None:
+        path = self.root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+
+    def commit(self, message: str) -> str:
+        git(self.root, "add", "-A")
+        git(self.root, "commit", "-q", "-m", message)
+        return git(self.root, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture(scope="session")
+def scratch_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScratchRepo]:
+    base = tmp_path_factory.mktemp("e2e")
+    root = copy_repo(base / "repo")
+    git(root, "init", "-q", "-b", "main")
+    repo = ScratchRepo(root=root, store=base / "lmdb_store")
+    repo.commit("scratch copy")
+    yield repo
+
+
+@pytest.fixture(scope="session")
+def packaged_repo(scratch_repo: ScratchRepo) -> ScratchRepo:
+    """The scratch repository after `./pants package ::`."""
+    scratch_repo.pants("package", "::")
+    return scratch_repo
