@@ -2,6 +2,7 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """The `pex_release` backend: releasable apps as a deps PEX, a sources PEX and a manifest."""
 
+from pex_release import rules as release_rules
 from pex_release.target_types import PexReleaseTarget
 
 
@@ -10,4 +11,4 @@ def target_types():
 
 
 def rules():
-    return ()
+    return release_rules.rules()

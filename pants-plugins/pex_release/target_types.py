@@ -1,10 +1,235 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-from pants.engine.target import COMMON_TARGET_FIELDS, Target
-from pants.util.strutil import help_text
+"""The `pex_release` target: an app released as a deps PEX, a sources PEX and a manifest."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Optional
+
+from packaging.version import InvalidVersion, Version
+
+from pants.backend.python.target_types import (
+    EntryPoint,
+    EntryPointField,
+    InterpreterConstraintsField,
+    PexArgsField,
+    PexCompletePlatformsField,
+    PexEnvField,
+    PexExecutionModeField,
+    PexLayoutField,
+    PexPlatformsField,
+    PexScriptField,
+    PexShebangField,
+    PythonResolveField,
+)
+from pants.engine.addresses import Address
+from pants.engine.target import (
+    COMMON_TARGET_FIELDS,
+    AsyncFieldMixin,
+    BoolField,
+    Dependencies,
+    DictStringToStringField,
+    InvalidFieldException,
+    InvalidTargetException,
+    StringField,
+    Target,
+)
+from pants.util.frozendict import FrozenDict
+from pants.util.strutil import help_text, softwrap
+
+
+class PexReleaseEntryPointField(EntryPointField):
+    # Not `PexEntryPointField`: that one would make `pex_binary`'s package and run rules claim
+    # this target too. Dependency inference for it lives in `dependency_inference.py`.
+    help = help_text(
+        f"""
+        What runs when the release starts: a module, `'path.to.module:func'`, or the file name
+        shorthand `'main.py'` / `'main.py:func'` relative to this BUILD file.
+
+        Set exactly one of `{EntryPointField.alias}` and `{PexScriptField.alias}`.
+        """
+    )
+
+
+class PexReleaseScriptsField(DictStringToStringField):
+    alias = "scripts"
+    help = help_text(
+        """
+        Extra commands the release exposes, as a mapping from a command name to an entry point
+        (`'path.to.module:func'`), like the repeated `--script` of a hand-built PEX.
+
+        They are recorded in the release manifest; `pexrun run <repo> <app> --script <name>`
+        runs one, as does `PEX_MODULE=<entry point>` with the PEX files directly.
+        """
+    )
+
+    @classmethod
+    def compute_value(
+        cls, raw_value: Optional[dict[str, str]], address: Address
+    ) -> Optional[FrozenDict[str, str]]:
+        value = super().compute_value(raw_value, address)
+        if value is None:
+            return None
+        for name, spec in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+                raise InvalidFieldException(
+                    softwrap(
+                        f"""
+                        The `{cls.alias}` field in target {address} has the command name {name!r}.
+                        To fix, use letters, digits, `.`, `_` and `-` only, e.g. `acme-checksum`.
+                        """
+                    )
+                )
+            try:
+                EntryPoint.parse(spec, provenance=f"for the `{cls.alias}` entry {name!r} in {address}")
+            except ValueError as e:
+                raise InvalidFieldException(str(e))
+        return value
+
+
+class PexReleaseDependenciesField(Dependencies):
+    supports_transitive_excludes = True
+
+
+class PexReleaseAppField(StringField, AsyncFieldMixin):
+    alias = "app"
+    help = help_text(
+        """
+        The release's name: its manifest is `<app>.release.json` and repositories store it as
+        `apps/<app>/<version>.json`.
+
+        Defaults to the name of the directory holding this BUILD file. It must be unique in the
+        repository.
+        """
+    )
+
+    def value_or_default(self) -> str:
+        return self.value or os.path.basename(self.address.spec_path) or "release"
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", value):
+            raise InvalidFieldException(
+                softwrap(
+                    f"""
+                    The `{cls.alias}` field in target {address} is {value!r}. To fix, use lower-case
+                    letters, digits, `.`, `_` and `-`, starting with a letter or digit.
+                    """
+                )
+            )
+        return value
+
+
+class PexReleaseVersionField(StringField):
+    alias = "version"
+    help = help_text(
+        """
+        The release's version, in PEP 440 form (e.g. `1.4.0`, `2.0.0rc1`).
+
+        When unset, it is derived from the source revision: `0.dev<commit time>+g<commit>`, so
+        later commits give higher versions; a checkout with uncommitted changes adds `.dirty`.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is None:
+            return None
+        try:
+            return str(Version(value))
+        except InvalidVersion:
+            raise InvalidFieldException(
+                softwrap(
+                    f"""
+                    The `{cls.alias}` field in target {address} is {value!r}, which is not a
+                    PEP 440 version. To fix, use a version like `1.4.0`, `1.4.0rc1` or
+                    `1.4.0.post1`, or remove the field to derive it from the source revision.
+                    """
+                )
+            )
+
+
+class PexReleasePlatformsField(PexPlatformsField):
+    # Checked here so a typo is reported against the target, not deep inside a pex process.
+    @classmethod
+    def compute_value(cls, raw_value, address: Address):
+        value = super().compute_value(raw_value, address)
+        for platform in value or ():
+            if not _ABBREVIATED_PLATFORM.fullmatch(platform):
+                raise InvalidFieldException(
+                    softwrap(
+                        f"""
+                        The `{cls.alias}` field in target {address} has {platform!r}, which is not
+                        a pex platform. To fix, use PLATFORM-IMPL-PYVER-ABI, e.g.
+                        `linux_x86_64-cp-312-cp312` or `macosx_11_0_arm64-cp-3.12.1-cp312`.
+                        """
+                    )
+                )
+        return value
+
+
+_ABBREVIATED_PLATFORM = re.compile(r"[a-z0-9_.]+-(cp|pp)-\d+(\.\d+)*-[a-z0-9_]+")
+
+
+class PexReleaseSingleFileField(BoolField):
+    alias = "single_file"
+    default = False
+    help = help_text(
+        """
+        Also build `<app>.pex`: one PEX holding the dependencies and the sources, for hosts where
+        copying one file is simplest. The manifest records it as `single_file`.
+        """
+    )
 
 
 class PexReleaseTarget(Target):
     alias = "pex_release"
-    core_fields = COMMON_TARGET_FIELDS
-    help = help_text("A releasable app: a deps PEX, a sources PEX and a release manifest.")
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        PexReleaseAppField,
+        PexReleaseVersionField,
+        PexReleaseEntryPointField,
+        PexScriptField,
+        PexReleaseScriptsField,
+        PexReleaseDependenciesField,
+        PythonResolveField,
+        InterpreterConstraintsField,
+        PexReleasePlatformsField,
+        PexCompletePlatformsField,
+        PexShebangField,
+        PexEnvField,
+        PexArgsField,
+        PexExecutionModeField,
+        PexLayoutField,
+        PexReleaseSingleFileField,
+    )
+    help = help_text(
+        """
+        A releasable app: `package` builds a deps PEX (its third-party distributions, shared by
+        every app with the same resolved closure), a sources PEX (its first-party code and entry
+        point) and a release manifest `<app>.release.json`, all in `dist/releases/`.
+
+        Run it with `PEX_PATH=<deps PEX> python <sources PEX>`, `pants run`, or publish it with
+        `pants publish` and run it anywhere with `pexrun`.
+        """
+    )
+
+    def validate(self) -> None:
+        has_entry_point = self[PexReleaseEntryPointField].value is not None
+        has_script = self[PexScriptField].value is not None
+        if has_entry_point == has_script:
+            problem = "sets both" if has_entry_point else "sets neither of"
+            raise InvalidTargetException(
+                softwrap(
+                    f"""
+                    The `{self.alias}` target {self.address} {problem} the
+                    `{PexReleaseEntryPointField.alias}` and `{PexScriptField.alias}` fields. To
+                    fix, set exactly one: `entry_point="main.py"` for your own code, or
+                    `script="<console script>"` for one from a distribution.
+                    """
+                )
+            )

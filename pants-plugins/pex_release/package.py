@@ -1,0 +1,484 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""`package` for `pex_release`: a deps PEX, a sources PEX and a release manifest per app."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from pants.backend.python.subsystems.setup import PythonSetup
+from pants.backend.python.target_types import (
+    ConsoleScript,
+    EntryPoint,
+    InterpreterConstraintsField,
+    PexArgsField,
+    PexCompletePlatformsField,
+    PexEnvField,
+    PexExecutionMode,
+    PexExecutionModeField,
+    PexLayout,
+    PexLayoutField,
+    PexScriptField,
+    PexShebangField,
+    PythonResolveField,
+)
+from pants.backend.python.util_rules.pex import (
+    CompletePlatforms,
+    Pex,
+    PexPlatforms,
+    PexRequest,
+    PexRequirements,
+    ReqStrings,
+)
+from pants.backend.python.util_rules.pex_cli import PexCli
+from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
+from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
+from pants.engine.addresses import Address
+from pants.engine.fs import (
+    CreateDigest,
+    Digest,
+    DigestEntries,
+    DigestSubset,
+    FileContent,
+    FileEntry,
+    MergeDigests,
+    PathGlobs,
+)
+from pants.engine.process import Process, ProcessExecutionFailure, ProcessResult
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import AllTargets, InvalidFieldException
+from pants.engine.unions import UnionRule
+from pants.util.frozendict import FrozenDict
+from pants.util.logging import LogLevel
+from pants.util.strutil import softwrap
+from pex_release.closure import (
+    CLOSURE_LOCK_PATH,
+    ClosureLock,
+    ClosureLockRequest,
+    LockedDistribution,
+    canonical_name,
+    dumps,
+)
+from pex_release.entry_points import (
+    CheckedEntryPoints,
+    CheckedEntryPointsRequest,
+    ReleaseEntryPoints,
+    ReleaseEntryPointsRequest,
+)
+from pex_release.manifest import Blob, DepsBlob, Distribution, ReleaseManifest
+from pex_release.revision import SourceRevision
+from pex_release.target_types import (
+    PexReleaseAppField,
+    PexReleaseEntryPointField,
+    PexReleasePlatformsField,
+    PexReleaseScriptsField,
+    PexReleaseSingleFileField,
+    PexReleaseTarget,
+    PexReleaseVersionField,
+)
+
+logger = logging.getLogger(__name__)
+
+RELEASES_DIR = "releases"
+
+
+@dataclass(frozen=True)
+class PexReleaseFieldSet(PackageFieldSet):
+    required_fields = (PexReleaseAppField,)
+
+    app: PexReleaseAppField
+    version: PexReleaseVersionField
+    entry_point: PexReleaseEntryPointField
+    script: PexScriptField
+    scripts: PexReleaseScriptsField
+    resolve: PythonResolveField
+    interpreter_constraints: InterpreterConstraintsField
+    platforms: PexReleasePlatformsField
+    complete_platforms: PexCompletePlatformsField
+    shebang: PexShebangField
+    env: PexEnvField
+    args: PexArgsField
+    execution_mode: PexExecutionModeField
+    layout: PexLayoutField
+    single_file: PexReleaseSingleFileField
+
+    @property
+    def app_name(self) -> str:
+        return self.app.value_or_default()
+
+    def sources_pex_args(self) -> tuple[str, ...]:
+        """pex options of the PEX that runs the app; the deps PEX stays app-neutral."""
+        args = []
+        if self.shebang.value is not None:
+            args.append(f"--python-shebang={self.shebang.value}")
+        if PexExecutionMode(self.execution_mode.value) is PexExecutionMode.VENV:
+            args.extend(("--venv", "prepend"))
+        return tuple(args)
+
+
+# -----------------------------------------------------------------------------------------------
+# The deps PEX, the sources PEX and the single-file PEX
+# -----------------------------------------------------------------------------------------------
+
+DEPS_PEX = "deps.pex"
+SOURCES_PEX = "srcs.pex"
+SINGLE_FILE_PEX = "app.pex"
+
+
+@dataclass(frozen=True)
+class ReleasePexes:
+    """The PEX files of one release, under the fixed names above (so equal inputs give equal
+    process keys whatever the app), with the deps PEX's identity."""
+
+    deps: Pex
+    sources: Pex
+    single_file: Pex | None
+    subset_key: str
+    closure: ClosureLock | None  # None when the app has no third-party requirements.
+    interpreter_constraints: tuple[str, ...]
+    main: EntryPoint | ConsoleScript
+    entry_points: ReleaseEntryPoints
+
+
+def subset_key(closure: ClosureLock | None, build_options: dict) -> str:
+    """The deps PEX's identity: its closure (names, versions, artifact hashes) plus every build
+    option that changes its bytes."""
+    return hashlib.sha256(
+        dumps({"closure": closure.sha256 if closure else None, **build_options})
+    ).hexdigest()
+
+
+def _platform_error(address: Address, platforms: tuple[str, ...], failure: ProcessExecutionFailure) -> Exception:
+    stderr = failure.stderr.decode(errors="replace")
+    unsatisfied = sorted(set(re.findall(r"Dependency on (\S+) not satisfied", stderr)))
+    if not unsatisfied:
+        return failure
+    return InvalidFieldException(
+        softwrap(
+            f"""
+            The `pex_release` target {address} cannot be built for its `platforms` /
+            `complete_platforms` ({', '.join(platforms)}): the lockfile has no wheel of
+            {', '.join(unsatisfied)} for them, and a foreign platform cannot build from source.
+            To fix, drop those platforms, pin a version that publishes such wheels and run
+            `./pants generate-lockfiles`, or build on a host of that platform.
+            """
+        )
+        + "\n\npex said:\n"
+        + stderr.strip()
+    )
+
+
+@rule(desc="Building the PEX files of a `pex_release`", level=LogLevel.DEBUG)
+async def build_release_pexes(
+    field_set: PexReleaseFieldSet, python_setup: PythonSetup, pex_cli: PexCli
+) -> ReleasePexes:
+    address = field_set.address
+    entry_points, complete_platforms = await MultiGet(
+        Get(ReleaseEntryPoints, ReleaseEntryPointsRequest(field_set.entry_point, field_set.scripts)),
+        Get(CompletePlatforms, PexCompletePlatformsField, field_set.complete_platforms),
+    )
+    resolve = field_set.resolve.normalized_value(python_setup)
+    await Get(CheckedEntryPoints, CheckedEntryPointsRequest(address, entry_points, resolve))
+
+    platforms = PexPlatforms.create_from_platforms_field(field_set.platforms)
+    layout = PexLayout(field_set.layout.value)
+    common = dict(
+        addresses=[address],
+        internal_only=False,
+        layout=layout,
+        platforms=platforms,
+        complete_platforms=complete_platforms,
+        include_local_dists=False,
+    )
+    # The target's validate() makes sure exactly one of the two is set.
+    main: EntryPoint | ConsoleScript = entry_points.main or field_set.script.value
+    deps_request, sources_request = await MultiGet(
+        Get(
+            PexRequest,
+            PexFromTargetsRequest(
+                output_filename=DEPS_PEX, include_source_files=False, include_requirements=True, **common
+            ),
+        ),
+        Get(
+            PexRequest,
+            PexFromTargetsRequest(
+                output_filename=SOURCES_PEX,
+                include_source_files=True,
+                include_requirements=False,
+                main=main,
+                inject_args=field_set.args.value or (),
+                inject_env=field_set.env.value or FrozenDict(),
+                additional_args=field_set.sources_pex_args(),
+                description=f"Building sources PEX for {address}",
+                warn_for_transitive_files_targets=True,
+                **common,
+            ),
+        ),
+    )
+
+    req_strings = (await Get(ReqStrings, PexRequirements, deps_request.requirements)).req_strings
+    closure = (
+        await Get(
+            ClosureLock,
+            ClosureLockRequest(address, resolve, req_strings, deps_request.interpreter_constraints),
+        )
+        if req_strings
+        else None
+    )
+    key = subset_key(
+        closure,
+        {
+            "interpreter_constraints": [str(c) for c in deps_request.interpreter_constraints],
+            "platforms": list(platforms),
+            "complete_platforms": str(complete_platforms.digest.fingerprint),
+            "layout": layout.value,
+            "pex": pex_cli.version,
+        },
+    )
+    if closure:
+        # Built from the closure lock alone: no dependency on the whole lockfile.
+        deps_request = dataclasses.replace(
+            deps_request,
+            requirements=PexRequirements(closure.pins),
+            additional_inputs=await Get(
+                Digest, MergeDigests([deps_request.additional_inputs, closure.digest])
+            ),
+            additional_args=(*deps_request.additional_args, "--lock", CLOSURE_LOCK_PATH),
+            description=f"Building deps PEX {key[:12]} ({len(closure.pins)} distributions) for {address}",
+        )
+    else:
+        deps_request = dataclasses.replace(deps_request, requirements=PexRequirements())
+    try:
+        deps = await Get(Pex, PexRequest, deps_request)
+    except ProcessExecutionFailure as e:
+        if not (platforms or complete_platforms):
+            raise
+        raise _platform_error(address, (*platforms, *complete_platforms), e)
+
+    if isinstance(main, ConsoleScript):
+        # pex resolves a console script to its entry point from the distributions at build time.
+        sources_request = dataclasses.replace(sources_request, pex_path=(deps,))
+    single_file_request = (
+        dataclasses.replace(
+            sources_request,
+            output_filename=SINGLE_FILE_PEX,
+            # A subset of the deps PEX, resolved from it: no second download or resolve.
+            requirements=PexRequirements(closure.pins if closure else (), from_superset=deps),
+            pex_path=(),
+            description=f"Building single-file PEX for {address}",
+        )
+        if field_set.single_file.value
+        else None
+    )
+    sources, *single_file = await MultiGet(
+        Get(Pex, PexRequest, request) for request in (sources_request, single_file_request) if request
+    )
+    return ReleasePexes(
+        deps=deps,
+        sources=sources,
+        single_file=single_file[0] if single_file else None,
+        subset_key=key,
+        closure=closure,
+        interpreter_constraints=tuple(str(c) for c in deps_request.interpreter_constraints),
+        main=main,
+        entry_points=entry_points,
+    )
+
+
+# -----------------------------------------------------------------------------------------------
+# The release: files in dist/releases/ and the manifest
+# -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PexReleaseApps:
+    """Every `pex_release` target in the repository, by app name."""
+
+    addresses_by_app: FrozenDict[str, tuple[Address, ...]]
+
+    def check_unique(self, field_set: PexReleaseFieldSet) -> None:
+        addresses = self.addresses_by_app.get(field_set.app_name, ())
+        if len(addresses) > 1:
+            raise InvalidFieldException(
+                softwrap(
+                    f"""
+                    The `pex_release` targets {', '.join(str(a) for a in addresses)} all release
+                    the app `{field_set.app_name}` (their `{PexReleaseAppField.alias}` field, which
+                    defaults to the BUILD file's directory name). Apps must be unique in the
+                    repository: to fix, set a distinct `{PexReleaseAppField.alias}` on each.
+                    """
+                )
+            )
+
+
+@rule
+async def pex_release_apps(all_targets: AllTargets) -> PexReleaseApps:
+    by_app: defaultdict[str, list[Address]] = defaultdict(list)
+    for target in all_targets:
+        if target.has_field(PexReleaseAppField):
+            by_app[target[PexReleaseAppField].value_or_default()].append(target.address)
+    return PexReleaseApps(FrozenDict((app, tuple(sorted(a))) for app, a in by_app.items()))
+
+
+@dataclass(frozen=True)
+class ReleaseFiles:
+    """Where each PEX of a release goes in dist/. The deps PEX is named by its subset key, so
+    apps that share it share one file."""
+
+    app: str
+    subset_key: str
+
+    @property
+    def deps(self) -> str:
+        return f"deps-{self.subset_key[:16]}.pex"
+
+    @property
+    def sources(self) -> str:
+        return f"{self.app}-srcs.pex"
+
+    @property
+    def single_file(self) -> str:
+        return f"{self.app}.pex"
+
+    @property
+    def manifest(self) -> str:
+        return f"{self.app}.release.json"
+
+    def placed(self, built_path: str) -> str | None:
+        """Where a file built under a fixed name (e.g. `deps.pex/PEX-INFO`) goes in dist/."""
+        top, sep, rest = built_path.partition("/")
+        names = {DEPS_PEX: self.deps, SOURCES_PEX: self.sources, SINGLE_FILE_PEX: self.single_file}
+        return f"{RELEASES_DIR}/{names[top]}{sep}{rest}" if top in names else None
+
+
+def blob_of(name: str, entries: DigestEntries) -> Blob:
+    """A file's sha256 and size; for a packed or loose layout, a digest of its whole tree."""
+    prefix = f"{RELEASES_DIR}/{name}"
+    files = [e for e in entries if isinstance(e, FileEntry) and (e.path == prefix or e.path.startswith(prefix + "/"))]
+    if len(files) == 1 and files[0].path == prefix:
+        digest = files[0].file_digest
+        return Blob(file=name, sha256=digest.fingerprint, size=digest.serialized_bytes_length)
+    tree = "".join(
+        f"{e.path[len(prefix) + 1:]}\0{e.file_digest.fingerprint}\0{int(e.is_executable)}\n"
+        for e in sorted(files, key=lambda e: e.path)
+    )
+    return Blob(
+        file=name,
+        sha256=hashlib.sha256(tree.encode()).hexdigest(),
+        size=sum(e.file_digest.serialized_bytes_length for e in files),
+    )
+
+
+def manifest_distributions(pex_info: dict, closure: ClosureLock | None) -> tuple[Distribution, ...]:
+    """What the deps PEX holds (its PEX-INFO), with the sha256 the lockfile pins for each."""
+    locked: dict[str, LockedDistribution] = {d.name: d for d in (closure.distributions if closure else ())}
+    distributions = []
+    for filename in pex_info.get("distributions", {}):
+        name = canonical_name(filename.split("-", 1)[0])
+        dist = locked[name]
+        by_filename = {a.filename: a.sha256 for a in dist.artifacts}
+        # A wheel pex built from an sdist is not in the lock; the sdist it came from is.
+        sdists = [a.sha256 for a in dist.artifacts if not a.filename.endswith(".whl")]
+        sha256 = by_filename.get(filename) or (sdists[0] if sdists else "")
+        distributions.append(Distribution(name=name, version=dist.version, sha256=sha256))
+    return tuple(sorted(distributions, key=lambda d: d.name))
+
+
+_READ_PEX_INFO = (
+    "import os, sys, zipfile; p = sys.argv[1]; sys.stdout.buffer.write("
+    "open(os.path.join(p, 'PEX-INFO'), 'rb').read() if os.path.isdir(p) else zipfile.ZipFile(p).read('PEX-INFO'))"
+)
+
+
+@rule(desc="Packaging a `pex_release`")
+async def package_pex_release(
+    field_set: PexReleaseFieldSet, apps: PexReleaseApps, python: PythonBuildStandaloneBinary
+) -> BuiltPackage:
+    apps.check_unique(field_set)
+    pexes, revision = await MultiGet(
+        Get(ReleasePexes, PexReleaseFieldSet, field_set), Get(SourceRevision)
+    )
+    version = field_set.version.value or revision.derived_version()
+    if version is None:
+        raise InvalidFieldException(
+            softwrap(
+                f"""
+                The `pex_release` target {field_set.address} has no `{PexReleaseVersionField.alias}`
+                and the source tree is not a git checkout with a commit to derive one from. To fix,
+                set `{PexReleaseVersionField.alias}="1.0.0"` (any PEP 440 version) on the target.
+                """
+            )
+        )
+    pex_info = await Get(
+        ProcessResult,
+        Process(
+            argv=(python.path, "-c", _READ_PEX_INFO, DEPS_PEX),
+            input_digest=pexes.deps.digest,
+            description=f"Reading the PEX-INFO of the deps PEX {pexes.subset_key[:12]}",
+            level=LogLevel.DEBUG,
+        ),
+    )
+    files = ReleaseFiles(field_set.app_name, pexes.subset_key)
+    built = await Get(
+        Digest,
+        MergeDigests(p.digest for p in (pexes.deps, pexes.sources, pexes.single_file) if p),
+    )
+    entries = await Get(DigestEntries, Digest, built)
+    placed_digest = await Get(
+        Digest,
+        CreateDigest(
+            dataclasses.replace(e, path=files.placed(e.path)) for e in entries if files.placed(e.path)
+        ),
+    )
+    placed = await Get(DigestEntries, Digest, placed_digest)
+
+    entry_point = pexes.main.spec
+    manifest = ReleaseManifest(
+        app=field_set.app_name,
+        version=version,
+        revision=revision.revision,
+        entry_point=entry_point,
+        scripts={name: ep.spec for name, ep in pexes.entry_points.scripts},
+        interpreter_constraints=pexes.interpreter_constraints,
+        platforms=tuple(field_set.platforms.value or ()),
+        env=dict(field_set.env.value or {}),
+        args=tuple(field_set.args.value or ()),
+        deps=DepsBlob(
+            **dataclasses.asdict(blob_of(files.deps, placed)),
+            subset_key=pexes.subset_key,
+            distributions=manifest_distributions(json.loads(pex_info.stdout), pexes.closure),
+        ),
+        sources=blob_of(files.sources, placed),
+        single_file=blob_of(files.single_file, placed) if pexes.single_file else None,
+    )
+    manifest_path = f"{RELEASES_DIR}/{files.manifest}"
+    manifest_digest = await Get(Digest, CreateDigest([FileContent(manifest_path, manifest.dumps())]))
+    digest = await Get(Digest, MergeDigests([placed_digest, manifest_digest]))
+
+    def artifact(blob: Blob, role: str) -> BuiltPackageArtifact:
+        return BuiltPackageArtifact(
+            f"{RELEASES_DIR}/{blob.file}", extra_log_lines=(f"    {role}: {blob.size:,} bytes, sha256 {blob.sha256[:16]}",)
+        )
+
+    return BuiltPackage(
+        digest,
+        (
+            artifact(manifest.deps, f"deps PEX of {manifest.app} ({len(manifest.deps.distributions)} distributions)"),
+            artifact(manifest.sources, f"sources PEX of {manifest.app}"),
+            *((artifact(manifest.single_file, f"single-file PEX of {manifest.app}"),) if manifest.single_file else ()),
+            BuiltPackageArtifact(
+                manifest_path, extra_log_lines=(f"    release {manifest.app} {manifest.version} ({manifest.revision})",)
+            ),
+        ),
+    )
+
+
+def rules():
+    return [*collect_rules(), UnionRule(PackageFieldSet, PexReleaseFieldSet)]

@@ -1,0 +1,18 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""Every rule of the `pex_release` backend, with the upstream rules it needs to work standalone."""
+
+from pants.backend.python.util_rules import pex, pex_from_targets
+from pex_release import closure, entry_points, package, revision, run
+
+
+def rules():
+    return (
+        *closure.rules(),
+        *entry_points.rules(),
+        *package.rules(),
+        *revision.rules(),
+        *run.rules(),
+        *pex.rules(),
+        *pex_from_targets.rules(),
+    )
