@@ -36,9 +36,12 @@ from pants.backend.python.util_rules.pex import (
     PexRequirements,
     ReqStrings,
 )
+from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex_cli import PexCli
+from pants.backend.python.util_rules.pex_environment import PythonExecutable
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.engine.addresses import Address
 from pants.engine.fs import (
@@ -90,8 +93,9 @@ RELEASES_DIR = "releases"
 
 
 @dataclass(frozen=True)
-class PexReleaseFieldSet(PackageFieldSet):
+class PexReleaseFieldSet(PackageFieldSet, RunFieldSet):
     required_fields = (PexReleaseAppField,)
+    run_in_sandbox_behavior = RunInSandboxBehavior.RUN_REQUEST_HERMETIC
 
     app: PexReleaseAppField
     version: PexReleaseVersionField
@@ -175,6 +179,25 @@ def _platform_error(address: Address, platforms: tuple[str, ...], failure: Proce
     )
 
 
+async def _check_interpreter(address: Address, constraints: InterpreterConstraints) -> None:
+    # Checked up front so the error names the target and field, not a pex build.
+    try:
+        await Get(PythonExecutable, InterpreterConstraints, constraints)
+    except ProcessExecutionFailure as e:
+        raise InvalidFieldException(
+            softwrap(
+                f"""
+                The `pex_release` target {address} needs a Python interpreter matching its
+                `{InterpreterConstraintsField.alias}` ({constraints}), and none was found. To fix,
+                install one (e.g. with pyenv) where `[python-bootstrap].search_path` looks, or
+                change the target's `{InterpreterConstraintsField.alias}`.
+                """
+            )
+            + "\n\npex said:\n"
+            + e.stderr.decode(errors="replace").strip()
+        )
+
+
 @rule(desc="Building the PEX files of a `pex_release`", level=LogLevel.DEBUG)
 async def build_release_pexes(
     field_set: PexReleaseFieldSet, python_setup: PythonSetup, pex_cli: PexCli
@@ -223,6 +246,8 @@ async def build_release_pexes(
         ),
     )
 
+    if not (platforms or complete_platforms):
+        await _check_interpreter(address, deps_request.interpreter_constraints)
     req_strings = (await Get(ReqStrings, PexRequirements, deps_request.requirements)).req_strings
     closure = (
         await Get(
@@ -250,7 +275,14 @@ async def build_release_pexes(
             additional_inputs=await Get(
                 Digest, MergeDigests([deps_request.additional_inputs, closure.digest])
             ),
-            additional_args=(*deps_request.additional_args, "--lock", CLOSURE_LOCK_PATH),
+            additional_args=(
+                *deps_request.additional_args,
+                "--lock",
+                CLOSURE_LOCK_PATH,
+                # A foreign platform cannot build an sdist; without this, pex builds it for the
+                # local interpreter instead of failing.
+                *(("--no-build",) if platforms or complete_platforms else ()),
+            ),
             description=f"Building deps PEX {key[:12]} ({len(closure.pins)} distributions) for {address}",
         )
     else:

@@ -5,24 +5,18 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex_environment import PythonExecutable
-from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
+from pants.core.goals.run import RunRequest
 from pants.engine.fs import Digest, MergeDigests
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 from pex_release.package import DEPS_PEX, SOURCES_PEX, PexReleaseFieldSet, ReleasePexes
 
 
-@dataclass(frozen=True)
-class PexReleaseRunFieldSet(PexReleaseFieldSet, RunFieldSet):
-    run_in_sandbox_behavior = RunInSandboxBehavior.RUN_REQUEST_HERMETIC
-
-
 @rule(level=LogLevel.DEBUG)
-async def run_pex_release(field_set: PexReleaseRunFieldSet) -> RunRequest:
+async def run_pex_release(field_set: PexReleaseFieldSet) -> RunRequest:
     pexes = await Get(ReleasePexes, PexReleaseFieldSet, field_set)
     python, digest = await MultiGet(
         Get(PythonExecutable, InterpreterConstraints(pexes.interpreter_constraints)),
@@ -36,4 +30,4 @@ async def run_pex_release(field_set: PexReleaseRunFieldSet) -> RunRequest:
 
 
 def rules():
-    return [*collect_rules(), *PexReleaseRunFieldSet.rules()]
+    return [*collect_rules(), *PexReleaseFieldSet.rules()]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Optional
+from typing import Iterable, Optional, Tuple
 
 from packaging.version import InvalidVersion, Version
 
@@ -156,7 +156,9 @@ class PexReleaseVersionField(StringField):
 class PexReleasePlatformsField(PexPlatformsField):
     # Checked here so a typo is reported against the target, not deep inside a pex process.
     @classmethod
-    def compute_value(cls, raw_value, address: Address):
+    def compute_value(
+        cls, raw_value: Optional[Iterable[str]], address: Address
+    ) -> Optional[Tuple[str, ...]]:
         value = super().compute_value(raw_value, address)
         for platform in value or ():
             if not _ABBREVIATED_PLATFORM.fullmatch(platform):
