@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.resources
 import json
 import logging
 import re
@@ -137,6 +138,51 @@ SINGLE_FILE_PEX = "app.pex"
 
 
 @dataclass(frozen=True)
+class DepsPexContents:
+    """What the deps PEX holds, read from the built file by `inspect_pex.py`."""
+
+    wheels: tuple[str, ...]  # The installed wheels' file names.
+    console_scripts: FrozenDict[str, str]  # Script name -> entry point, over all distributions.
+
+
+@rule(desc="Inspecting a deps PEX", level=LogLevel.DEBUG)
+async def inspect_deps_pex(deps: Pex, python: PythonBuildStandaloneBinary) -> DepsPexContents:
+    script = await Get(
+        Digest,
+        CreateDigest([FileContent("inspect_pex.py", importlib.resources.read_binary(__package__, "inspect_pex.py"))]),
+    )
+    result = await Get(
+        ProcessResult,
+        Process(
+            argv=(python.path, "inspect_pex.py", deps.name),
+            input_digest=await Get(Digest, MergeDigests([script, deps.digest])),
+            description=f"Inspecting {deps.name}",
+            level=LogLevel.DEBUG,
+        ),
+    )
+    contents = json.loads(result.stdout)
+    return DepsPexContents(
+        wheels=tuple(contents["distributions"]), console_scripts=FrozenDict(contents["console_scripts"])
+    )
+
+
+def resolve_console_script(address: Address, script: ConsoleScript, contents: DepsPexContents) -> EntryPoint:
+    entry_point = contents.console_scripts.get(script.name)
+    if entry_point is None:
+        raise InvalidFieldException(
+            softwrap(
+                f"""
+                The `{PexScriptField.alias}` field of the `pex_release` target {address} is
+                {script.name!r}, which no distribution in the app's closure provides (console
+                scripts there: {', '.join(sorted(contents.console_scripts)) or 'none'}). To fix,
+                add the requirement that provides it to `dependencies`, or use `entry_point`.
+                """
+            )
+        )
+    return EntryPoint.parse(entry_point)
+
+
+@dataclass(frozen=True)
 class ReleasePexes:
     """The PEX files of one release, under the fixed names above (so equal inputs give equal
     process keys whatever the app), with the deps PEX's identity."""
@@ -146,8 +192,9 @@ class ReleasePexes:
     single_file: Pex | None
     subset_key: str
     closure: ClosureLock | None  # None when the app has no third-party requirements.
+    deps_contents: DepsPexContents
     interpreter_constraints: tuple[str, ...]
-    main: EntryPoint | ConsoleScript
+    main: EntryPoint  # A `script` is resolved to the entry point it names.
     entry_points: ReleaseEntryPoints
 
 
@@ -220,8 +267,6 @@ async def build_release_pexes(
         complete_platforms=complete_platforms,
         include_local_dists=False,
     )
-    # The target's validate() makes sure exactly one of the two is set.
-    main: EntryPoint | ConsoleScript = entry_points.main or field_set.script.value
     deps_request, sources_request = await MultiGet(
         Get(
             PexRequest,
@@ -235,7 +280,7 @@ async def build_release_pexes(
                 output_filename=SOURCES_PEX,
                 include_source_files=True,
                 include_requirements=False,
-                main=main,
+                main=entry_points.main,
                 inject_args=field_set.args.value or (),
                 inject_env=field_set.env.value or FrozenDict(),
                 additional_args=field_set.sources_pex_args(),
@@ -294,16 +339,16 @@ async def build_release_pexes(
             raise
         raise _platform_error(address, (*platforms, *complete_platforms), e)
 
-    if isinstance(main, ConsoleScript):
-        # pex resolves a console script to its entry point from the distributions at build time.
-        sources_request = dataclasses.replace(sources_request, pex_path=(deps,))
+    deps_contents = await Get(DepsPexContents, Pex, deps)
+    # The target's validate() makes sure exactly one of `entry_point` and `script` is set.
+    main = entry_points.main or resolve_console_script(address, field_set.script.value, deps_contents)
+    sources_request = dataclasses.replace(sources_request, main=main)
     single_file_request = (
         dataclasses.replace(
             sources_request,
             output_filename=SINGLE_FILE_PEX,
             # A subset of the deps PEX, resolved from it: no second download or resolve.
             requirements=PexRequirements(closure.pins if closure else (), from_superset=deps),
-            pex_path=(),
             description=f"Building single-file PEX for {address}",
         )
         if field_set.single_file.value
@@ -318,6 +363,7 @@ async def build_release_pexes(
         single_file=single_file[0] if single_file else None,
         subset_key=key,
         closure=closure,
+        deps_contents=deps_contents,
         interpreter_constraints=tuple(str(c) for c in deps_request.interpreter_constraints),
         main=main,
         entry_points=entry_points,
@@ -408,11 +454,11 @@ def blob_of(name: str, entries: DigestEntries) -> Blob:
     )
 
 
-def manifest_distributions(pex_info: dict, closure: ClosureLock | None) -> tuple[Distribution, ...]:
-    """What the deps PEX holds (its PEX-INFO), with the sha256 the lockfile pins for each."""
+def manifest_distributions(wheels: tuple[str, ...], closure: ClosureLock | None) -> tuple[Distribution, ...]:
+    """What the deps PEX holds, with the sha256 the lockfile pins for each."""
     locked: dict[str, LockedDistribution] = {d.name: d for d in (closure.distributions if closure else ())}
     distributions = []
-    for filename in pex_info.get("distributions", {}):
+    for filename in wheels:
         name = canonical_name(filename.split("-", 1)[0])
         dist = locked[name]
         by_filename = {a.filename: a.sha256 for a in dist.artifacts}
@@ -423,16 +469,8 @@ def manifest_distributions(pex_info: dict, closure: ClosureLock | None) -> tuple
     return tuple(sorted(distributions, key=lambda d: d.name))
 
 
-_READ_PEX_INFO = (
-    "import os, sys, zipfile; p = sys.argv[1]; sys.stdout.buffer.write("
-    "open(os.path.join(p, 'PEX-INFO'), 'rb').read() if os.path.isdir(p) else zipfile.ZipFile(p).read('PEX-INFO'))"
-)
-
-
 @rule(desc="Packaging a `pex_release`")
-async def package_pex_release(
-    field_set: PexReleaseFieldSet, apps: PexReleaseApps, python: PythonBuildStandaloneBinary
-) -> BuiltPackage:
+async def package_pex_release(field_set: PexReleaseFieldSet, apps: PexReleaseApps) -> BuiltPackage:
     apps.check_unique(field_set)
     pexes, revision = await MultiGet(
         Get(ReleasePexes, PexReleaseFieldSet, field_set), Get(SourceRevision)
@@ -448,15 +486,6 @@ async def package_pex_release(
                 """
             )
         )
-    pex_info = await Get(
-        ProcessResult,
-        Process(
-            argv=(python.path, "-c", _READ_PEX_INFO, DEPS_PEX),
-            input_digest=pexes.deps.digest,
-            description=f"Reading the PEX-INFO of the deps PEX {pexes.subset_key[:12]}",
-            level=LogLevel.DEBUG,
-        ),
-    )
     files = ReleaseFiles(field_set.app_name, pexes.subset_key)
     built = await Get(
         Digest,
@@ -485,7 +514,7 @@ async def package_pex_release(
         deps=DepsBlob(
             **dataclasses.asdict(blob_of(files.deps, placed)),
             subset_key=pexes.subset_key,
-            distributions=manifest_distributions(json.loads(pex_info.stdout), pexes.closure),
+            distributions=manifest_distributions(pexes.deps_contents.wheels, pexes.closure),
         ),
         sources=blob_of(files.sources, placed),
         single_file=blob_of(files.single_file, placed) if pexes.single_file else None,

@@ -2,7 +2,10 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """Every rule of the `pex_release` backend, with the upstream rules it needs to work standalone."""
 
+from pants.backend.python import target_types_rules
+from pants.backend.python.dependency_inference import rules as dependency_inference_rules
 from pants.backend.python.util_rules import pex, pex_from_targets
+from pants.core.target_types import rules as core_target_types_rules
 from pex_release import closure, entry_points, package, revision, run
 
 
@@ -13,6 +16,9 @@ def rules():
         *package.rules(),
         *revision.rules(),
         *run.rules(),
+        *core_target_types_rules(),
+        *dependency_inference_rules.rules(),
         *pex.rules(),
         *pex_from_targets.rules(),
+        *target_types_rules.rules(),
     )

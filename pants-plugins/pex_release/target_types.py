@@ -61,7 +61,8 @@ class PexReleaseScriptsField(DictStringToStringField):
         (`'path.to.module:func'`), like the repeated `--script` of a hand-built PEX.
 
         They are recorded in the release manifest; `pexrun run <repo> <app> --script <name>`
-        runs one, as does `PEX_MODULE=<entry point>` with the PEX files directly.
+        runs one, as does `PEX_MODULE=<entry point>` with the PEX files directly. The release's
+        `args` are injected for the main entry point only, as pex does.
         """
     )
 

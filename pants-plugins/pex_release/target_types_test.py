@@ -1,12 +1,66 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
+from __future__ import annotations
+
+import pytest
+
 from pants.engine.addresses import Address
+from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import RuleRunner
 from pex_release import register
+from pex_release.target_types import PexReleaseAppField, PexReleaseScriptsField, PexReleaseVersionField
 
 
-def test_pex_release_target_is_registered() -> None:
-    rule_runner = RuleRunner(target_types=register.target_types())
-    rule_runner.write_files({"src/app/BUILD": "pex_release(name='release', description='The app.')"})
-    target = rule_runner.get_target(Address("src/app", target_name="release"))
-    assert target.alias == "pex_release"
+@pytest.fixture
+def rule_runner() -> RuleRunner:
+    return RuleRunner(target_types=register.target_types())
+
+
+def target(rule_runner: RuleRunner, fields: str, path: str = "src/python/api"):
+    rule_runner.write_files({f"{path}/BUILD": f"pex_release(name='release', {fields})"})
+    return rule_runner.get_target(Address(path, target_name="release"))
+
+
+def error(rule_runner: RuleRunner, fields: str) -> str:
+    with pytest.raises(ExecutionError) as exc:
+        target(rule_runner, fields)
+    return str(exc.value)
+
+
+def test_app_defaults_to_directory_name(rule_runner: RuleRunner) -> None:
+    assert target(rule_runner, "entry_point='main.py'")[PexReleaseAppField].value_or_default() == "api"
+    assert target(rule_runner, "entry_point='main.py', app='inventory'")[PexReleaseAppField].value_or_default() == "inventory"
+
+
+def test_version_is_normalized_pep_440(rule_runner: RuleRunner) -> None:
+    assert target(rule_runner, "entry_point='main.py', version='1.4.0-RC1'")[PexReleaseVersionField].value == "1.4.0rc1"
+
+
+def test_version_not_pep_440(rule_runner: RuleRunner) -> None:
+    message = error(rule_runner, "entry_point='main.py', version='v1.4 final'")
+    assert "The `version` field in target src/python/api:release is 'v1.4 final', which is not a PEP 440 version" in message
+    assert "To fix, use a version like `1.4.0`" in message
+
+
+def test_entry_point_and_script_are_exclusive(rule_runner: RuleRunner) -> None:
+    both = error(rule_runner, "entry_point='main.py', script='uvicorn'")
+    assert "src/python/api:release sets both the `entry_point` and `script` fields. To fix, set exactly one" in both
+    neither = error(rule_runner, "version='1'")
+    assert "sets neither of the `entry_point` and `script` fields" in neither
+
+
+def test_platform_must_parse(rule_runner: RuleRunner) -> None:
+    message = error(rule_runner, "entry_point='main.py', platforms=['linux-x86_64']")
+    assert "The `platforms` field in target src/python/api:release has 'linux-x86_64', which is not a pex platform" in message
+    assert "linux_x86_64-cp-312-cp312" in message
+
+
+def test_scripts_are_checked(rule_runner: RuleRunner) -> None:
+    scripts = target(rule_runner, "entry_point='main.py', scripts={'acme-hash': 'tools.py:digest'}")
+    assert dict(scripts[PexReleaseScriptsField].value) == {"acme-hash": "tools.py:digest"}
+    assert "has the command name 'bad name'" in error(rule_runner, "entry_point='main.py', scripts={'bad name': 'a:b'}")
+    assert "can only contain one colon" in error(rule_runner, "entry_point='main.py', scripts={'x': 'a:b:c'}")
+
+
+def test_app_name_is_checked(rule_runner: RuleRunner) -> None:
+    assert "The `app` field in target src/python/api:release is 'My App'" in error(rule_runner, "entry_point='main.py', app='My App'")

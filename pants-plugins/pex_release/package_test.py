@@ -1,0 +1,215 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+from textwrap import dedent
+
+from pex_release.conftest import CLI_APP, requirement
+from pants.core.goals.generate_lockfiles import UnrecognizedResolveNamesError
+from pants.core.goals.package import BuiltPackage
+from pants.core.goals.run import RunRequest
+from pants.engine.addresses import Address
+from pants.engine.fs import DigestContents
+from pants.engine.target import InvalidFieldException
+from pants.testutil.rule_runner import RuleRunner, engine_error
+from pex_release.closure import ClosureLockError
+from pex_release.manifest import ReleaseManifest
+from pex_release.package import PexReleaseFieldSet
+
+
+def build(rule_runner: RuleRunner, spec_path: str, name: str = "release") -> BuiltPackage:
+    target = rule_runner.get_target(Address(spec_path, target_name=name))
+    return rule_runner.request(BuiltPackage, [PexReleaseFieldSet.create(target)])
+
+
+def write_app(rule_runner: RuleRunner, path: str, release: str, code: str = CLI_APP) -> None:
+    rule_runner.write_files(
+        {f"src/python/{path}/main.py": code, f"src/python/{path}/BUILD": f"python_sources()\n{release}"}
+    )
+
+
+def python312() -> str:
+    (python,) = sorted(Path(os.environ["PYENV_ROOT"]).glob("versions/3.12.*/bin/python3.12"))[-1:]
+    return str(python)
+
+
+def test_release_files_manifest_and_run(rule_runner: RuleRunner, tmp_path: Path) -> None:
+    write_app(
+        rule_runner,
+        "hello",
+        """pex_release(name="release", entry_point="main.py:main", version="2.0.1", env={"GREETING": "hi"},
+                      scripts={"shout": "main.py:shout"}, args=["world"])""",
+    )
+    built = build(rule_runner, "src/python/hello")
+    manifest_path = "releases/hello.release.json"
+    assert [a.relpath for a in built.artifacts] == [
+        f"releases/{json.loads(_read(rule_runner, built, manifest_path))['deps']['file']}",
+        "releases/hello-srcs.pex",
+        manifest_path,
+    ]
+    manifest = ReleaseManifest.loads(_read(rule_runner, built, manifest_path), origin=manifest_path)
+    assert (manifest.app, manifest.version, manifest.entry_point) == ("hello", "2.0.1", "hello.main:main")
+    assert manifest.scripts == {"shout": "hello.main:shout"}
+    assert manifest.interpreter_constraints == ("CPython==3.12.*",)
+    assert (manifest.env, manifest.args) == ({"GREETING": "hi"}, ("world",))
+    assert [(d.name, d.version) for d in manifest.deps.distributions] == [("click", "8.5.1")]
+    assert manifest.deps.file == f"deps-{manifest.deps.subset_key[:16]}.pex"
+
+    # The files are what the manifest says, and they run.
+    rule_runner.write_digest(built.digest, path_prefix="dist")
+    releases = Path(rule_runner.build_root, "dist/releases")
+    for blob in manifest.blobs:
+        data = (releases / blob.file).read_bytes()
+        assert (len(data), _sha256(data)) == (blob.size, blob.sha256)
+    env = {"PEX_PATH": str(releases / manifest.deps.file), "PATH": os.environ["PATH"]}
+    run = subprocess.run([python312(), releases / "hello-srcs.pex"], env=env, capture_output=True, text=True)
+    assert run.stdout == "hello world from hello-srcs.pex\n", run.stderr
+    shout = subprocess.run(
+        [python312(), releases / "hello-srcs.pex", "quiet"],
+        env={**env, "PEX_MODULE": manifest.scripts["shout"]},
+        capture_output=True,
+        text=True,
+    )
+    # pex injects `args` for the entry point only, not for a script run through PEX_MODULE.
+    assert shout.stdout == "QUIET\n", shout.stderr
+
+
+def test_equal_closures_share_the_deps_pex(rule_runner: RuleRunner) -> None:
+    # The same closure, reached through different requirement lists: pydantic is in fastapi's.
+    rule_runner.write_files(
+        {"3rdparty/python/BUILD": "".join(requirement(name) for name in ("fastapi", "pydantic"))}
+    )
+    write_app(rule_runner, "one", 'pex_release(name="release", entry_point="main.py", version="1")', "import fastapi\n")
+    write_app(
+        rule_runner, "two", 'pex_release(name="release", entry_point="main.py", version="1")', "import fastapi, pydantic\n"
+    )
+    one, two = (_manifest(rule_runner, build(rule_runner, f"src/python/{app}"), app) for app in ("one", "two"))
+    assert one.deps == two.deps
+    assert "pydantic" in {d.name for d in one.deps.distributions}
+    assert one.sources.sha256 != two.sources.sha256
+
+
+def test_single_file_and_console_script(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {"3rdparty/python/BUILD": "".join(requirement(name) for name in ("click", "fastapi", "uvicorn"))}
+    )
+    write_app(
+        rule_runner,
+        "tool",
+        'pex_release(name="release", script="uvicorn", version="1", single_file=True, '
+        'dependencies=["3rdparty/python:fastapi", "3rdparty/python:uvicorn"])',
+    )
+    built = build(rule_runner, "src/python/tool")
+    manifest = _manifest(rule_runner, built, "tool")
+    assert manifest.entry_point == "uvicorn.main:main"  # the console script, resolved
+    assert manifest.single_file is not None and manifest.single_file.file == "tool.pex"
+    rule_runner.write_digest(built.digest, path_prefix="dist")
+    releases = Path(rule_runner.build_root, "dist/releases")
+    for command, env in (
+        ([releases / "tool.pex"], {}),
+        ([releases / "tool-srcs.pex"], {"PEX_PATH": str(releases / manifest.deps.file)}),
+    ):
+        result = subprocess.run([python312(), *command, "--version"], env=env, capture_output=True, text=True)
+        assert result.stdout.startswith("Running uvicorn"), result.stderr
+
+
+def test_run_request_uses_deps_on_the_pex_path(rule_runner: RuleRunner) -> None:
+    write_app(rule_runner, "hello", 'pex_release(name="release", entry_point="main.py:main")')
+    target = rule_runner.get_target(Address("src/python/hello", target_name="release"))
+    run_request = rule_runner.request(RunRequest, [PexReleaseFieldSet.create(target)])
+    assert run_request.args[1:] == ("{chroot}/srcs.pex",)
+    assert dict(run_request.extra_env) == {"PEX_PATH": "{chroot}/deps.pex"}
+
+
+def test_unknown_console_script(rule_runner: RuleRunner) -> None:
+    write_app(rule_runner, "tool", 'pex_release(name="release", script="nope", version="1", dependencies=["3rdparty/python:click"])')
+    with engine_error(InvalidFieldException, contains="is 'nope', which no distribution in the app's closure provides"):
+        build(rule_runner, "src/python/tool")
+
+
+def test_duplicate_app_names_are_an_error(rule_runner: RuleRunner) -> None:
+    write_app(rule_runner, "a/api", 'pex_release(name="release", entry_point="main.py:main", version="1")')
+    write_app(rule_runner, "b/api", 'pex_release(name="release", entry_point="main.py:main", version="1")')
+    with engine_error(InvalidFieldException, contains="src/python/a/api:release, src/python/b/api:release all release the app `api`"):
+        build(rule_runner, "src/python/a/api")
+
+
+def test_entry_point_module_not_in_sources(rule_runner: RuleRunner) -> None:
+    write_app(rule_runner, "hello", 'pex_release(name="release", entry_point="hello.nope:main", version="1")')
+    with engine_error(InvalidFieldException, contains="runs the module `hello.nope`, which is not in the app's sources"):
+        build(rule_runner, "src/python/hello")
+
+
+def test_unknown_resolve(rule_runner: RuleRunner) -> None:
+    write_app(rule_runner, "hello", 'pex_release(name="release", entry_point="main.py:main", resolve="nope")')
+    with engine_error(UnrecognizedResolveNamesError, contains="the field `resolve` in the target src/python/hello:release"):
+        build(rule_runner, "src/python/hello")
+
+
+def test_requirement_missing_from_lockfile(rule_runner: RuleRunner) -> None:
+    write_app(
+        rule_runner,
+        "hello",
+        'python_requirement(name="new", requirements=["left-pad-ng"])\n'
+        'pex_release(name="release", entry_point="main.py:main", dependencies=[":new"], version="1")',
+    )
+    with engine_error(ClosureLockError, contains="depends on left-pad-ng, which the lockfile 3rdparty/python/default.lock"):
+        build(rule_runner, "src/python/hello")
+
+
+def test_stale_lockfile(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files({"3rdparty/python/BUILD": "python_requirement(name='click', requirements=['click>=99'])\n"})
+    write_app(rule_runner, "hello", 'pex_release(name="release", entry_point="main.py:main", version="1")')
+    with engine_error(ClosureLockError, contains="./pants generate-lockfiles --resolve=python-default"):
+        build(rule_runner, "src/python/hello")
+
+
+def test_no_interpreter_for_constraints(rule_runner: RuleRunner) -> None:
+    write_app(
+        rule_runner,
+        "hello",
+        'pex_release(name="release", entry_point="main.py:main", version="1", interpreter_constraints=["CPython==3.12.0"])',
+    )
+    with engine_error(InvalidFieldException, contains="needs a Python interpreter matching its `interpreter_constraints`"):
+        build(rule_runner, "src/python/hello")
+
+
+def test_platform_without_wheels_names_the_requirement(rule_runner: RuleRunner) -> None:
+    write_app(
+        rule_runner,
+        "daemon",
+        'pex_release(name="release", entry_point="main.py:main", version="1", '
+        'platforms=["linux_riscv64-cp-312-cp312"], dependencies=["3rdparty/python:setproctitle"])',
+    )
+    with engine_error(InvalidFieldException, contains="the lockfile has no wheel of setproctitle for them"):
+        build(rule_runner, "src/python/daemon")
+
+
+def test_foreign_platform_with_wheels_builds(rule_runner: RuleRunner) -> None:
+    write_app(
+        rule_runner,
+        "hello",
+        'pex_release(name="release", entry_point="main.py:main", version="1", platforms=["macosx_11_0_arm64-cp-312-cp312"])',
+    )
+    manifest = _manifest(rule_runner, build(rule_runner, "src/python/hello"), "hello")
+    assert manifest.platforms == ("macosx_11_0_arm64-cp-312-cp312",)
+    assert [d.name for d in manifest.deps.distributions] == ["click"]
+
+
+def _read(rule_runner: RuleRunner, built: BuiltPackage, path: str) -> bytes:
+    (content,) = [c for c in rule_runner.request(DigestContents, [built.digest]) if c.path == path]
+    return content.content
+
+
+def _manifest(rule_runner: RuleRunner, built: BuiltPackage, app: str) -> ReleaseManifest:
+    path = f"releases/{app}.release.json"
+    return ReleaseManifest.loads(_read(rule_runner, built, path), origin=path)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
