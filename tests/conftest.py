@@ -7,6 +7,8 @@ pays about 12 s of start-up.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -139,18 +141,51 @@ class ScratchRepo:
         return git(self.root, "rev-parse", "HEAD").strip()
 
 
+def release_files(root: Path) -> dict[str, str]:
+    """The sha256 of every file in dist/releases/."""
+    releases = root / "dist" / "releases"
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(releases.iterdir()) if p.is_file()}
+
+
+# An app whose requirements (click, fastapi, pydantic, uvicorn) differ from the api app's
+# (fastapi, pydantic, uvicorn) but resolve to the same closure: uvicorn requires click.
+API_TWIN = {
+    "src/python/apps/api_twin/__init__.py": "",
+    "src/python/apps/api_twin/main.py": (
+        "import click\nimport fastapi\nimport pydantic\nimport uvicorn\n\n\n"
+        "def main():\n    click.echo(f'twin of api, on fastapi {fastapi.__version__}')\n"
+    ),
+    "src/python/apps/api_twin/BUILD": 'python_sources()\n\npex_release(name="release", entry_point="main.py:main")\n',
+}
+
+
 @pytest.fixture(scope="session")
 def scratch_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScratchRepo]:
     base = tmp_path_factory.mktemp("e2e")
     root = copy_repo(base / "repo")
     git(root, "init", "-q", "-b", "main")
     repo = ScratchRepo(root=root, store=base / "lmdb_store")
+    for relpath, content in API_TWIN.items():
+        repo.write(relpath, content)
     repo.commit("scratch copy")
     yield repo
 
 
+@dataclass(frozen=True)
+class PackagedRepo:
+    repo: ScratchRepo
+    cold_run: PantsRun  # The first `package ::`, with an empty store.
+    cold_files: dict[str, str]  # dist/releases/ after it.
+
+    def manifest(self, app: str) -> dict:
+        return json.loads((self.repo.root / "dist" / "releases" / f"{app}.release.json").read_text())
+
+    def path(self, app: str, role: str) -> Path:
+        return self.repo.root / "dist" / "releases" / self.manifest(app)[role]["file"]
+
+
 @pytest.fixture(scope="session")
-def packaged_repo(scratch_repo: ScratchRepo) -> ScratchRepo:
-    """The scratch repository after `./pants package ::`."""
-    scratch_repo.pants("package", "::")
-    return scratch_repo
+def packaged_repo(scratch_repo: ScratchRepo) -> PackagedRepo:
+    """The scratch repository after a cold `./pants package ::`."""
+    run = scratch_repo.pants("package", "::")
+    return PackagedRepo(scratch_repo, run, release_files(scratch_repo.root))

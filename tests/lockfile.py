@@ -1,0 +1,50 @@
+"""Edits of the shared lockfile, as `./pants generate-lockfiles` would make them.
+
+Regenerating for real would also pick up whatever the package index released since the lockfile
+was committed, which would make the tests depend on the day they run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+METADATA = re.compile(
+    r"(// --- BEGIN PANTS LOCKFILE METADATA: DO NOT EDIT OR REMOVE ---\n)(.*?)(// --- END PANTS LOCKFILE METADATA ---\n)",
+    re.DOTALL,
+)
+
+
+def _split(text: str) -> tuple[str, dict]:
+    """The `//` comment header and the pex lock JSON after it."""
+    header_end = text.index("\n{") + 1
+    return text[:header_end], json.loads(text[header_end:])
+
+
+def add_locked_requirement(repo: Path, requirement: str, entry: dict) -> None:
+    """Adds `requirement` to requirements.txt and its locked `entry` to default.lock."""
+    requirements = repo / "3rdparty/python/requirements.txt"
+    requirements.write_text(requirements.read_text() + f"{requirement}\n")
+
+    lock_path = repo / "3rdparty/python/default.lock"
+    header, lock = _split(lock_path.read_text())
+    match = METADATA.search(header)
+    assert match, f"{lock_path} has no Pants metadata header"
+    metadata = json.loads("\n".join(line[3:] for line in match.group(2).splitlines()))
+    metadata["generated_with_requirements"] = sorted({*metadata["generated_with_requirements"], requirement})
+    rendered = "".join(f"// {line}\n" for line in json.dumps(metadata, indent=2).splitlines())
+    header = header[: match.start(2)] + rendered + header[match.end(2) :]
+
+    lock["requirements"] = sorted({*lock["requirements"], requirement})
+    (resolve,) = lock["locked_resolves"]
+    resolve["locked_requirements"] = sorted(
+        [*resolve["locked_requirements"], entry], key=lambda r: r["project_name"]
+    )
+    lock_path.write_text(header + json.dumps(lock, indent=2, sort_keys=True) + "\n")
+
+
+def locked_entry(lock_path: Path, project_name: str) -> dict:
+    _, lock = _split(lock_path.read_text())
+    (resolve,) = lock["locked_resolves"]
+    return next(r for r in resolve["locked_requirements"] if r["project_name"] == project_name)
