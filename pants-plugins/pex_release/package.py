@@ -39,7 +39,6 @@ from pants.backend.python.util_rules.pex import (
 )
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex_cli import PexCli
-from pants.backend.python.util_rules.pex_environment import PythonExecutable
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior
@@ -206,43 +205,34 @@ def subset_key(closure: ClosureLock | None, build_options: dict) -> str:
     ).hexdigest()
 
 
-def _platform_error(address: Address, platforms: tuple[str, ...], failure: ProcessExecutionFailure) -> Exception:
+def explain_deps_pex_failure(
+    address: Address,
+    constraints: InterpreterConstraints,
+    platforms: tuple[str, ...],
+    failure: ProcessExecutionFailure,
+) -> Exception:
+    """The deps PEX build's failure in terms of the target's fields, when pex says which."""
     stderr = failure.stderr.decode(errors="replace")
     unsatisfied = sorted(set(re.findall(r"Dependency on (\S+) not satisfied", stderr)))
-    if not unsatisfied:
+    if "No interpreter compatible with the requested constraints" in stderr:
+        problem = f"""
+            needs a Python interpreter matching its `{InterpreterConstraintsField.alias}`
+            ({constraints}), and none was found. To fix, install one (e.g. with pyenv) where
+            `[python-bootstrap].search_path` looks, or change the target's
+            `{InterpreterConstraintsField.alias}`.
+            """
+    elif platforms and unsatisfied:
+        problem = f"""
+            cannot be built for its `platforms` / `complete_platforms` ({', '.join(platforms)}):
+            the lockfile has no wheel of {', '.join(unsatisfied)} for them, and a foreign platform
+            cannot build from source. To fix, drop those platforms, pin a version that publishes
+            such wheels and run `./pants generate-lockfiles`, or build on a host of that platform.
+            """
+    else:
         return failure
     return InvalidFieldException(
-        softwrap(
-            f"""
-            The `pex_release` target {address} cannot be built for its `platforms` /
-            `complete_platforms` ({', '.join(platforms)}): the lockfile has no wheel of
-            {', '.join(unsatisfied)} for them, and a foreign platform cannot build from source.
-            To fix, drop those platforms, pin a version that publishes such wheels and run
-            `./pants generate-lockfiles`, or build on a host of that platform.
-            """
-        )
-        + "\n\npex said:\n"
-        + stderr.strip()
+        softwrap(f"The `pex_release` target {address} {problem}") + "\n\npex said:\n" + stderr.strip()
     )
-
-
-async def _check_interpreter(address: Address, constraints: InterpreterConstraints) -> None:
-    # Checked up front so the error names the target and field, not a pex build.
-    try:
-        await Get(PythonExecutable, InterpreterConstraints, constraints)
-    except ProcessExecutionFailure as e:
-        raise InvalidFieldException(
-            softwrap(
-                f"""
-                The `pex_release` target {address} needs a Python interpreter matching its
-                `{InterpreterConstraintsField.alias}` ({constraints}), and none was found. To fix,
-                install one (e.g. with pyenv) where `[python-bootstrap].search_path` looks, or
-                change the target's `{InterpreterConstraintsField.alias}`.
-                """
-            )
-            + "\n\npex said:\n"
-            + e.stderr.decode(errors="replace").strip()
-        )
 
 
 @rule(desc="Building the PEX files of a `pex_release`", level=LogLevel.DEBUG)
@@ -291,8 +281,6 @@ async def build_release_pexes(
         ),
     )
 
-    if not (platforms or complete_platforms):
-        await _check_interpreter(address, deps_request.interpreter_constraints)
     req_strings = (await Get(ReqStrings, PexRequirements, deps_request.requirements)).req_strings
     closure = (
         await Get(
@@ -335,9 +323,9 @@ async def build_release_pexes(
     try:
         deps = await Get(Pex, PexRequest, deps_request)
     except ProcessExecutionFailure as e:
-        if not (platforms or complete_platforms):
-            raise
-        raise _platform_error(address, (*platforms, *complete_platforms), e)
+        raise explain_deps_pex_failure(
+            address, deps_request.interpreter_constraints, (*platforms, *complete_platforms), e
+        )
 
     deps_contents = await Get(DepsPexContents, Pex, deps)
     # The target's validate() makes sure exactly one of `entry_point` and `script` is set.
