@@ -1,0 +1,143 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""`publish` for `pex_release`: uploads a release's missing blobs, then its manifest.
+
+The upload runs as a process of the publisher tool, a PEX of this plugin's own `publisher`,
+`repository` and `manifest` modules (the same code `pexrun` reads repositories with), plus boto3
+from the shared lockfile for `s3://` repositories, as Pants runs twine.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+from dataclasses import dataclass
+
+from pants.backend.python.subsystems.setup import PythonSetup
+from pants.backend.python.target_types import EntryPoint
+from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
+from pants.backend.python.util_rules.pex import PexRequest, PexRequirements, VenvPex, VenvPexProcess
+from pants.backend.python.util_rules.pex_requirements import Resolve
+from pants.base.build_root import BuildRoot
+from pants.core.goals.publish import (
+    PublishFieldSet,
+    PublishOutputData,
+    PublishPackages,
+    PublishProcesses,
+    PublishRequest,
+)
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, FileContent, MergeDigests, PathGlobs
+from pants.engine.process import InteractiveProcess, Process
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pex_release import manifest, publisher, repository
+from pex_release.package import RELEASES_DIR
+from pex_release.subsystem import PexReleaseSubsystem
+from pex_release.target_types import PexReleaseAppField
+
+# The modules the publisher tool runs; imported above so the dependency is explicit.
+_PUBLISHER_MODULES = (manifest, publisher, repository)
+
+
+class PublishPexReleaseRequest(PublishRequest):
+    pass
+
+
+@dataclass(frozen=True)
+class PublishPexReleaseFieldSet(PublishFieldSet):
+    publish_request_type = PublishPexReleaseRequest
+    required_fields = (PexReleaseAppField,)
+
+    app: PexReleaseAppField
+
+    def get_output_data(self) -> PublishOutputData:
+        return PublishOutputData({"publisher": "pex-release", **super().get_output_data()})
+
+
+def publisher_args(repository_url: str, s3_endpoint_url: str | None, manifests: tuple[str, ...]) -> tuple[str, ...]:
+    endpoint = ("--s3-endpoint-url", s3_endpoint_url) if s3_endpoint_url else ()
+    return ("--repository", repository_url, *endpoint, *manifests)
+
+
+@dataclass(frozen=True)
+class PublisherToolRequest:
+    needs_boto3: bool
+
+
+@rule(desc="Building the pex-release publisher")
+async def publisher_pex_request(
+    request: PublisherToolRequest, subsystem: PexReleaseSubsystem, python_setup: PythonSetup
+) -> PexRequest:
+    resolve = subsystem.publisher_resolve
+    sources = await Get(
+        Digest,
+        CreateDigest(
+            [
+                FileContent("pex_release/__init__.py", b""),
+                *(
+                    FileContent(
+                        f"pex_release/{name}.py",
+                        importlib.resources.read_binary(__package__, f"{name}.py"),
+                    )
+                    for name in sorted(m.__name__.rsplit(".", 1)[-1] for m in _PUBLISHER_MODULES)
+                ),
+            ]
+        ),
+    )
+    return PexRequest(
+        output_filename="pex-release-publisher.pex",
+        internal_only=True,
+        requirements=(
+            PexRequirements(["boto3"], from_superset=Resolve(resolve, use_entire_lockfile=False))
+            if request.needs_boto3
+            else PexRequirements()
+        ),
+        interpreter_constraints=InterpreterConstraints(
+            python_setup.resolves_to_interpreter_constraints.get(resolve, python_setup.interpreter_constraints)
+        ),
+        sources=sources,
+        main=EntryPoint("pex_release.publisher", "main"),
+        description="Building the pex-release publisher",
+    )
+
+
+@rule(desc="Publishing a `pex_release`")
+async def publish_pex_release(
+    request: PublishPexReleaseRequest, subsystem: PexReleaseSubsystem, buildroot: BuildRoot
+) -> PublishProcesses:
+    repository_url = subsystem.repository(buildroot.path)
+    packages_digest = await Get(Digest, MergeDigests(pkg.digest for pkg in request.packages))
+    manifests = await Get(
+        DigestContents, DigestSubset(packages_digest, PathGlobs([f"{RELEASES_DIR}/*.release.json"]))
+    )
+    names = tuple(sorted(f"{m['app']}@{m['version']}" for m in (json.loads(c.content) for c in manifests)))
+    publisher_request = await Get(
+        PexRequest, PublisherToolRequest(needs_boto3=repository_url.startswith("s3://"))
+    )
+    publisher_pex, env = await MultiGet(
+        Get(VenvPex, PexRequest, publisher_request),
+        Get(EnvironmentVars, EnvironmentVarsRequest(subsystem.publish_env_vars)),
+    )
+    process = await Get(
+        Process,
+        VenvPexProcess(
+            publisher_pex,
+            argv=publisher_args(repository_url, subsystem.s3_endpoint_url, tuple(c.path for c in manifests)),
+            input_digest=packages_digest,
+            extra_env=env,
+            description=f"Publishing {', '.join(names)} to {repository_url}",
+        ),
+    )
+    return PublishProcesses(
+        [
+            PublishPackages(
+                names=names,
+                process=InteractiveProcess.from_process(process),
+                description=repository_url,
+            )
+        ]
+    )
+
+
+def rules():
+    return [*collect_rules(), *PublishPexReleaseFieldSet.rules()]

@@ -1,0 +1,1 @@
+"""pexrun: fetch, verify and run a published release on any host."""
