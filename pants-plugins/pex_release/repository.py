@@ -312,7 +312,8 @@ class S3Repository(Repository):
         self._prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}) if endpoint_url else None
         try:
-            self._client = boto3.client("s3", endpoint_url=endpoint_url, config=config)
+            # A session of its own: boto3's default one caches the credentials it first found.
+            self._client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
         except ValueError as e:
             raise RepositoryError(f"Cannot use the S3 endpoint {endpoint_url!r} for {url}: {e}.")
         self._where = f"{url}" + (f" (endpoint {endpoint_url})" if endpoint_url else "")

@@ -128,18 +128,28 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--cache-dir", type=Path, default=default_cache_dir(), help="local blob cache (default: %(default)s)"
+def common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> argparse.ArgumentParser:
+    # Accepted before and after the command; only the top level sets defaults, or a subcommand's
+    # default would overwrite a value given before it.
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=default_cache_dir() if defaults else argparse.SUPPRESS,
+        help="local blob cache (default: $PEXRUN_CACHE_DIR or ~/.cache/pexrun)",
     )
-    common.add_argument(
+    parser.add_argument(
         "--s3-endpoint-url",
-        default=os.environ.get("PEXRUN_S3_ENDPOINT_URL"),
-        help="endpoint of an S3-compatible store, for s3:// repositories",
+        default=os.environ.get("PEXRUN_S3_ENDPOINT_URL") if defaults else argparse.SUPPRESS,
+        help="endpoint of an S3-compatible store, for s3:// repositories (default: $PEXRUN_S3_ENDPOINT_URL)",
     )
-    parser = argparse.ArgumentParser(
-        prog="pexrun", description="Fetch, verify and run published releases.", parents=[common]
+    return parser
+
+
+def parser() -> argparse.ArgumentParser:
+    common = common_options(argparse.ArgumentParser(add_help=False), defaults=False)
+    parser = common_options(
+        argparse.ArgumentParser(prog="pexrun", description="Fetch, verify and run published releases."),
+        defaults=True,
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
