@@ -63,7 +63,8 @@ def status(state: Path) -> tuple[int, dict[str, str]]:
 def process_running(pid: int) -> bool:
     """False once the process is gone or a zombie (its parent, this test's script, has exited)."""
     ps = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
-    return ps.stdout.strip() not in ("", "Z") and not ps.stdout.startswith("Z")
+    process_state = ps.stdout.strip()
+    return bool(process_state) and not process_state.startswith("Z")
 
 
 def digest(blob: bytes) -> str:
@@ -107,7 +108,7 @@ def test_start_status_capabilities_restart_stop(state_dir: Path, tmp_path: Path)
     started = start(state_dir, "--port", str(port), "--instance", "ci")
     address = f"grpc://127.0.0.1:{port}"
     assert started.stdout == f"export PANTS_REMOTE_STORE_ADDRESS={address}\nexport PANTS_REMOTE_INSTANCE_NAME=ci\n"
-    assert f"answering at {address}, instance 'ci'" in started.stderr
+    assert f'answering at {address}, instance "ci"' in started.stderr
 
     code, server = status(state_dir)
     assert (code, server["state"], server["address"], server["instance"]) == (0, "running", address, '"ci"')
@@ -132,12 +133,10 @@ def test_start_status_capabilities_restart_stop(state_dir: Path, tmp_path: Path)
     # After a restart the action cache still holds the result if it is redis's, not if it is in memory.
     start(state_dir, "--instance", "ci")
     code, restarted = status(state_dir)
-    assert code == 0 and restarted["action cache"] == server["action cache"].replace(
-        server.get("redis port", ""), restarted.get("redis port", "")
-    ) or restarted["action cache"].split()[0] == kind
+    assert code == 0 and restarted["action cache"].split()[0] == kind
     assert Client(restarted).action_result_cached() == (kind == "redis")
 
-    remote_cache("stop", "--dir", str(state_dir))
+    assert remote_cache("stop", "--dir", str(state_dir)).returncode == 0
     assert_stopped(state_dir, [int(restarted["pid"])])
 
 
@@ -159,7 +158,7 @@ def test_without_redis_the_action_cache_is_in_memory(state_dir: Path, tmp_path: 
     Client(server).cache_action_result(tmp_path)
 
     remote_cache("stop", "--dir", str(state_dir))
-    remote_cache("start", "--dir", str(state_dir), env={"PATH": path}, python=sys.executable)
+    start(state_dir, env={"PATH": path}, python=sys.executable)
     code, restarted = status(state_dir)
     assert code == 0 and not Client(restarted).action_result_cached()
 

@@ -42,8 +42,10 @@ print(json.dumps({
 
 
 def zipapp(path: Path, main: str, marker: str = "") -> Path:
+    # A fixed timestamp: equal content must give equal bytes, as PEX builds do.
+    entry = zipfile.ZipInfo("__main__.py", date_time=(2026, 1, 1, 0, 0, 0))
     with zipfile.ZipFile(path, "w") as z:
-        z.writestr("__main__.py", main + f"# {marker}\n")
+        z.writestr(entry, main + f"# {marker}\n")
     return path
 
 
