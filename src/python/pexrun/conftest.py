@@ -1,22 +1,16 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""Fixtures: real servers on loopback (SeaweedFS for s3://, a static HTTP server for http://) and
+"""Fixtures: real servers on loopback (SeaweedFS for s3://, a static HTTP server for http://), and
 small releases whose "PEX files" are plain PEP 441 zipapps, which is all pexrun needs to run one."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
-import http.server
-import json
 import os
 import subprocess
 import sys
-import threading
-import uuid
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -24,8 +18,7 @@ import pytest
 
 from pex_release.manifest import Blob, DepsBlob, ReleaseManifest
 from pex_release.repository import Repository, open_repository
-
-S3_SERVER = Path("build-support/s3-server").resolve()
+from testing.servers import S3Server, http_server, s3_server
 
 # The sources "PEX": reports how pexrun started it.
 REPORTER = """\
@@ -82,51 +75,17 @@ def make_release(
     return path
 
 
-@dataclass(frozen=True)
-class S3Server:
-    endpoint: str
-    env: dict[str, str]
-
-    def new_bucket(self) -> str:
-        import boto3
-
-        name = f"releases-{uuid.uuid4().hex[:12]}"
-        boto3.client("s3", endpoint_url=self.endpoint, **self.credentials).create_bucket(Bucket=name)
-        return name
-
-    @property
-    def credentials(self) -> dict[str, str]:
-        return {
-            "aws_access_key_id": self.env["AWS_ACCESS_KEY_ID"],
-            "aws_secret_access_key": self.env["AWS_SECRET_ACCESS_KEY"],
-            "region_name": "us-east-1",
-        }
-
-
 @pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    state = tmp_path_factory.mktemp("s3")
-    started = subprocess.run(
-        [sys.executable, str(S3_SERVER), "start", "--dir", str(state)], capture_output=True, text=True
-    )
-    assert started.returncode == 0, started.stderr
-    try:
-        server = json.loads((state / "server.json").read_text())
-        env = {
-            "AWS_ACCESS_KEY_ID": server["access_key"],
-            "AWS_SECRET_ACCESS_KEY": server["secret_key"],
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-        yield S3Server(server["endpoint"], env)
-    finally:
-        subprocess.run([sys.executable, str(S3_SERVER), "stop", "--dir", str(state)], check=True)
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
 
 
 @pytest.fixture
-def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
-    for name, value in s3_server.env.items():
+def s3_env(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    for name, value in s3.env.items():
         monkeypatch.setenv(name, value)
-    return s3_server
+    return s3
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -139,23 +98,11 @@ def writable_repository(request: pytest.FixtureRequest, tmp_path: Path) -> Repos
 
 @pytest.fixture
 def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """A directory served over HTTP on loopback: (directory, base URL)."""
+    """A directory served over HTTP on loopback: (directory, repository URL under it)."""
     root = tmp_path / "served"
     root.mkdir()
-    handler = functools.partial(QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}/releases"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
+    with http_server(root) as url:
+        yield root, f"{url}/releases"
 
 
 def pexrun(*args: str, cache: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -13,8 +13,9 @@ import pytest
 from pex_release.manifest import ReleaseManifest
 from pex_release.repository import open_repository, publish
 from pexrun.cache import BlobCache
-from pexrun.conftest import S3Server, make_release, pexrun
+from pexrun.conftest import make_release, pexrun
 from pexrun.main import main
+from testing.servers import S3Server
 
 
 @pytest.fixture
@@ -135,13 +136,13 @@ def test_http_repository(repository: str, http_root: tuple[Path, str], tmp_path:
     assert report(pexrun("run", url, "api", cache=tmp_path / "c"))["version"] == "1.10.0"
 
 
-def test_s3_repository(s3_server: S3Server, tmp_path: Path) -> None:
-    bucket = s3_server.new_bucket()
-    env = {**s3_server.env, "PEXRUN_S3_ENDPOINT_URL": s3_server.endpoint}
+def test_s3_repository(s3: S3Server, tmp_path: Path) -> None:
+    bucket = s3.new_bucket()
+    env = {**s3.env, "PEXRUN_S3_ENDPOINT_URL": s3.endpoint}
     with pytest.MonkeyPatch.context() as monkeypatch:
-        for name, value in s3_server.env.items():
+        for name, value in s3.env.items():
             monkeypatch.setenv(name, value)
-        repository = open_repository(f"s3://{bucket}/p", s3_endpoint_url=s3_server.endpoint)
+        repository = open_repository(f"s3://{bucket}/p", s3_endpoint_url=s3.endpoint)
         publish(repository, make_release(tmp_path / "r", "api", "1.0.0"))
     ran = report(pexrun("run", f"s3://{bucket}/p", "api", cache=tmp_path / "c", env=env))
     assert ran["version"] == "1.0.0"

@@ -23,7 +23,8 @@ from pex_release.repository import (
     open_repository,
     publish,
 )
-from pexrun.conftest import S3Server, make_release
+from pexrun.conftest import make_release
+from testing.servers import S3Server
 
 
 def stored_blobs(repository: Repository) -> list[str]:
@@ -156,24 +157,24 @@ def test_misnamed_repositories(url: str, message: str) -> None:
         open_repository(url)
 
 
-def test_s3_wrong_credentials_say_so_without_the_secret(s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    bucket = s3_server.new_bucket()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.env["AWS_ACCESS_KEY_ID"])
+def test_s3_wrong_credentials_say_so_without_the_secret(s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bucket = s3.new_bucket()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-4f9a")
-    repository = open_repository(f"s3://{bucket}/r", s3_endpoint_url=s3_server.endpoint)
+    repository = open_repository(f"s3://{bucket}/r", s3_endpoint_url=s3.endpoint)
     with pytest.raises(RepositoryError) as exc:
         publish(repository, make_release(tmp_path / "a", "api", "1.0.0"))
     assert "the credentials are wrong or lack permission" in str(exc.value)
     assert "wrong-secret-4f9a" not in str(exc.value)
 
 
-def test_s3_missing_credentials(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_s3_missing_credentials(s3: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    repository = open_repository("s3://any-bucket/r", s3_endpoint_url=s3_server.endpoint)
+    repository = open_repository("s3://any-bucket/r", s3_endpoint_url=s3.endpoint)
     with pytest.raises(RepositoryError, match="No S3 credentials for s3://any-bucket/r .*set AWS_ACCESS_KEY_ID"):
         repository.list_versions("api")
 
@@ -191,7 +192,7 @@ def test_s3_stores_the_checksum_it_verified(s3_env: S3Server, tmp_path: Path) ->
     report = publish(
         open_repository(f"s3://{bucket}/r", s3_endpoint_url=s3_env.endpoint), make_release(tmp_path, "api", "1.0.0")
     )
-    client = boto3.client("s3", endpoint_url=s3_env.endpoint, **s3_env.credentials)
+    client = boto3.client("s3", endpoint_url=s3_env.endpoint, aws_access_key_id=s3_env.access_key, aws_secret_access_key=s3_env.secret_key, region_name='us-east-1')
     head = client.head_object(Bucket=bucket, Key=f"r/blobs/sha256/{report.manifest.sources.sha256}", ChecksumMode="ENABLED")
     assert head["ContentLength"] == report.manifest.sources.size
     assert json.loads(client.get_object(Bucket=bucket, Key="r/apps/api/index.json")["Body"].read()) == ["1.0.0"]
