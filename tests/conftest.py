@@ -22,6 +22,8 @@ from typing import Iterator, Mapping
 
 import pytest
 
+from testing.servers import S3Server, s3_server
+
 # What the `//:repo` files target puts in the sandbox beside the test runner's own files.
 REPO_ENTRIES = (".gitignore", "BUILD", "pants", "pants.toml", "3rdparty", "build-support", "pants-plugins", "src", "tests")
 
@@ -60,14 +62,19 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
 
 
-def python312() -> str:
-    """The interpreter the apps target, found the way the launcher finds it."""
+def python(version: str) -> str:
+    """A CPython `version` (e.g. "3.12"), found the way the launcher finds it."""
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    for candidate in sorted(pyenv.glob("3.12.*/bin/python3.12"), reverse=True):
+    for candidate in sorted(pyenv.glob(f"{version}.*/bin/python{version}"), reverse=True):
         return str(candidate)
-    found = shutil.which("python3.12")
-    assert found, "no CPython 3.12 on this machine"
+    found = shutil.which(f"python{version}")
+    assert found, f"no CPython {version} on this machine"
     return found
+
+
+def python312() -> str:
+    """The interpreter the apps target."""
+    return python("3.12")
 
 
 def free_port() -> int:
@@ -157,6 +164,12 @@ API_TWIN = {
     ),
     "src/python/apps/api_twin/BUILD": 'python_sources()\n\npex_release(name="release", entry_point="main.py:main")\n',
 }
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

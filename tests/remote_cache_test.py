@@ -2,8 +2,9 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """build-support/remote-cache: a local BuildGrid for Pants' remote cache, started, queried and stopped.
 
-The BuildGrid virtualenv is the user's cached one (installed by the first start if missing); each
-test has a state dir of its own and stops its servers in the fixture's teardown, even on failure.
+The BuildGrid virtualenv is the user's cached one (installed by the first start if missing). Each
+test has a state dir of its own, whose servers are stopped when the test ends, even when it fails or
+its process is killed (see `state_dir`).
 """
 
 from __future__ import annotations
@@ -39,12 +40,33 @@ def remote_cache(
     )
 
 
+# Runs its arguments once stdin reaches end of file.
+RUN_AT_EOF = "import subprocess, sys; sys.stdin.read(); sys.exit(subprocess.run(sys.argv[1:]).returncode)"
+
+
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Iterator[Path]:
+    """A state dir whose servers are stopped when the test ends, even when its process is killed.
+
+    `./pants test` kills a test process whose inputs changed during the run (and on timeouts), and a
+    killed process runs no teardown. So a watchdog in a session of its own runs `stop` when the pipe
+    from this process closes: in the teardown, or when the kernel closes it for a killed process.
+    """
     state = tmp_path / "state"
+    # Copies outlive the sandbox, which Pants may delete before the watchdog runs.
+    script = shutil.copy(sandbox_repo() / "build-support" / "remote-cache", tmp_path / "remote-cache")
+    python = os.path.realpath(sys.executable)
+    watchdog = subprocess.Popen(
+        [python, "-c", RUN_AT_EOF, python, str(script), "stop", "--dir", str(state)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     yield state
-    stopped = remote_cache("stop", "--dir", str(state))
-    assert stopped.returncode == 0, stopped.stderr
+    assert watchdog.stdin is not None
+    watchdog.stdin.close()
+    assert watchdog.wait(timeout=60) == 0
 
 
 def start(state: Path, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -157,7 +179,7 @@ def test_without_redis_the_action_cache_is_in_memory(state_dir: Path, tmp_path: 
     assert (code, server["instance"], server["action cache"]) == (0, '""', "memory (lost when the server restarts)")
     Client(server).cache_action_result(tmp_path)
 
-    remote_cache("stop", "--dir", str(state_dir))
+    assert remote_cache("stop", "--dir", str(state_dir)).returncode == 0
     start(state_dir, env={"PATH": path}, python=sys.executable)
     code, restarted = status(state_dir)
     assert code == 0 and not Client(restarted).action_result_cached()

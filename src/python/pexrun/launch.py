@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -34,7 +35,7 @@ class Interpreter:
     @classmethod
     def of(cls, path: str) -> Interpreter:
         if os.path.realpath(path) == os.path.realpath(sys.executable):
-            return cls(path, sys.implementation.name, Version(".".join(map(str, sys.version_info[:3]))))
+            return cls(path, platform.python_implementation(), Version(platform.python_version()))
         try:
             out = subprocess.run(
                 [path, "-c", "import platform; print(platform.python_implementation(), platform.python_version())"],
