@@ -7,6 +7,7 @@ pays about 12 s of start-up.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -25,7 +27,7 @@ import pytest
 from testing.servers import S3Server, s3_server
 
 # What the `//:repo` files target puts in the sandbox beside the test runner's own files.
-REPO_ENTRIES = (".gitignore", "BUILD", "pants", "pants.toml", "3rdparty", "build-support", "pants-plugins", "src", "tests")
+REPO_ENTRIES = (".gitignore", "BUILD", "pants", "pants.toml", "pants.ci.toml", "3rdparty", "build-support", "pants-plugins", "src", "tests")
 
 PANTS_COUNTER = re.compile(r"^\s+(\w+): (\d+)$", re.MULTILINE)
 PANTS_COMPLETED = re.compile(r"\[INFO\] Completed: (.+)$", re.MULTILINE)
@@ -202,3 +204,64 @@ def packaged_repo(scratch_repo: ScratchRepo) -> PackagedRepo:
     """The scratch repository after a cold `./pants package ::`."""
     run = scratch_repo.pants("package", "::")
     return PackagedRepo(scratch_repo, run, release_files(scratch_repo.root))
+
+
+# -----------------------------------------------------------------------------------------------
+# The remote cache: build-support/remote-cache (BuildGrid)
+# -----------------------------------------------------------------------------------------------
+
+
+def remote_cache(
+    *args: str, env: Mapping[str, str] | None = None, python: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs the script, by its shebang unless `python` is given (for a PATH without python3)."""
+    script = str(sandbox_repo() / "build-support" / "remote-cache")
+    argv = [python, script] if python else [script]
+    return subprocess.run(
+        [*argv, *args], env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=900
+    )
+
+
+# Runs its arguments once stdin reaches end of file.
+RUN_AT_EOF = "import subprocess, sys; sys.stdin.read(); sys.exit(subprocess.run(sys.argv[1:]).returncode)"
+
+
+@contextlib.contextmanager
+def remote_cache_state(scratch: Path) -> Iterator[Path]:
+    """A state dir whose servers are stopped on the way out, even when this process is killed.
+
+    `./pants test` kills a test process whose inputs changed during the run (and on timeouts), and a
+    killed process runs no teardown. So a watchdog in a session of its own runs `stop` when the pipe
+    from this process closes: on the way out, or when the kernel closes it for a killed process.
+    """
+    state = scratch / "state"
+    # Copies outlive the sandbox, which Pants may delete before the watchdog runs.
+    script = shutil.copy(sandbox_repo() / "build-support" / "remote-cache", scratch / "remote-cache")
+    python = os.path.realpath(sys.executable)
+    watchdog = subprocess.Popen(
+        [python, "-c", RUN_AT_EOF, python, str(script), "stop", "--dir", str(state)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield state
+    finally:
+        assert watchdog.stdin is not None
+        watchdog.stdin.close()
+        assert watchdog.wait(timeout=60) == 0
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    with remote_cache_state(tmp_path) as state:
+        yield state
+
+
+def start_remote_cache(state: Path, *args: str, **kwargs) -> dict[str, str]:
+    """Starts a BuildGrid; returns the environment that points Pants at it (its `export` lines)."""
+    started = remote_cache("start", "--dir", str(state), *args, **kwargs)
+    assert started.returncode == 0, started.stderr
+    exports = dict(line[len("export ") :].split("=", 1) for line in started.stdout.splitlines())
+    return {name: value.strip("'") for name, value in exports.items()}

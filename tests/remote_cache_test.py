@@ -16,57 +16,17 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Mapping
 
 import pytest
 
-from conftest import free_port, sandbox_repo
+from conftest import free_port, remote_cache
 
 # An ActionResult with stdout_raw = b"hello" (field 5, length-delimited), serialized by hand so the
 # test needs no protobuf: the action cache stores a digest of it and returns it as JSON.
 ACTION_RESULT = b"\x2a\x05hello"
 ACTION_RESULT_JSON = '"stdoutRaw": "aGVsbG8="'
 ACTION = b"remote_cache_test action"
-
-
-def remote_cache(
-    *args: str, env: Mapping[str, str] | None = None, python: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Runs the script, by its shebang unless `python` is given (for a PATH without python3)."""
-    script = str(sandbox_repo() / "build-support" / "remote-cache")
-    argv = [python, script] if python else [script]
-    return subprocess.run(
-        [*argv, *args], env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=900
-    )
-
-
-# Runs its arguments once stdin reaches end of file.
-RUN_AT_EOF = "import subprocess, sys; sys.stdin.read(); sys.exit(subprocess.run(sys.argv[1:]).returncode)"
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path) -> Iterator[Path]:
-    """A state dir whose servers are stopped when the test ends, even when its process is killed.
-
-    `./pants test` kills a test process whose inputs changed during the run (and on timeouts), and a
-    killed process runs no teardown. So a watchdog in a session of its own runs `stop` when the pipe
-    from this process closes: in the teardown, or when the kernel closes it for a killed process.
-    """
-    state = tmp_path / "state"
-    # Copies outlive the sandbox, which Pants may delete before the watchdog runs.
-    script = shutil.copy(sandbox_repo() / "build-support" / "remote-cache", tmp_path / "remote-cache")
-    python = os.path.realpath(sys.executable)
-    watchdog = subprocess.Popen(
-        [python, "-c", RUN_AT_EOF, python, str(script), "stop", "--dir", str(state)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    yield state
-    assert watchdog.stdin is not None
-    watchdog.stdin.close()
-    assert watchdog.wait(timeout=60) == 0
 
 
 def start(state: Path, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
