@@ -48,11 +48,11 @@ from pants.engine.fs import (
     CreateDigest,
     Digest,
     DigestEntries,
-    DigestSubset,
+    Directory,
     FileContent,
     FileEntry,
     MergeDigests,
-    PathGlobs,
+    SymlinkEntry,
 )
 from pants.engine.process import Process, ProcessExecutionFailure, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
@@ -427,19 +427,27 @@ class ReleaseFiles:
 def blob_of(name: str, entries: DigestEntries) -> Blob:
     """A file's sha256 and size; for a packed or loose layout, a digest of its whole tree."""
     prefix = f"{RELEASES_DIR}/{name}"
-    files = [e for e in entries if isinstance(e, FileEntry) and (e.path == prefix or e.path.startswith(prefix + "/"))]
-    if len(files) == 1 and files[0].path == prefix:
-        digest = files[0].file_digest
-        return Blob(file=name, sha256=digest.fingerprint, size=digest.serialized_bytes_length)
-    tree = "".join(
-        f"{e.path[len(prefix) + 1:]}\0{e.file_digest.fingerprint}\0{int(e.is_executable)}\n"
-        for e in sorted(files, key=lambda e: e.path)
+    tree = sorted(
+        (e for e in entries if e.path == prefix or e.path.startswith(prefix + "/")), key=lambda e: e.path
     )
+    if len(tree) == 1 and isinstance(tree[0], FileEntry) and tree[0].path == prefix:
+        digest = tree[0].file_digest
+        return Blob(file=name, sha256=digest.fingerprint, size=digest.serialized_bytes_length)
+    files = [e for e in tree if isinstance(e, FileEntry)]
+    listing = "".join(_tree_line(e, e.path[len(prefix) + 1 :]) for e in tree)
     return Blob(
         file=name,
-        sha256=hashlib.sha256(tree.encode()).hexdigest(),
+        sha256=hashlib.sha256(listing.encode()).hexdigest(),
         size=sum(e.file_digest.serialized_bytes_length for e in files),
     )
+
+
+def _tree_line(entry: FileEntry | SymlinkEntry | Directory, relpath: str) -> str:
+    if isinstance(entry, FileEntry):
+        return f"file {relpath}\0{entry.file_digest.fingerprint}\0{int(entry.is_executable)}\n"
+    if isinstance(entry, SymlinkEntry):
+        return f"link {relpath}\0{entry.target}\n"
+    return f"dir {relpath}\n"
 
 
 def manifest_distributions(wheels: tuple[str, ...], closure: ClosureLock | None) -> tuple[Distribution, ...]:

@@ -7,9 +7,9 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from textwrap import dedent
 
-from pex_release.conftest import CLI_APP, requirement
+import pytest
+
 from pants.core.goals.generate_lockfiles import UnrecognizedResolveNamesError
 from pants.core.goals.package import BuiltPackage
 from pants.core.goals.run import RunRequest
@@ -18,8 +18,10 @@ from pants.engine.fs import DigestContents
 from pants.engine.target import InvalidFieldException
 from pants.testutil.rule_runner import RuleRunner, engine_error
 from pex_release.closure import ClosureLockError
+from pex_release.conftest import CLI_APP, requirement
 from pex_release.manifest import ReleaseManifest
 from pex_release.package import PexReleaseFieldSet
+from pex_release.repository import RepositoryError, open_repository, publish
 
 
 def build(rule_runner: RuleRunner, spec_path: str, name: str = "release") -> BuiltPackage:
@@ -213,3 +215,28 @@ def _manifest(rule_runner: RuleRunner, built: BuiltPackage, app: str) -> Release
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def test_packed_layout_release_is_a_directory_with_a_tree_digest(rule_runner: RuleRunner, tmp_path: Path) -> None:
+    write_app(
+        rule_runner,
+        "hello",
+        'pex_release(name="release", entry_point="main.py:main", version="1", layout="packed", '
+        'shebang="/usr/bin/env python3.12")',
+    )
+    built = build(rule_runner, "src/python/hello")
+    manifest = _manifest(rule_runner, built, "hello")
+    rule_runner.write_digest(built.digest, path_prefix="dist")
+    releases = Path(rule_runner.build_root, "dist/releases")
+    deps, sources = releases / manifest.deps.file, releases / manifest.sources.file
+    assert deps.is_dir() and (sources / "__main__.py").is_file()
+    files = [p for p in sources.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert manifest.sources.size == sum(p.stat().st_size for p in files)
+    # (Checked before running it: a packed PEX writes bytecode caches into its directory.)
+    run = subprocess.run(
+        [python312(), sources, "packed"], env={"PEX_PATH": str(deps)}, capture_output=True, text=True
+    )
+    assert run.stdout == "hello packed from pex\n", run.stderr  # a packed PEX runs through its `pex` script
+    # Publishing needs single files, and says so.
+    with pytest.raises(RepositoryError, match=r"has PEX directories .* built with `layout='packed'`"):
+        publish(open_repository(f"file://{tmp_path / 'repository'}"), releases / "hello.release.json")

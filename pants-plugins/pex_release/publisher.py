@@ -1,8 +1,11 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""The publisher: `pants publish` runs it as a process to upload releases to a repository.
+"""The publisher: uploads built releases to a repository. `pants publish` runs it as a process.
 
     publisher --repository URL [--s3-endpoint-url URL] MANIFEST.json...
+
+It prints one summary line per release, then one line per blob; on failure, `publisher: error: ...`
+on stderr and exit code 1. Releases already published stay published when a later one fails.
 """
 
 from __future__ import annotations
@@ -13,20 +16,63 @@ from pathlib import Path
 from typing import Sequence
 
 from pex_release.manifest import ManifestError
-from pex_release.repository import RepositoryError, open_repository, publish
+from pex_release.repository import BlobUpload, PublishReport, RepositoryError, open_repository, publish
+
+
+def _blobs(uploads: Sequence[BlobUpload]) -> str:
+    count = len(uploads)
+    size = sum(u.blob.size for u in uploads)
+    return f"{count} blob{'' if count == 1 else 's'} ({size:,} bytes)"
+
+
+def summary(report: PublishReport) -> str:
+    release = f"{report.manifest.app} {report.manifest.version}"
+    uploaded = [u for u in report.blobs if u.uploaded]
+    skipped = [u for u in report.blobs if not u.uploaded]
+    if not report.manifest_written and not uploaded:
+        return f"{release}: already published with identical content; nothing uploaded"
+    outcome = (
+        f"manifest {report.manifest_key} written"
+        if report.manifest_written
+        else f"manifest {report.manifest_key} already written, identically, by a concurrent publish"
+    )
+    return (
+        f"{release}: uploaded {_blobs(uploaded)}, skipped {_blobs(skipped)} already in "
+        f"{report.repository_url}; {outcome}"
+    )
+
+
+def blob_lines(report: PublishReport) -> list[str]:
+    return [
+        f"  {'uploaded' if u.uploaded else 'skipped '} {u.blob.file} (sha256:{u.blob.sha256}, {u.blob.size:,} bytes)"
+        for u in report.blobs
+    ]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="publisher",
+        description="Upload releases (the blobs the repository lacks, then each manifest) to a repository.",
+    )
+    parser.add_argument(
+        "--repository", required=True, metavar="URL", help="file:///absolute/path or s3://bucket/prefix"
+    )
+    parser.add_argument(
+        "--s3-endpoint-url",
+        metavar="URL",
+        help="the endpoint of an S3-compatible store, for s3:// repositories not on AWS",
+    )
+    parser.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST.json", help="<app>.release.json files")
+    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="publisher", description="Publish releases to a repository.")
-    parser.add_argument("--repository", required=True, help="file:///path or s3://bucket/prefix")
-    parser.add_argument("--s3-endpoint-url", help="endpoint of an S3-compatible store")
-    parser.add_argument("manifests", nargs="+", type=Path, help="<app>.release.json files")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     try:
         repository = open_repository(args.repository, s3_endpoint_url=args.s3_endpoint_url)
         for manifest in args.manifests:
-            for line in publish(repository, manifest).lines():
-                print(line, flush=True)
+            report = publish(repository, manifest)
+            print("\n".join([summary(report), *blob_lines(report)]), flush=True)
     except (RepositoryError, ManifestError, OSError) as e:
         print(f"publisher: error: {e}", file=sys.stderr)
         return 1

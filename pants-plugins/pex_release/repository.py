@@ -2,39 +2,49 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """Release repositories: content-addressed blobs and immutable manifests.
 
-Layout, the same on every store:
-    blobs/sha256/<hex>            the PEX files, by the sha256 of their bytes
-    apps/<app>/<version>.json     the manifests, exactly as built
-    apps/index.json               the apps, and apps/<app>/index.json their versions, for stores
-                                  that cannot list (plain HTTP); rebuilt on every publish
+The layout, the same on every store:
+
+    blobs/sha256/<hex>            the PEX files, named by the sha256 of their bytes
+    apps/<app>/<version>.json     the manifests, byte for byte as built
+    apps/index.json               the apps, and apps/<app>/index.json their versions: plain HTTP
+                                  cannot list, so publish keeps these (rebuilt from the manifests)
 
 `file://` and `s3://` repositories can be published to and read; `http(s)://` ones are read-only.
-Pure Python 3.9+ (boto3 only for `s3://`): the publisher and `pexrun` share this module.
+Pure Python 3.9+ with the standard library (boto3 only for `s3://`): the publisher and `pexrun`
+share this module.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import shutil
+import socket
+import sys
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from pex_release.manifest import Blob, ReleaseManifest
 
-_CHUNK = 1 << 20
+_CHUNK_BYTES = 1 << 20
+_HTTP_TIMEOUT_SECONDS = 60
+_INDEX_WRITE_ATTEMPTS = 5
+APPS_INDEX = "apps/index.json"
 
 
 class RepositoryError(Exception):
-    """A repository operation failed; the message says what and how to fix it."""
+    """A repository operation failed; the message says what failed and how to fix it."""
 
 
 class NotFoundError(RepositoryError):
@@ -49,372 +59,538 @@ class AlreadyPublishedError(RepositoryError):
     pass
 
 
+class CredentialsError(RepositoryError):
+    pass
+
+
+class ReadOnlyRepositoryError(RepositoryError):
+    pass
+
+
+# --- The layout ------------------------------------------------------------------------------------
+
+
 def blob_key(sha256: str) -> str:
     return f"blobs/sha256/{sha256}"
 
 
 def manifest_key(app: str, version: str) -> str:
+    _check_name(app, "app")
+    _check_name(version, "version")
+    if version == "index":
+        raise RepositoryError("'index' is not a valid version: apps/<app>/index.json lists the versions.")
     return f"apps/{app}/{version}.json"
 
 
-def sha256_of(path: Path) -> tuple[str, int]:
+def versions_index_key(app: str) -> str:
+    _check_name(app, "app")
+    return f"apps/{app}/index.json"
+
+
+def _check_name(name: str, what: str) -> None:
+    # Names become path segments of keys: nothing that could climb out of apps/ or hide a file.
+    if not name or "/" in name or "\\" in name or name.startswith(".") or not name.isprintable():
+        raise RepositoryError(f"{name!r} is not a valid {what} name for a repository key.")
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    """The sha256 hex digest and size of a file, read in chunks."""
     digest, size = hashlib.sha256(), 0
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
+        for chunk in iter(lambda: f.read(_CHUNK_BYTES), b""):
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
 
 
-def verify_file(path: Path, blob: Blob, *, what: str) -> None:
-    sha256, size = sha256_of(path)
-    if (sha256, size) != (blob.sha256, blob.size):
-        raise BlobMismatchError(
-            f"{what} {path} does not match its manifest: sha256 {sha256} ({size:,} bytes), expected "
-            f"{blob.sha256} ({blob.size:,} bytes)."
-        )
+def _versions_in(keys: list[str]) -> list[str]:
+    """The versions of the manifests among keys relative to apps/<app>/."""
+    return sorted(k[: -len(".json")] for k in keys if k.endswith(".json") and "/" not in k and k != "index.json")
+
+
+def _apps_in(keys: list[str]) -> list[str]:
+    """The apps with at least one manifest among keys relative to apps/."""
+    return sorted({k.split("/")[0] for k in keys if k.count("/") == 1 and _versions_in([k.split("/")[1]])})
+
+
+# --- Repositories ----------------------------------------------------------------------------------
 
 
 class Repository(ABC):
-    """A store of blobs and manifests, addressed by key (a relative path in the layout above)."""
+    """A store of blobs and manifests; each subclass supplies a handful of key/value primitives."""
 
-    url: str  # As given by the user, for messages; never with credentials or query strings.
-    writable = True
-
-    @abstractmethod
-    def _exists(self, key: str) -> bool: ...
+    url: str  # For messages: never with credentials or a query string.
 
     @abstractmethod
-    def _read(self, key: str) -> bytes: ...
+    def has_blob(self, sha256: str, size: int) -> bool:
+        """Whether the repository holds this blob intact, as far as the store can tell cheaply."""
 
-    @abstractmethod
-    def _download(self, key: str, dest: Path) -> None: ...
+    def upload_blob(self, path: Path, sha256: str) -> None:
+        actual, size = file_sha256(path)
+        if actual != sha256:
+            raise BlobMismatchError(
+                f"{path} is not blob sha256:{sha256}: its {size:,} bytes hash to {actual}. It changed after "
+                "the build: build the release again (`./pants package`) and publish that."
+            )
+        self._put_file(blob_key(sha256), path, sha256)
 
-    @abstractmethod
-    def _upload(self, key: str, path: Path, sha256: str) -> None: ...
-
-    @abstractmethod
-    def _write(self, key: str, data: bytes) -> None: ...
-
-    @abstractmethod
-    def _create(self, key: str, data: bytes) -> bool:
-        """Writes `data` at `key` unless the key exists, atomically; False if it existed."""
-
-    @abstractmethod
-    def _list(self, prefix: str) -> list[str]:
-        """The keys under `prefix` (ending in `/`), relative to it."""
-
-    def prepare_to_publish(self) -> None:
-        """Makes the repository ready for writes, or says why it cannot take them."""
-
-    def has_blob(self, sha256: str) -> bool:
-        return self._exists(blob_key(sha256))
-
-    def upload_blob(self, path: Path, blob: Blob) -> None:
-        verify_file(path, blob, what="The local file")
-        self._upload(blob_key(blob.sha256), path, blob.sha256)
-
-    def download_blob(self, sha256: str, dest: Path) -> None:
-        self._download(blob_key(sha256), dest)
+    def download_blob(self, sha256: str, dest_path: Path) -> None:
+        """Streams the blob into dest_path; the caller verifies it."""
+        try:
+            self._download(blob_key(sha256), dest_path)
+        except NotFoundError:
+            raise NotFoundError(
+                f"The blob sha256:{sha256} is not in the repository {self.url}, though a manifest names it. "
+                "Publish the release again to restore it."
+            ) from None
 
     def read_manifest(self, app: str, version: str) -> bytes:
-        return self._read(manifest_key(app, version))
+        key = manifest_key(app, version)
+        try:
+            return self._get(key)
+        except NotFoundError:
+            raise NotFoundError(f"{app} {version} is not published in {self.url} (there is no {key}).") from None
 
     def create_manifest(self, app: str, version: str, data: bytes) -> bool:
+        """Writes the manifest unless one exists, atomically: False if the version was already there."""
         return self._create(manifest_key(app, version), data)
 
     def list_apps(self) -> list[str]:
-        return self._read_index("apps/index.json")
+        return _apps_in(self._list("apps/"))
 
     def list_versions(self, app: str) -> list[str]:
-        return self._read_index(f"apps/{app}/index.json")
+        _check_name(app, "app")
+        return _versions_in(self._list(f"apps/{app}/"))
 
-    def _read_index(self, key: str) -> list[str]:
-        try:
-            return sorted(json.loads(self._read(key)))
-        except NotFoundError:
-            return []
+    def prepare_to_publish(self) -> None:
+        """Checks that the repository takes writes (creating it if that is how it is made)."""
 
     def update_indexes(self, app: str) -> None:
-        """Rebuilds the index files from the manifests, for stores that cannot list."""
-        manifests = [k for k in self._list(f"apps/{app}/") if k.endswith(".json") and "/" not in k]
-        versions = sorted(k[: -len(".json")] for k in manifests if k != "index.json")
-        apps = sorted({k.split("/", 1)[0] for k in self._list("apps/") if "/" in k})
-        self._write(f"apps/{app}/index.json", json.dumps(versions).encode())
-        self._write("apps/index.json", json.dumps(apps).encode())
+        """Rewrites the index of app's versions and the index of apps from the manifests."""
+        self._refresh_index(versions_index_key(app), lambda: self.list_versions(app))
+        self._refresh_index(APPS_INDEX, self.list_apps)
 
+    def _refresh_index(self, key: str, list_names: Callable[[], list[str]]) -> None:
+        # Until a listing taken after our write matches the stored index: a concurrent publish may
+        # have listed before our manifest existed and written its index after ours.
+        for _ in range(_INDEX_WRITE_ATTEMPTS):
+            wanted = (json.dumps(list_names(), indent=2) + "\n").encode()
+            try:
+                if self._get(key) == wanted:
+                    return
+            except NotFoundError:
+                pass
+            self._put(key, wanted)
 
-# -----------------------------------------------------------------------------------------------
-# file://
-# -----------------------------------------------------------------------------------------------
+    # The store's primitives; keys are relative paths in the layout above.
+
+    @abstractmethod
+    def _get(self, key: str) -> bytes:
+        """The object's bytes; NotFoundError if there is none."""
+
+    @abstractmethod
+    def _download(self, key: str, dest_path: Path) -> None: ...
+
+    @abstractmethod
+    def _put(self, key: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def _put_file(self, key: str, path: Path, sha256: str) -> None: ...
+
+    @abstractmethod
+    def _create(self, key: str, data: bytes) -> bool: ...
+
+    @abstractmethod
+    def _list(self, prefix: str) -> list[str]:
+        """The keys under prefix (which ends in `/`), relative to it."""
 
 
 class FileRepository(Repository):
+    """A directory, local or mounted. Writes go to a temporary name first, so readers never see
+    half a file, and a manifest is created with a hard link, which fails if it exists."""
+
     def __init__(self, url: str, root: Path) -> None:
         self.url = url
         self.root = root
 
-    def _path(self, key: str) -> Path:
-        return self.root / key
+    def has_blob(self, sha256: str, size: int) -> bool:
+        # A local blob is cheap to check in full: a corrupt one is uploaded again, not trusted.
+        path = self.root / blob_key(sha256)
+        return path.is_file() and file_sha256(path) == (sha256, size)
 
     def prepare_to_publish(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-
-    def _exists(self, key: str) -> bool:
-        return self._path(key).is_file()
-
-    def _read(self, key: str) -> bytes:
         try:
-            return self._path(key).read_bytes()
-        except FileNotFoundError:
-            if not self.root.is_dir():
-                raise RepositoryError(f"The repository {self.url} does not exist: {self.root} is not a directory.")
-            raise NotFoundError(f"{key} is not in the repository {self.url}.")
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RepositoryError(f"Cannot create the repository {self.url}: {e.strerror}.") from None
+        if not os.access(self.root, os.W_OK):
+            raise RepositoryError(f"The repository {self.url} is not writable by this user: check its permissions.")
 
-    def _download(self, key: str, dest: Path) -> None:
+    def _check_exists(self) -> None:
+        if not self.root.is_dir():
+            raise RepositoryError(
+                f"The repository {self.url} does not exist: {self.root} is not a directory. Check the URL "
+                "(publishing to it creates it)."
+            )
+
+    def _get(self, key: str) -> bytes:
+        self._check_exists()
         try:
-            shutil.copyfile(self._path(key), dest)
+            return (self.root / key).read_bytes()
         except FileNotFoundError:
-            raise NotFoundError(f"{key} is not in the repository {self.url}.")
+            raise NotFoundError(f"{key} is not in the repository {self.url}.") from None
 
-    def _temp_beside(self, key: str) -> Path:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    def _download(self, key: str, dest_path: Path) -> None:
+        self._check_exists()
+        try:
+            shutil.copyfile(self.root / key, dest_path)
+        except FileNotFoundError:
+            raise NotFoundError(f"{key} is not in the repository {self.url}.") from None
+
+    @contextmanager
+    def _staged(self, key: str) -> Iterator[Path]:
+        """A temporary file beside key's path, removed afterwards unless it was moved into place."""
+        final = self.root / key
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
         os.close(fd)
-        return Path(temp)
-
-    def _upload(self, key: str, path: Path, sha256: str) -> None:
-        temp = self._temp_beside(key)
+        os.chmod(temp, 0o644)  # mkstemp makes it 0600; a repository is read by other users
         try:
-            shutil.copyfile(path, temp)
-            os.replace(temp, self._path(key))  # content-addressed: a concurrent copy is identical
+            yield Path(temp)
         finally:
-            temp.unlink(missing_ok=True)
+            Path(temp).unlink(missing_ok=True)
 
-    def _write(self, key: str, data: bytes) -> None:
-        temp = self._temp_beside(key)
-        try:
+    def _put(self, key: str, data: bytes) -> None:
+        with self._staged(key) as temp:
             temp.write_bytes(data)
-            os.replace(temp, self._path(key))
-        finally:
-            temp.unlink(missing_ok=True)
+            os.replace(temp, self.root / key)
+
+    def _put_file(self, key: str, path: Path, sha256: str) -> None:
+        with self._staged(key) as temp:
+            shutil.copyfile(path, temp)
+            copied, _ = file_sha256(temp)
+            if copied != sha256:
+                raise BlobMismatchError(f"Copying {path} into {self.url} gave other bytes ({copied}), a storage fault: publish again.")
+            # Content-addressed: a concurrent upload of the same key holds the same bytes.
+            os.replace(temp, self.root / key)
 
     def _create(self, key: str, data: bytes) -> bool:
-        temp = self._temp_beside(key)
-        try:
+        with self._staged(key) as temp:
             temp.write_bytes(data)
-            os.link(temp, self._path(key))  # fails if the key exists: first writer wins
+            try:
+                os.link(temp, self.root / key)
+            except FileExistsError:
+                return False
             return True
-        except FileExistsError:
-            return False
-        finally:
-            temp.unlink(missing_ok=True)
 
     def _list(self, prefix: str) -> list[str]:
-        base = self._path(prefix)
-        if not base.is_dir():
-            return []
-        return sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file() and not p.name.startswith("."))
-
-    def has_blob(self, sha256: str) -> bool:
-        # A local copy can be checked cheaply: a corrupt blob is re-uploaded, not trusted.
-        path = self._path(blob_key(sha256))
-        return path.is_file() and sha256_of(path)[0] == sha256
-
-
-# -----------------------------------------------------------------------------------------------
-# http:// and https:// (read-only)
-# -----------------------------------------------------------------------------------------------
+        self._check_exists()
+        base = self.root / prefix
+        return sorted(
+            str(Path(directory, name).relative_to(base))
+            for directory, _, names in os.walk(base)
+            for name in names
+            if not name.startswith(".")  # temporary files of writes in progress
+        )
 
 
 class HttpRepository(Repository):
-    """A repository served over HTTP(S), e.g. a static file server or a CDN.
+    """A repository served read-only over HTTP(S): a static file server, a CDN, a bucket website.
 
-    A query string on the repository URL (a token, or a signature) is added to every request and
-    never shown in messages.
+    A query string on the repository URL (a token or a signature valid for the whole prefix) is
+    sent with every request, as are `user:password@` credentials; neither is shown in messages.
     """
-
-    writable = False
 
     def __init__(self, url: str) -> None:
         parts = urllib.parse.urlsplit(url)
-        self.url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        userinfo, _, host = parts.netloc.rpartition("@")
+        self.url = urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
         self._base = self.url.rstrip("/") + "/"
         self._query = parts.query
+        # urllib does not send a URL's user:password; HTTP basic authentication does.
+        credentials = urllib.parse.unquote(userinfo).encode()
+        self._headers = {"Authorization": f"Basic {base64.b64encode(credentials).decode()}"} if userinfo else {}
 
-    def _open(self, key: str):
-        url = self._base + key + (f"?{self._query}" if self._query else "")
+    def _request(self, key: str, method: str = "GET") -> Any:
+        url = self._base + urllib.parse.quote(key) + (f"?{self._query}" if self._query else "")
+        request = urllib.request.Request(url, method=method, headers=self._headers)
         try:
-            return urllib.request.urlopen(url, timeout=60)
+            return urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT_SECONDS)
         except urllib.error.HTTPError as e:
-            if e.code == 404:
-                raise NotFoundError(f"{key} is not in the repository {self.url} (HTTP 404).")
-            raise RepositoryError(f"The repository {self.url} answered HTTP {e.code} for {key}.")
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise RepositoryError(f"The repository {self.url} is unreachable: {reason}. Check the URL and the network.")
+            e.close()
+            if e.code in (404, 410):
+                raise NotFoundError(f"{key} is not in the repository {self.url} (HTTP {e.code}).") from None
+            if e.code in (401, 403):
+                raise CredentialsError(
+                    f"The repository {self.url} refused access to {key} (HTTP {e.code}): if it needs a token "
+                    "or a signed URL, check that the one in the repository URL is valid and not expired."
+                ) from None
+            raise RepositoryError(f"The repository {self.url} answered HTTP {e.code} for {key}: try again later.") from None
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+            raise self._unreachable(e) from None
 
-    def _exists(self, key: str) -> bool:
+    def _unreachable(self, error: Exception) -> RepositoryError:
+        reason = getattr(error, "reason", None) or error
+        return RepositoryError(f"The repository {self.url} is unreachable ({reason}): check the URL and the network.")
+
+    def has_blob(self, sha256: str, size: int) -> bool:
         try:
-            self._open(key).close()
-            return True
+            with self._request(blob_key(sha256), method="HEAD") as response:
+                length = response.headers.get("Content-Length")
         except NotFoundError:
             return False
+        return length is None or int(length) == size
 
-    def _read(self, key: str) -> bytes:
-        with self._open(key) as response:
-            return response.read()
+    def list_apps(self) -> list[str]:
+        try:
+            return self._index(APPS_INDEX)
+        except NotFoundError:
+            raise NotFoundError(
+                f"{self.url} has no {APPS_INDEX}, which every published repository has: check that the URL "
+                "names the repository's root."
+            ) from None
 
-    def _download(self, key: str, dest: Path) -> None:
-        with self._open(key) as response, open(dest, "wb") as out:
-            shutil.copyfileobj(response, out, _CHUNK)
+    def list_versions(self, app: str) -> list[str]:
+        try:
+            return self._index(versions_index_key(app))
+        except NotFoundError:
+            return []
 
-    def _read_only(self, *_args) -> None:
-        raise RepositoryError(
-            f"The repository {self.url} is served over HTTP, which is read-only: publish to its "
-            "file:// or s3:// location instead."
+    def _index(self, key: str) -> list[str]:
+        try:
+            names = json.loads(self._get(key))
+        except ValueError:
+            names = None
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise RepositoryError(f"{key} in {self.url} is not a list of names: publish to the repository to rebuild it.")
+        return sorted(names)
+
+    def _get(self, key: str) -> bytes:
+        with self._request(key) as response:
+            try:
+                return response.read()
+            except (http.client.HTTPException, OSError) as e:
+                raise self._unreachable(e) from None
+
+    def _download(self, key: str, dest_path: Path) -> None:
+        with self._request(key) as response, open(dest_path, "wb") as out:
+            try:
+                shutil.copyfileobj(response, out, _CHUNK_BYTES)
+            except (http.client.HTTPException, ConnectionError, TimeoutError, socket.timeout) as e:
+                raise self._unreachable(e) from None
+
+    def prepare_to_publish(self) -> None:
+        raise ReadOnlyRepositoryError(
+            f"The repository {self.url} is served over HTTP, which is read-only: publish to its file:// or s3:// "
+            "location instead."
         )
 
-    _upload = _write = prepare_to_publish = _read_only  # type: ignore[assignment]
+    def _put(self, key: str, data: bytes) -> None:
+        self.prepare_to_publish()
+
+    def _put_file(self, key: str, path: Path, sha256: str) -> None:
+        self.prepare_to_publish()
 
     def _create(self, key: str, data: bytes) -> bool:
-        self._read_only()
+        self.prepare_to_publish()
         return False
 
     def _list(self, prefix: str) -> list[str]:
-        self._read_only()
-        return []
+        raise RepositoryError(f"The repository {self.url} is served over HTTP, which cannot list {prefix}.")
 
 
-# -----------------------------------------------------------------------------------------------
-# s3://
-# -----------------------------------------------------------------------------------------------
+_S3_CREDENTIAL_ERRORS = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"})
+_S3_NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
+_S3_DIGEST_ERRORS = frozenset({"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"})
+_S3_CREATE_ATTEMPTS = 5
 
 
 class S3Repository(Repository):
-    """`s3://bucket/prefix` on AWS or any S3-compatible store (`endpoint_url`).
+    """`s3://bucket/prefix` on AWS or on any S3-compatible store (`endpoint_url`).
 
-    Credentials come from boto3's standard chain (environment, shared files, instance roles).
+    Credentials come from boto3's usual chain (environment, shared files, instance role); messages
+    name the bucket and the endpoint, never a key.
     """
 
     def __init__(self, url: str, bucket: str, prefix: str, endpoint_url: str | None) -> None:
         try:
             import boto3  # pants: no-infer-dep
             from botocore.config import Config  # pants: no-infer-dep
+            from botocore.exceptions import BotoCoreError  # pants: no-infer-dep
         except ImportError:
             raise RepositoryError(
-                f"The repository {url} is on S3, which needs boto3: install it (`pip install boto3`) "
-                "for the Python that runs this."
-            )
+                f"The repository {url} is on S3, which needs boto3: install it (`pip install boto3`) for the "
+                f"Python that runs this ({sys.executable})."
+            ) from None
         self.url = url
         self._bucket = bucket
         self._prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
-        config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}) if endpoint_url else None
+        self._where = url + (f" (endpoint {endpoint_url})" if endpoint_url else "")
+        # Path-style addressing: S3-compatible stores rarely have a DNS name per bucket.
+        config = Config(
+            s3={"addressing_style": "path"} if endpoint_url else {},
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=10,
+        )
         try:
-            # A session of its own: boto3's default one caches the credentials it first found.
+            # A session of its own: boto3's default session keeps the credentials it first found.
             self._client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
         except ValueError as e:
-            raise RepositoryError(f"Cannot use the S3 endpoint {endpoint_url!r} for {url}: {e}.")
-        self._where = f"{url}" + (f" (endpoint {endpoint_url})" if endpoint_url else "")
+            raise RepositoryError(f"Cannot use the S3 endpoint {endpoint_url!r} for {url}: {e}.") from None
+        except BotoCoreError as e:  # e.g. ProfileNotFound: a bad AWS configuration
+            raise RepositoryError(f"Cannot set up an S3 client for {url}: {e}.") from None
+
+    def _call(self, doing: str, method: Callable[..., Any], **kwargs: Any) -> Any:
+        """Calls the S3 API, turning its failures into messages that say what to do (and no secrets)."""
+        import botocore.exceptions as errors  # pants: no-infer-dep
+
+        try:
+            return method(Bucket=self._bucket, **kwargs)
+        except (errors.NoCredentialsError, errors.PartialCredentialsError):
+            raise CredentialsError(
+                f"No S3 credentials to {doing} in {self._where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(or AWS_PROFILE, or give the host an instance role), as for any AWS tool."
+            ) from None
+        except errors.EndpointConnectionError as e:
+            raise RepositoryError(
+                f"The repository {self._where} is unreachable ({e}): check the endpoint URL and the network."
+            ) from None
+        except errors.ClientError as e:
+            raise self._client_error(doing, e) from None
+        except errors.BotoCoreError as e:
+            raise RepositoryError(f"S3 failed to {doing} in {self._where}: {e}") from None
+
+    def _client_error(self, doing: str, error: Any) -> RepositoryError:
+        code = _error_code(error)
+        if code in _S3_CREDENTIAL_ERRORS:
+            # Only the code: some stores echo the access key or the string to sign in the message.
+            return CredentialsError(
+                f"S3 refused to {doing} in {self._where} ({code}): the credentials are wrong or lack permission "
+                "(a missing key also answers 403 without s3:ListBucket). Check AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE."
+            )
+        if code == "NoSuchBucket":
+            return RepositoryError(
+                f"The bucket {self._bucket!r} of {self._where} does not exist: check the URL, or create the bucket."
+            )
+        if code in _S3_NOT_FOUND:
+            return NotFoundError(f"Nothing to {doing} in {self._where}: not found.")
+        if code in _S3_DIGEST_ERRORS:
+            return BlobMismatchError(
+                f"S3 refused to {doing} in {self._where} ({code}): the bytes it received do not match their "
+                "sha256. The file changed or was damaged in transit: publish again."
+            )
+        message = error.response.get("Error", {}).get("Message", "")
+        return RepositoryError(f"S3 failed to {doing} in {self._where}: {code} {message}".rstrip())
 
     def _key(self, key: str) -> str:
         return self._prefix + key
 
-    def _call(self, what: str, call: Callable, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError  # pants: no-infer-dep
-
+    def has_blob(self, sha256: str, size: int) -> bool:
         try:
-            return call(Bucket=self._bucket, **kwargs)
-        except NoCredentialsError:
-            raise RepositoryError(
-                f"No S3 credentials for {self._where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                "(or AWS_PROFILE, or an instance role), as for any AWS tool."
+            head = self._call(
+                f"check {blob_key(sha256)}", self._client.head_object, Key=self._key(blob_key(sha256)), ChecksumMode="ENABLED"
             )
-        except EndpointConnectionError as e:
-            raise RepositoryError(f"The repository {self._where} is unreachable: {e}. Check the endpoint URL.")
-        except ClientError as e:
-            code = str(e.response.get("Error", {}).get("Code", ""))
-            if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"):
-                raise RepositoryError(
-                    f"S3 refused {what} in {self._where} ({code}): the credentials are wrong or lack "
-                    "permission. Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE."
-                )
-            if code in ("NoSuchKey", "404", "NotFound"):
-                raise NotFoundError(f"{what} is not in the repository {self._where}.")
-            if code == "NoSuchBucket":
-                raise RepositoryError(f"The bucket {self._bucket!r} of {self._where} does not exist: create it first.")
-            if code in ("PreconditionFailed", "412"):
-                raise
-            raise RepositoryError(f"S3 failed {what} in {self._where}: {code}: {e}")
-        except BotoCoreError as e:
-            raise RepositoryError(f"S3 failed {what} in {self._where}: {e}")
-
-    def _head(self, key: str) -> dict | None:
-        try:
-            return self._call(key, self._client.head_object, Key=self._key(key), ChecksumMode="ENABLED")
         except NotFoundError:
-            return None
-
-    def _exists(self, key: str) -> bool:
-        return self._head(key) is not None
-
-    def has_blob(self, sha256: str) -> bool:
-        head = self._head(blob_key(sha256))
-        if head is None:
             return False
-        # Uploads carry the store-verified checksum; a blob stored without one is trusted by key.
         stored = head.get("ChecksumSHA256")
-        return stored is None or stored == base64.b64encode(bytes.fromhex(sha256)).decode()
+        # A store that kept the checksum it verified at upload settles it; a multipart one ("...-N")
+        # is a checksum of checksums, so then the key and size have to do.
+        same_checksum = not stored or "-" in stored or stored == _base64_sha256(sha256)
+        return head.get("ContentLength") == size and same_checksum
 
-    def _read(self, key: str) -> bytes:
-        return self._call(key, self._client.get_object, Key=self._key(key))["Body"].read()
+    def prepare_to_publish(self) -> None:
+        try:
+            self._call("find the bucket", self._client.head_bucket)
+        except NotFoundError:  # HEAD has no body, so a missing bucket is a bare 404
+            raise RepositoryError(
+                f"The bucket {self._bucket!r} of {self._where} does not exist: create it first "
+                f"(e.g. `aws s3 mb s3://{self._bucket}`), or fix the URL."
+            ) from None
 
-    def _download(self, key: str, dest: Path) -> None:
-        body = self._call(key, self._client.get_object, Key=self._key(key))["Body"]
-        with open(dest, "wb") as out:
-            for chunk in body.iter_chunks(_CHUNK):
-                out.write(chunk)
+    def _get(self, key: str) -> bytes:
+        def read(**kwargs: Any) -> bytes:
+            return self._client.get_object(**kwargs)["Body"].read()
 
-    def _upload(self, key: str, path: Path, sha256: str) -> None:
+        try:
+            return self._call(f"read {key}", read, Key=self._key(key))
+        except NotFoundError:
+            raise NotFoundError(f"{key} is not in the repository {self._where}.") from None
+
+    def _download(self, key: str, dest_path: Path) -> None:
+        def stream(**kwargs: Any) -> None:
+            body = self._client.get_object(**kwargs)["Body"]
+            with open(dest_path, "wb") as out:
+                for chunk in body.iter_chunks(_CHUNK_BYTES):
+                    out.write(chunk)
+
+        # Within _call: a connection lost while streaming is an S3 failure too.
+        self._call(f"download {key}", stream, Key=self._key(key))
+
+    def _put(self, key: str, data: bytes) -> None:
+        self._call(f"write {key}", self._client.put_object, Key=self._key(key), Body=data, ChecksumAlgorithm="SHA256")
+
+    def _put_file(self, key: str, path: Path, sha256: str) -> None:
         with open(path, "rb") as body:
-            # The store verifies the checksum, so a blob is never stored with other bytes.
-            self._call(key, self._client.put_object, Key=self._key(key), Body=body, ChecksumAlgorithm="SHA256")
-
-    def _write(self, key: str, data: bytes) -> None:
-        self._call(key, self._client.put_object, Key=self._key(key), Body=data, ChecksumAlgorithm="SHA256")
+            # The expected checksum, not one computed while reading: the store verifies that the
+            # bytes it receives are the blob, and keeps the checksum for has_blob.
+            self._call(
+                f"upload {key}",
+                self._client.put_object,
+                Key=self._key(key),
+                Body=body,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=_base64_sha256(sha256),
+            )
 
     def _create(self, key: str, data: bytes) -> bool:
         from botocore.exceptions import ClientError  # pants: no-infer-dep
 
-        try:
-            self._call(key, self._client.put_object, Key=self._key(key), Body=data, IfNoneMatch="*")
-            return True
-        except ClientError:  # re-raised by _call only for PreconditionFailed: the key exists
-            return False
+        def put_if_absent(**kwargs: Any) -> bool | None:
+            """True if written, False if the key exists, None if a concurrent conditional write is in flight."""
+            try:
+                self._client.put_object(IfNoneMatch="*", ChecksumAlgorithm="SHA256", **kwargs)
+                return True
+            except ClientError as e:
+                code = _error_code(e)
+                if code in ("PreconditionFailed", "412"):
+                    return False
+                if code in ("ConditionalRequestConflict", "409"):
+                    return None
+                raise
+
+        for attempt in range(_S3_CREATE_ATTEMPTS):
+            created = self._call(f"create {key}", put_if_absent, Key=self._key(key), Body=data)
+            if created is not None:
+                return created
+            time.sleep(0.1 * 2**attempt)
+        raise RepositoryError(f"{self._where} kept reporting concurrent writes to {key}: publish again.")
 
     def _list(self, prefix: str) -> list[str]:
-        keys, token = [], None
-        while True:
-            page = self._call(
-                prefix,
-                self._client.list_objects_v2,
-                Prefix=self._key(prefix),
-                **({"ContinuationToken": token} if token else {}),
-            )
-            keys.extend(o["Key"][len(self._key(prefix)) :] for o in page.get("Contents", ()))
-            if not page.get("IsTruncated"):
-                return sorted(keys)
-            token = page["NextContinuationToken"]
+        full_prefix = self._key(prefix)
+        paginator = self._client.get_paginator("list_objects_v2")
+        # The paginator calls the API as it is iterated, so the whole iteration goes through _call.
+        pages = self._call(f"list {prefix}", lambda **kwargs: list(paginator.paginate(**kwargs)), Prefix=full_prefix)
+        return sorted(o["Key"][len(full_prefix) :] for page in pages for o in page.get("Contents", ()))
 
 
-# -----------------------------------------------------------------------------------------------
-# Opening and publishing
-# -----------------------------------------------------------------------------------------------
+def _error_code(error: Any) -> str:
+    """The S3 error code of a botocore ClientError: "NoSuchKey", or the HTTP status for a HEAD."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _base64_sha256(sha256: str) -> str:
+    return base64.b64encode(bytes.fromhex(sha256)).decode()
+
+
+# --- Opening and publishing ------------------------------------------------------------------------
 
 
 def open_repository(url: str, *, s3_endpoint_url: str | None = None) -> Repository:
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as e:
+        raise RepositoryError(f"{url!r} is not a repository URL ({e}).") from None
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise RepositoryError(f"{url!r} is not a file:// repository URL: use file:///absolute/path.")
@@ -425,7 +601,7 @@ def open_repository(url: str, *, s3_endpoint_url: str | None = None) -> Reposito
         return S3Repository(url, parts.netloc, parts.path, s3_endpoint_url)
     if parts.scheme in ("http", "https"):
         if not parts.netloc:
-            raise RepositoryError(f"{url!r} names no host.")
+            raise RepositoryError(f"{url!r} names no host: use {parts.scheme}://host/path.")
         return HttpRepository(url)
     raise RepositoryError(
         f"{url!r} is not a repository URL: use file:///absolute/path, s3://bucket/prefix or https://host/path."
@@ -433,84 +609,106 @@ def open_repository(url: str, *, s3_endpoint_url: str | None = None) -> Reposito
 
 
 @dataclass(frozen=True)
-class BlobResult:
+class BlobUpload:
+    """What publish did with one blob of a release."""
+
     blob: Blob
-    uploaded: bool
+    uploaded: bool  # False: the repository already had it.
 
 
 @dataclass(frozen=True)
 class PublishReport:
     manifest: ReleaseManifest
-    repository: str
-    blobs: tuple[BlobResult, ...]
-    manifest_written: bool  # False: the same manifest was already published.
+    repository_url: str
+    blobs: tuple[BlobUpload, ...]
+    manifest_written: bool  # False: the same manifest was already there (or a concurrent publish wrote it).
 
-    def lines(self) -> Iterator[str]:
-        m = self.manifest
-        uploaded = [r for r in self.blobs if r.uploaded]
-        skipped = [r for r in self.blobs if not r.uploaded]
-        if not self.manifest_written:
-            yield f"{m.app} {m.version}: already published with identical content in {self.repository}; nothing to do"
-        else:
-            yield (
-                f"{m.app} {m.version}: uploaded {_count(uploaded)} ({_bytes(uploaded)}), skipped "
-                f"{_count(skipped)} ({_bytes(skipped)}) already in {self.repository}; wrote "
-                f"{manifest_key(m.app, m.version)}"
-            )
-        for r in self.blobs:
-            yield f"  {'uploaded' if r.uploaded else 'skipped '} {r.blob.file} sha256:{r.blob.sha256[:16]} {r.blob.size:,} bytes"
-
-
-def _count(results: list[BlobResult]) -> str:
-    return f"{len(results)} blob" + ("" if len(results) == 1 else "s")
-
-
-def _bytes(results: list[BlobResult]) -> str:
-    return f"{sum(r.blob.size for r in results):,} bytes"
+    @property
+    def manifest_key(self) -> str:
+        return manifest_key(self.manifest.app, self.manifest.version)
 
 
 def publish(repository: Repository, manifest_path: Path) -> PublishReport:
     """Uploads the blobs the repository lacks, then the manifest, last.
 
-    A publish killed midway leaves blobs but no manifest, so readers never see a release whose
-    blobs are missing, and running it again completes it. A version is published once: the same
-    manifest again is a no-op, a different one is refused.
+    A publish killed midway leaves blobs but no manifest, so readers never see a release with
+    missing blobs, and running it again completes it. A version is published once: the same bytes
+    again are a no-op, other bytes are refused, also when two publishes race.
     """
-    data = manifest_path.read_bytes()
-    manifest = ReleaseManifest.loads(data, origin=str(manifest_path))
+    data, manifest = _read_local_manifest(manifest_path)
+    _check_single_files(manifest_path, manifest)
     repository.prepare_to_publish()
-    existing = _existing_manifest(repository, manifest)
-    if existing is not None:
-        return _already_published(repository, manifest, data, existing)
-    results = []
-    for blob in manifest.blobs:
-        local = manifest_path.parent / blob.file
-        if repository.has_blob(blob.sha256):
-            verify_file(local, blob, what="The local file")
-            results.append(BlobResult(blob, uploaded=False))
-        else:
-            repository.upload_blob(local, blob)
-            results.append(BlobResult(blob, uploaded=True))
-    if not repository.create_manifest(manifest.app, manifest.version, data):
-        # Another publish of this version won the race.
-        return _already_published(repository, manifest, data, repository.read_manifest(manifest.app, manifest.version))
+    published = _published_manifest(repository, manifest)
+    if published is not None:
+        _check_same(repository, manifest, data, published)
+        repository.update_indexes(manifest.app)  # completes a publish killed before its indexes
+        return PublishReport(manifest, repository.url, tuple(BlobUpload(b, False) for b in manifest.blobs), False)
+    local_files = [(blob, _verified_local_file(manifest_path, manifest, blob)) for blob in manifest.blobs]
+    uploads = tuple(_upload_if_missing(repository, blob, path) for blob, path in local_files)
+    written = repository.create_manifest(manifest.app, manifest.version, data)
+    if not written:  # a concurrent publish of this version won the race
+        _check_same(repository, manifest, data, repository.read_manifest(manifest.app, manifest.version))
     repository.update_indexes(manifest.app)
-    return PublishReport(manifest, repository.url, tuple(results), manifest_written=True)
+    return PublishReport(manifest, repository.url, uploads, written)
 
 
-def _existing_manifest(repository: Repository, manifest: ReleaseManifest) -> bytes | None:
+def _read_local_manifest(manifest_path: Path) -> tuple[bytes, ReleaseManifest]:
+    try:
+        data = manifest_path.read_bytes()
+    except OSError as e:
+        raise RepositoryError(
+            f"Cannot read the manifest {manifest_path}: {e.strerror}. Build the release first (`./pants package`)."
+        ) from None
+    return data, ReleaseManifest.loads(data, origin=str(manifest_path))
+
+
+def _check_single_files(manifest_path: Path, manifest: ReleaseManifest) -> None:
+    directories = [b.file for b in manifest.blobs if (manifest_path.parent / b.file).is_dir()]
+    if directories:
+        raise RepositoryError(
+            f"{manifest.app} {manifest.version} has PEX directories ({', '.join(directories)}), built with "
+            "`layout='packed'` or `'loose'`; a repository stores single files. To fix, publish a release "
+            "built with `layout='zipapp'` (the default)."
+        )
+
+
+def _published_manifest(repository: Repository, manifest: ReleaseManifest) -> bytes | None:
     try:
         return repository.read_manifest(manifest.app, manifest.version)
     except NotFoundError:
         return None
 
 
-def _already_published(repository: Repository, manifest: ReleaseManifest, data: bytes, existing: bytes) -> PublishReport:
-    if existing != data:
+def _check_same(repository: Repository, manifest: ReleaseManifest, data: bytes, published: bytes) -> None:
+    if published != data:
         raise AlreadyPublishedError(
-            f"{manifest.app} {manifest.version} is already published in {repository.url} with different "
-            "content, and published versions are immutable. To fix, release a new `version`."
+            f"{manifest.app} {manifest.version} is already published in {repository.url} with different content "
+            f"({manifest_key(manifest.app, manifest.version)} has sha256 {hashlib.sha256(published).hexdigest()}, "
+            f"this build's {hashlib.sha256(data).hexdigest()}), and a published version never changes. "
+            "To fix, release a new `version`."
         )
-    return PublishReport(
-        manifest, repository.url, tuple(BlobResult(b, uploaded=False) for b in manifest.blobs), manifest_written=False
-    )
+
+
+def _verified_local_file(manifest_path: Path, manifest: ReleaseManifest, blob: Blob) -> Path:
+    path = manifest_path.parent / blob.file
+    try:
+        sha256, size = file_sha256(path)
+    except OSError as e:
+        raise RepositoryError(
+            f"{manifest.app} {manifest.version}: cannot read {path}, which {manifest_path} names: {e.strerror}. "
+            "Build the release again (`./pants package`)."
+        ) from None
+    if (sha256, size) != (blob.sha256, blob.size):
+        raise BlobMismatchError(
+            f"{manifest.app} {manifest.version}: {path} does not match {manifest_path}: its {size:,} bytes hash to "
+            f"{sha256}, the manifest says {blob.size:,} bytes with sha256 {blob.sha256}. It changed after the "
+            "build: build the release again (`./pants package`)."
+        )
+    return path
+
+
+def _upload_if_missing(repository: Repository, blob: Blob, path: Path) -> BlobUpload:
+    if repository.has_blob(blob.sha256, blob.size):
+        return BlobUpload(blob, uploaded=False)
+    repository.upload_blob(path, blob.sha256)
+    return BlobUpload(blob, uploaded=True)

@@ -1,96 +1,127 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""Choosing the interpreter a release needs, and handing the process over to the release."""
+"""Checking the interpreter against a release's constraints, and handing the process over to it."""
 
 from __future__ import annotations
 
 import os
 import platform
-import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping, NoReturn, Sequence
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import Version
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
 
+from pex_release.manifest import ReleaseManifest
 from pexrun.cache import FetchedRelease
 
-# An interpreter constraint is an optional implementation name, then PEP 440 specifiers:
-# `CPython==3.12.*`, `CPython>=3.11,<3.13`, `>=3.9`.
-_CONSTRAINT = re.compile(r"^\s*(?P<impl>[A-Za-z][A-Za-z0-9]*)?\s*(?P<specifiers>.*)$")
+# Entry-point overrides in pexrun's own environment would silently run something else than the
+# release; `--script` is the way to choose one of its scripts.
+_ENTRY_POINT_OVERRIDES = ("PEX_MODULE", "PEX_SCRIPT")
+_PROBE = "import platform, sys; sys.stdout.write(platform.python_implementation() + ' ' + platform.python_version())"
 
 
 class LaunchError(Exception):
     """The release cannot run here as asked; the message says why and what to do."""
 
 
+def parse_constraint(constraint: str) -> Requirement:
+    """An interpreter constraint read as Pants reads it: `CPython==3.12.*`, `CPython>=3.11,<3.13`,
+    or bare specifiers (`>=3.9`), which mean CPython."""
+    try:
+        return Requirement(constraint)
+    except InvalidRequirement:
+        pass
+    try:
+        return Requirement(f"CPython{constraint}")
+    except InvalidRequirement:
+        raise LaunchError(
+            f"The release's interpreter constraint {constraint!r} is not valid: rebuild it with valid "
+            "`interpreter_constraints` (e.g. `CPython==3.12.*`)."
+        ) from None
+
+
+def _allows(constraint: str, implementation: str, version: Version) -> bool:
+    requirement = parse_constraint(constraint)
+    return requirement.name.lower() == implementation.lower() and requirement.specifier.contains(
+        version, prereleases=True
+    )
+
+
 @dataclass(frozen=True)
 class Interpreter:
     path: str
-    implementation: str
+    implementation: str  # As platform.python_implementation() says it: "CPython", "PyPy".
     version: Version
 
     @classmethod
-    def of(cls, path: str) -> Interpreter:
-        if os.path.realpath(path) == os.path.realpath(sys.executable):
-            return cls(path, platform.python_implementation(), Version(platform.python_version()))
+    def at(cls, path: str) -> Interpreter:
+        """The interpreter at path (or named path on PATH); others than this one are run to ask."""
+        executable = shutil.which(path)
+        if executable is None:
+            raise LaunchError(f"{path} is not an executable file: pass --python /path/to/python.")
+        if sys.executable and os.path.samefile(executable, sys.executable):
+            return cls(executable, platform.python_implementation(), Version(platform.python_version()))
         try:
-            out = subprocess.run(
-                [path, "-c", "import platform; print(platform.python_implementation(), platform.python_version())"],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout.split()
-        except (OSError, subprocess.CalledProcessError) as e:
-            raise LaunchError(f"{path} is not a working Python interpreter: {e}")
-        return cls(path, out[0], Version(out[1]))
+            probe = subprocess.run([executable, "-S", "-c", _PROBE], capture_output=True, text=True, timeout=60)
+            implementation, version = probe.stdout.split()
+            return cls(executable, implementation, Version(version))
+        except (OSError, subprocess.SubprocessError, ValueError, InvalidVersion):
+            raise LaunchError(f"{executable} is not a working Python interpreter: pass --python /path/to/python.") from None
 
     def satisfies(self, constraint: str) -> bool:
-        match = _CONSTRAINT.match(constraint)
-        assert match is not None  # every part of the pattern is optional
-        impl, specifiers = match.group("impl"), match.group("specifiers")
-        try:
-            specifier_set = SpecifierSet(specifiers)
-        except InvalidSpecifier:
-            raise LaunchError(f"The manifest's interpreter constraint {constraint!r} is not valid.")
-        same_impl = not impl or impl.lower() == self.implementation.lower()
-        return same_impl and specifier_set.contains(self.version, prereleases=True)
+        return _allows(constraint, self.implementation, self.version)
 
     def __str__(self) -> str:
         return f"{self.implementation} {self.version} ({self.path})"
 
 
-def check_interpreter(interpreter: Interpreter, release: FetchedRelease) -> None:
-    constraints = release.manifest.interpreter_constraints
-    if constraints and not any(interpreter.satisfies(c) for c in constraints):
-        manifest = release.manifest
-        raise LaunchError(
-            f"{manifest.app} {manifest.version} needs Python {' or '.join(constraints)}, but this is "
-            f"{interpreter}. Run pexrun with a matching Python (e.g. `python3.12 pexrun.pyz ...`) or pass "
-            "`--python /path/to/python`."
-        )
+def check_interpreter(interpreter: Interpreter, manifest: ReleaseManifest) -> None:
+    constraints = manifest.interpreter_constraints
+    if not constraints or any(interpreter.satisfies(c) for c in constraints):
+        return
+    example = f"python{_example_version(constraints)}"
+    raise LaunchError(
+        f"{manifest.app} {manifest.version} needs Python {' or '.join(constraints)}, but this is {interpreter}. "
+        f"Pass --python /path/to/{example}, or run pexrun itself with that Python (`{example} pexrun.pyz run ...`)."
+    )
 
 
-def release_environ(release: FetchedRelease, script: str | None, base: Mapping[str, str]) -> dict[str, str]:
-    manifest = release.manifest
-    env = {
-        **base,
-        "PEX_PATH": str(release.deps),
-        "PEXRUN_APP": manifest.app,
-        "PEXRUN_VERSION": manifest.version,
-    }
-    if script is not None:
-        if script not in manifest.scripts:
-            available = ", ".join(sorted(manifest.scripts)) or "none"
-            raise LaunchError(f"{manifest.app} {manifest.version} has no script {script!r} (its scripts: {available}).")
-        env["PEX_MODULE"] = manifest.scripts[script]
+def _example_version(constraints: Sequence[str]) -> str:
+    """The oldest CPython 3.x the constraints allow, to name in advice (3 if none of 3.0 to 3.29 fits)."""
+    for minor in range(30):
+        if any(_allows(c, "CPython", Version(f"3.{minor}.0")) for c in constraints):
+            return f"3.{minor}"
+    return "3"
+
+
+def script_entry_point(manifest: ReleaseManifest, script: str | None) -> str | None:
+    """The entry point of the release's script named `script`, checked before anything is fetched."""
+    if script is None:
+        return None
+    if script not in manifest.scripts:
+        available = ", ".join(sorted(manifest.scripts)) or "none"
+        raise LaunchError(f"{manifest.app} {manifest.version} has no script {script!r} (its scripts: {available}).")
+    return manifest.scripts[script]
+
+
+def release_environ(release: FetchedRelease, entry_point: str | None, base: Mapping[str, str]) -> dict[str, str]:
+    env = {name: value for name, value in base.items() if name not in _ENTRY_POINT_OVERRIDES}
+    env.update(
+        PEX_PATH=str(release.deps),
+        PEXRUN_APP=release.manifest.app,
+        PEXRUN_VERSION=release.manifest.version,
+    )
+    if entry_point is not None:
+        env["PEX_MODULE"] = entry_point
     return env
 
 
-def exec_release(interpreter: Interpreter, release: FetchedRelease, args: Sequence[str], env: Mapping[str, str]) -> None:
-    """Replaces this process with the release, so signals reach it directly."""
+def exec_release(interpreter: Interpreter, release: FetchedRelease, args: Sequence[str], env: Mapping[str, str]) -> NoReturn:
+    """Replaces this process with the release: signals reach it directly, and no wrapper is left."""
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(interpreter.path, [interpreter.path, str(release.sources), *args], dict(env))

@@ -2,29 +2,42 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """pexrun: fetch, verify and run releases published by `pants publish`.
 
-    pexrun run   <repository> <app>[@<version>] [--script NAME] [--python PATH] [-- args...]
+    pexrun run   <repository> <app>[@<version>] [--python PATH] [--script NAME] [-- args...]
     pexrun fetch <repository> <app>[@<version>]
     pexrun list  <repository> [<app>]
     pexrun info  <repository> <app>@<version>
     pexrun gc    --keep N
 
-Repositories: file:///path, s3://bucket/prefix (needs boto3), http(s)://host/path.
+Every command takes --cache-dir DIR (default: $PEXRUN_CACHE_DIR, else ~/.cache/pexrun) and
+--s3-endpoint-url URL (default: $PEXRUN_S3_ENDPOINT_URL). Repositories: file:///path, s3://bucket/prefix (with the host's boto3),
+http(s)://host/path. Without a version, `run` and `fetch` take the highest PEP 440 version
+published (a pre-release only when there is nothing else, as pip chooses).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
-from packaging.version import InvalidVersion, Version
+from pex_release.manifest import Blob, ManifestError
+from pex_release.repository import Repository, RepositoryError, open_repository
+from pexrun.cache import CACHE_DIR_ENV, BlobCache, default_cache_dir
+from pexrun.launch import (
+    Interpreter,
+    LaunchError,
+    check_interpreter,
+    exec_release,
+    release_environ,
+    script_entry_point,
+)
+from pexrun.releases import published_versions, read_release
 
-from pex_release.manifest import ManifestError, ReleaseManifest
-from pex_release.repository import NotFoundError, Repository, RepositoryError, open_repository
-from pexrun.cache import BlobCache, FetchedRelease, default_cache_dir
-from pexrun.launch import Interpreter, LaunchError, check_interpreter, exec_release, release_environ
+
+S3_ENDPOINT_URL_ENV = "PEXRUN_S3_ENDPOINT_URL"
 
 
 class UsageError(Exception):
@@ -32,161 +45,151 @@ class UsageError(Exception):
 
 
 def parse_release(spec: str) -> tuple[str, str | None]:
-    app, _, version = spec.partition("@")
-    if not app:
+    app, at, version = spec.partition("@")
+    if not app or (at and not version):
         raise UsageError(f"{spec!r} is not a release: use <app> or <app>@<version>.")
     return app, version or None
 
 
-def latest_version(repository: Repository, app: str) -> str:
-    versions = []
-    for version in repository.list_versions(app):
-        try:
-            versions.append(Version(version))
-        except InvalidVersion:
-            continue  # not published by pex-release
-    if not versions:
-        apps = repository.list_apps()
-        raise NotFoundError(
-            f"{app} is not published in {repository.url} (published apps: {', '.join(apps) or 'none'})."
-        )
-    return str(max(versions))
+def _repository(args: argparse.Namespace) -> Repository:
+    return open_repository(args.repository, s3_endpoint_url=args.s3_endpoint_url)
 
 
-def read_manifest(repository: Repository, app: str, version: str | None) -> tuple[ReleaseManifest, bytes]:
-    version = version or latest_version(repository, app)
-    try:
-        data = repository.read_manifest(app, version)
-    except NotFoundError:
-        published = repository.list_versions(app)
-        raise NotFoundError(
-            f"{app} {version} is not published in {repository.url} "
-            f"(published versions: {', '.join(published) or 'none'})."
-        )
-    return ReleaseManifest.loads(data, origin=f"{repository.url} apps/{app}/{version}.json"), data
+def run(args: argparse.Namespace) -> int:
+    interpreter = Interpreter.at(args.python)
+    repository = _repository(args)
+    manifest, data = read_release(repository, *parse_release(args.release))
+    # Checked before anything is downloaded.
+    entry_point = script_entry_point(manifest, args.script)
+    check_interpreter(interpreter, manifest)
+    release = BlobCache(args.cache_dir).fetch_release(repository, manifest, data)
+    exec_release(interpreter, release, args.args, release_environ(release, entry_point, os.environ))
 
 
-def fetch(args: argparse.Namespace) -> FetchedRelease:
-    repository = open_repository(args.repository, s3_endpoint_url=args.s3_endpoint_url)
-    manifest, data = read_manifest(repository, *parse_release(args.release))
-    return BlobCache(args.cache_dir).fetch_release(repository, manifest, data)
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    release = fetch(args)
-    interpreter = Interpreter.of(args.python)
-    check_interpreter(interpreter, release)
-    env = release_environ(release, args.script, os.environ)
-    exec_release(interpreter, release, args.args, env)
-    return 0  # not reached
-
-
-def cmd_fetch(args: argparse.Namespace) -> int:
-    release = fetch(args)
-    print(f"{release.manifest.app} {release.manifest.version}")
-    print(f"  deps:    {release.deps}")
-    print(f"  sources: {release.sources}")
+def fetch(args: argparse.Namespace) -> int:
+    repository = _repository(args)
+    manifest, data = read_release(repository, *parse_release(args.release))
+    release = BlobCache(args.cache_dir).fetch_release(repository, manifest, data)
+    print(f"{manifest.app} {manifest.version}: verified in {args.cache_dir}")
+    print(f"  deps     {release.deps}")
+    print(f"  sources  {release.sources}")
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    repository = open_repository(args.repository, s3_endpoint_url=args.s3_endpoint_url)
-    for app in [args.app] if args.app else repository.list_apps():
-        for version in repository.list_versions(app):
+def list_releases(args: argparse.Namespace) -> int:
+    repository = _repository(args)
+    apps = [args.app] if args.app else repository.list_apps()
+    for app in apps:
+        for version in published_versions(repository, app):
             print(f"{app}@{version}")
     return 0
 
 
-def cmd_info(args: argparse.Namespace) -> int:
-    repository = open_repository(args.repository, s3_endpoint_url=args.s3_endpoint_url)
+def _blob_line(role: str, blob: Blob | None) -> list[str]:
+    return [] if blob is None else [f"{role + ':':<25}{blob.file}  sha256:{blob.sha256}  {blob.size:,} bytes"]
+
+
+def info(args: argparse.Namespace) -> int:
     app, version = parse_release(args.release)
     if version is None:
-        raise UsageError("info needs an exact release: <app>@<version>.")
-    manifest, _ = read_manifest(repository, app, version)
-    print(f"app:          {manifest.app}")
-    print(f"version:      {manifest.version}")
-    print(f"revision:     {manifest.revision}")
-    print(f"entry point:  {manifest.entry_point}")
-    for name, entry_point in sorted(manifest.scripts.items()):
-        print(f"script:       {name} = {entry_point}")
-    print(f"interpreter:  {' or '.join(manifest.interpreter_constraints) or 'any'}")
-    if manifest.platforms:
-        print(f"platforms:    {', '.join(manifest.platforms)}")
-    for role, blob in (("deps", manifest.deps), ("sources", manifest.sources), ("single file", manifest.single_file)):
-        if blob is not None:
-            print(f"{role + ':':<13} {blob.file} sha256:{blob.sha256} {blob.size:,} bytes")
-    print(f"subset key:   {manifest.deps.subset_key}")
-    print(f"distributions ({len(manifest.deps.distributions)}):")
-    for dist in manifest.deps.distributions:
-        print(f"  {dist.name}=={dist.version} sha256:{dist.sha256}")
+        raise UsageError(f"info needs an exact release: {app}@<version> (`pexrun list` shows them).")
+    manifest, _ = read_release(_repository(args), app, version)
+    fields = [
+        ("app", manifest.app),
+        ("version", manifest.version),
+        ("revision", manifest.revision),
+        ("entry point", manifest.entry_point),
+        *(("script", f"{name} = {entry_point}") for name, entry_point in sorted(manifest.scripts.items())),
+        ("interpreter constraints", " or ".join(manifest.interpreter_constraints) or "any"),
+        ("platforms", ", ".join(manifest.platforms) or "this host's"),
+        ("injected env", " ".join(f"{name}={value}" for name, value in sorted(manifest.env.items())) or "none"),
+        ("injected args", shlex.join(manifest.args) or "none"),
+        ("subset key", manifest.deps.subset_key),
+    ]
+    lines = [f"{name + ':':<25}{value}" for name, value in fields]
+    lines += _blob_line("deps", manifest.deps) + _blob_line("sources", manifest.sources)
+    lines += _blob_line("single file", manifest.single_file)
+    lines.append(f"distributions ({len(manifest.deps.distributions)}):")
+    lines += [f"  {d.name}=={d.version}  sha256:{d.sha256}" for d in manifest.deps.distributions]
+    print("\n".join(lines))
     return 0
 
 
-def cmd_gc(args: argparse.Namespace) -> int:
-    dropped, freed = BlobCache(args.cache_dir).gc(args.keep)
-    print(f"removed {len(dropped)} releases ({', '.join(dropped) or 'none'}), freed {freed:,} bytes")
+def gc(args: argparse.Namespace) -> int:
+    report = BlobCache(args.cache_dir).gc(args.keep)
+    for release in report.removed_releases:
+        print(f"removed {release}")
+    print(
+        f"kept the {args.keep} most recently used releases of each app in {args.cache_dir}: removed "
+        f"{len(report.removed_releases)} releases and {report.removed_blobs} blobs, freed {report.freed_bytes:,} bytes"
+    )
     return 0
 
 
-def common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> argparse.ArgumentParser:
-    # Accepted before and after the command; only the top level sets defaults, or a subcommand's
-    # default would overwrite a value given before it.
-    parser.add_argument(
+def _count(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of releases (0 or more), got {value!r}")
+    return int(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Options every command takes (each uses those it needs), so scripts can pass them uniformly.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
         "--cache-dir",
         type=Path,
-        default=default_cache_dir() if defaults else argparse.SUPPRESS,
-        help="local blob cache (default: $PEXRUN_CACHE_DIR or ~/.cache/pexrun)",
+        default=default_cache_dir(),
+        metavar="DIR",
+        help=f"the local cache of run, fetch and gc (default: ${CACHE_DIR_ENV}, else %(default)s)",
     )
-    parser.add_argument(
+    common.add_argument(
         "--s3-endpoint-url",
-        default=os.environ.get("PEXRUN_S3_ENDPOINT_URL") if defaults else argparse.SUPPRESS,
-        help="endpoint of an S3-compatible store, for s3:// repositories (default: $PEXRUN_S3_ENDPOINT_URL)",
+        default=os.environ.get(S3_ENDPOINT_URL_ENV),
+        metavar="URL",
+        help=f"the endpoint of an S3-compatible store, for s3:// (default: ${S3_ENDPOINT_URL_ENV}, else AWS)",
     )
-    return parser
+    parser = argparse.ArgumentParser(prog="pexrun", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-
-def parser() -> argparse.ArgumentParser:
-    common = common_options(argparse.ArgumentParser(add_help=False), defaults=False)
-    parser = common_options(
-        argparse.ArgumentParser(prog="pexrun", description="Fetch, verify and run published releases."),
-        defaults=True,
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    def command(name: str, handler, summary: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=summary, parents=[common])
+    def command(name: str, handler: Callable[[argparse.Namespace], int], summary: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=summary, description=summary, parents=[common])
         sub.set_defaults(handler=handler)
         return sub
 
-    run = command("run", cmd_run, "fetch, verify and run a release; arguments for it go after `--`")
-    run.add_argument("repository")
-    run.add_argument("release", help="<app> (the highest version) or <app>@<version>")
-    run.add_argument("--script", help="run one of the release's scripts instead of its entry point")
-    run.add_argument("--python", default=sys.executable, help="interpreter to run it with (default: this one)")
+    repository_help = "file:///path, s3://bucket/prefix or https://host/path"
+    latest = "<app> (its highest version) or <app>@<version>"
+    run_cmd = command("run", run, "fetch, verify and run a release; its arguments go after `--`")
+    run_cmd.add_argument("repository", help=repository_help)
+    run_cmd.add_argument("release", help=latest)
+    run_cmd.add_argument("--python", default=sys.executable, metavar="PATH", help="the interpreter (default: %(default)s)")
+    run_cmd.add_argument("--script", metavar="NAME", help="run one of the release's scripts instead of its entry point")
 
-    fetch_cmd = command("fetch", cmd_fetch, "download and verify a release without running it")
-    fetch_cmd.add_argument("repository")
-    fetch_cmd.add_argument("release")
+    fetch_cmd = command("fetch", fetch, "download and verify a release without running it; prints its local paths")
+    fetch_cmd.add_argument("repository", help=repository_help)
+    fetch_cmd.add_argument("release", help=latest)
 
-    list_cmd = command("list", cmd_list, "list published releases")
-    list_cmd.add_argument("repository")
+    list_cmd = command("list", list_releases, "list the published releases, of one app or of all")
+    list_cmd.add_argument("repository", help=repository_help)
     list_cmd.add_argument("app", nargs="?")
 
-    info = command("info", cmd_info, "show a release's manifest")
-    info.add_argument("repository")
-    info.add_argument("release", help="<app>@<version>")
+    info_cmd = command("info", info, "show a release's manifest")
+    info_cmd.add_argument("repository", help=repository_help)
+    info_cmd.add_argument("release", help="<app>@<version>")
 
-    gc = command("gc", cmd_gc, "prune the cache")
-    gc.add_argument("--keep", type=int, required=True, help="releases to keep per app, most recently used first")
+    gc_cmd = command("gc", gc, "remove cached releases, but each app's N most recently used")
+    gc_cmd.add_argument("--keep", type=_count, required=True, metavar="N", help="releases to keep per app")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Everything after `--` belongs to the release, options included.
+    # Everything after `--` goes to the release, options included.
     split = argv.index("--") if "--" in argv else len(argv)
-    args = parser().parse_args(argv[:split])
+    parser = build_parser()
+    args = parser.parse_args(argv[:split])
     args.args = argv[split + 1 :]
+    if args.args and args.command != "run":
+        parser.error(f"only `run` takes arguments after `--`, not `{args.command}`")
     try:
         return args.handler(args)
     except UsageError as e:
@@ -195,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RepositoryError, ManifestError, LaunchError, OSError) as e:
         print(f"pexrun: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

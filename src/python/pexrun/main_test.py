@@ -1,202 +1,261 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""pexrun's commands, each run as its own process: `run` execs, replacing the process."""
+
 from __future__ import annotations
 
 import json
 import shutil
-import threading
-import time
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
 from pex_release.manifest import ReleaseManifest
-from pex_release.repository import open_repository, publish
-from pexrun.cache import BlobCache
-from pexrun.conftest import make_release, pexrun
+from pex_release.repository import FileRepository, open_repository, publish
+from pex_release.testutil import make_release, python_env
 from pexrun.main import main
-from testing.servers import S3Server
+from testing.servers import S3Server, http_server
 
 
-@pytest.fixture
-def repository(tmp_path: Path) -> str:
-    url = f"file://{tmp_path / 'repository'}"
-    for version in ("1.0.0", "1.10.0", "1.9.0"):
-        publish(open_repository(url), make_release(tmp_path / version, "api", version))
-    return url
+def pexrun(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pexrun.main", *args],
+        env={**python_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-def report(result) -> dict:
+def ran(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """What the release reported about how it was started."""
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def test_run_fetches_verifies_and_execs_the_highest_version(repository: str, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    ran = report(pexrun("run", repository, "api", "--", "--port", "8080", "--", "x", cache=cache))
-    assert ran["version"] == "1.10.0" and ran["app"] == "api"
-    assert ran["args"] == ["--port", "8080", "--", "x"]
-    assert ran["argv0"] == "api.pex"  # the process is named after the release
-    assert Path(ran["pex_path"]).parent == cache / "blobs" / "sha256"
-    manifest = ReleaseManifest.loads(open_repository(repository).read_manifest("api", "1.10.0"), origin="t")
-    assert Path(ran["pex_path"]).name == manifest.deps.sha256
-    assert (cache / "run" / "api@1.10.0" / "api.pex").resolve().name == manifest.sources.sha256
+def failed(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
+    assert (result.returncode, result.stdout) == (code, ""), result
+    assert result.stderr.startswith("pexrun: error: "), result.stderr
+    return result.stderr
 
 
-def test_run_an_exact_version_and_a_script(repository: str, tmp_path: Path) -> None:
-    ran = report(pexrun("run", repository, "api@1.9.0", "--script", "report", cache=tmp_path / "c"))
-    assert (ran["version"], ran["pex_module"]) == ("1.9.0", "api.report:main")
-    unknown = pexrun("run", repository, "api@1.9.0", "--script", "nope", cache=tmp_path / "c")
-    assert unknown.returncode == 1
-    assert "api 1.9.0 has no script 'nope' (its scripts: report)" in unknown.stderr
+@pytest.fixture
+def repository(tmp_path: Path) -> FileRepository:
+    """api 1.0.0, 1.9.0, 1.10.0 and 2.0.0rc1 (all one deps blob), and worker 0.1.0."""
+    repository = open_repository(f"file://{tmp_path / 'repository'}")
+    assert isinstance(repository, FileRepository)
+    for app, version in (("api", "1.0.0"), ("api", "1.9.0"), ("api", "1.10.0"), ("api", "2.0.0rc1"), ("worker", "0.1.0")):
+        publish(repository, make_release(tmp_path / "dist" / app / version, app, version, sources=version))
+    return repository
 
 
-def test_warm_cache_runs_without_downloading(repository: str, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    report(pexrun("run", repository, "api@1.0.0", cache=cache))
-    blobs = {p: p.stat().st_mtime_ns for p in (cache / "blobs" / "sha256").iterdir()}
-    # The repository keeps only the manifest: a warm run needs nothing else from it.
-    shutil.rmtree(Path(repository[len("file://") :]) / "blobs")
-    assert report(pexrun("run", repository, "api@1.0.0", cache=cache))["version"] == "1.0.0"
-    assert {p: p.stat().st_mtime_ns for p in (cache / "blobs" / "sha256").iterdir()} == blobs
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
 
 
-def test_corrupt_cached_blob_is_refused_deleted_and_refetched(repository: str, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    ran = report(pexrun("run", repository, "api@1.0.0", cache=cache))
-    deps = Path(ran["pex_path"])
+def manifest_of(repository: FileRepository, app: str, version: str) -> ReleaseManifest:
+    return ReleaseManifest.loads(repository.read_manifest(app, version), origin="test")
+
+
+def test_run_execs_the_highest_release_with_its_deps(repository: FileRepository, cache: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pexrun.main", "run", repository.url, "api", "--cache-dir", str(cache), "--", "--port", "8080", "--", "-x"],
+        env=python_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    report = json.loads(out)
+    manifest = manifest_of(repository, "api", "1.10.0")  # the highest, not the pre-release 2.0.0rc1
+    assert report == {
+        "argv0": str(cache / "run" / "api@1.10.0" / "api.pex"),  # so `ps` names the release
+        "args": ["--port", "8080", "--", "-x"],
+        "pid": process.pid,  # exec'd: the release is the process pexrun started as, no wrapper
+        "deps": "shared",
+        "pex_path": str(cache / "blobs" / "sha256" / manifest.deps.sha256),
+        "pex_module": None,
+        "app": "api",
+        "version": "1.10.0",
+    }
+    assert (cache / "run" / "api@1.10.0" / "api.pex").resolve() == cache / "blobs" / "sha256" / manifest.sources.sha256
+
+
+def test_a_warm_cache_runs_without_the_repository_blobs(repository: FileRepository, cache: Path) -> None:
+    assert ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))["version"] == "1.0.0"
+    shutil.rmtree(repository.root / "blobs")  # only the manifest is read now
+    assert ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))["version"] == "1.0.0"
+
+
+def test_the_cache_dir_from_the_environment(repository: FileRepository, cache: Path) -> None:
+    report = ran(pexrun("run", repository.url, "worker", env={"PEXRUN_CACHE_DIR": str(cache)}))
+    assert report["argv0"] == str(cache / "run" / "worker@0.1.0" / "worker.pex")
+
+
+def test_a_script(repository: FileRepository, cache: Path) -> None:
+    report = ran(pexrun("run", repository.url, "api@1.9.0", "--script", "report", "--cache-dir", str(cache)))
+    assert (report["version"], report["pex_module"]) == ("1.9.0", "api.report:main")
+
+
+def test_an_unknown_script_lists_the_scripts_and_fetches_nothing(repository: FileRepository, cache: Path) -> None:
+    error = failed(pexrun("run", repository.url, "api@1.9.0", "--script", "nope", "--cache-dir", str(cache)))
+    assert error == "pexrun: error: api 1.9.0 has no script 'nope' (its scripts: report).\n"
+    assert not (cache / "blobs").exists()
+
+
+def test_a_corrupt_cached_blob_is_refused_deleted_and_refetched_on_the_next_run(
+    repository: FileRepository, cache: Path
+) -> None:
+    deps = Path(ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))["pex_path"])
     deps.chmod(0o644)
     deps.write_bytes(b"corrupted")
-    refused = pexrun("run", repository, "api@1.0.0", cache=cache)
-    assert refused.returncode == 1 and refused.stdout == ""
-    assert f"The cached blob deps-deps-v1.pex (sha256 {deps.name}) is corrupt" in refused.stderr
-    assert "Refusing to run it; the bad copy was deleted" in refused.stderr
+    error = failed(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))
+    assert f"The cached copy of deps-shared.pex (sha256:{deps.name}) in {deps.parent} is corrupt" in error
+    assert "pexrun refused to run it and deleted it; run again to fetch it anew." in error
     assert not deps.exists()
-    assert report(pexrun("run", repository, "api@1.0.0", cache=cache))["version"] == "1.0.0"
+    assert ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))["version"] == "1.0.0"
 
 
-def test_corrupt_download_is_refused_and_not_cached(repository: str, tmp_path: Path) -> None:
-    manifest = ReleaseManifest.loads(open_repository(repository).read_manifest("api", "1.0.0"), origin="t")
-    stored = Path(repository[len("file://") :]) / "blobs" / "sha256" / manifest.sources.sha256
-    stored.write_bytes(b"tampered in the repository")
-    cache = tmp_path / "cache"
-    refused = pexrun("run", repository, "api@1.0.0", cache=cache)
-    assert refused.returncode == 1
-    assert f"The downloaded from {repository} blob api-srcs.pex (sha256 {manifest.sources.sha256}) is corrupt" in refused.stderr
-    assert sorted(p.name for p in (cache / "blobs" / "sha256").iterdir()) == [manifest.deps.sha256]
+def test_an_interpreter_outside_the_constraints(tmp_path: Path, cache: Path) -> None:
+    repository = open_repository(f"file://{tmp_path / 'repository'}")
+    publish(repository, make_release(tmp_path / "dist", "legacy", "1.0", interpreter_constraints=("CPython==2.7.*",)))
+    error = failed(pexrun("run", repository.url, "legacy", "--cache-dir", str(cache)))
+    assert f"legacy 1.0 needs Python CPython==2.7.*, but this is CPython {sys.version.split()[0]}" in error
+    assert "Pass --python /path/to/python3, or run pexrun itself with that Python" in error
+    assert not (cache / "blobs").exists()
 
 
-def test_interpreter_outside_the_constraints(tmp_path: Path) -> None:
-    url = f"file://{tmp_path / 'repository'}"
-    publish(open_repository(url), make_release(tmp_path / "r", "old", "1.0", interpreter_constraints=("CPython==2.7.*",)))
-    refused = pexrun("run", url, "old", cache=tmp_path / "c")
-    assert refused.returncode == 1
-    assert "old 1.0 needs Python CPython==2.7.*, but this is" in refused.stderr
-    assert "--python /path/to/python" in refused.stderr
+def test_another_python_is_checked_by_running_it(repository: FileRepository, cache: Path, tmp_path: Path) -> None:
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    report = ran(pexrun("run", repository.url, "worker", "--python", str(wrapper), "--cache-dir", str(cache)))
+    assert report["version"] == "0.1.0"
 
 
 @pytest.mark.parametrize(
     "release, message",
     [
-        ("nope", "nope is not published in file://{root} (published apps: api)"),
-        ("api@9.9.9", "api 9.9.9 is not published in file://{root} (published versions: 1.0.0, 1.10.0, 1.9.0)"),
+        ("nope", "nope is not published in {url}. Published apps: api, worker.\n"),
+        ("api@9.9.9", "api 9.9.9 is not published in {url}. Published versions of api: 1.0.0, 1.9.0, 1.10.0, 2.0.0rc1.\n"),
+        ("nope@1.0", "nope is not published in {url}. Published apps: api, worker.\n"),
     ],
 )
-def test_not_published(repository: str, tmp_path: Path, release: str, message: str) -> None:
-    result = pexrun("run", repository, release, cache=tmp_path / "c")
-    assert result.returncode == 1
-    assert message.format(root=tmp_path / "repository") in result.stderr
+def test_what_is_not_published(repository: FileRepository, cache: Path, release: str, message: str) -> None:
+    error = failed(pexrun("run", repository.url, release, "--cache-dir", str(cache)))
+    assert error == "pexrun: error: " + message.format(url=repository.url)
 
 
 @pytest.mark.parametrize(
     "content, message",
     [
-        (b"{not json", "apps/api/2.0.0.json is not valid JSON"),
-        (json.dumps({"schema": 99}).encode(), "has manifest schema 99; this version of pex-release reads schema 1"),
+        (b"{not json", "apps/api/3.0.0.json in {url} is not valid JSON"),
+        (b'{"schema": 99}', "apps/api/3.0.0.json in {url} has manifest schema 99; this version of pex-release reads schema 1"),
+        (b'{"schema": 1, "app": "api"}', "apps/api/3.0.0.json in {url} does not follow manifest schema 1"),
     ],
 )
-def test_bad_manifests(repository: str, tmp_path: Path, content: bytes, message: str) -> None:
-    (Path(repository[len("file://") :]) / "apps" / "api" / "2.0.0.json").write_bytes(content)
-    result = pexrun("run", repository, "api@2.0.0", cache=tmp_path / "c")
-    assert result.returncode == 1 and message in result.stderr
+def test_bad_manifests(repository: FileRepository, cache: Path, content: bytes, message: str) -> None:
+    (repository.root / "apps" / "api" / "3.0.0.json").write_bytes(content)
+    assert message.format(url=repository.url) in failed(pexrun("run", repository.url, "api@3.0.0", "--cache-dir", str(cache)))
+    assert not (cache / "blobs").exists()
 
 
-def test_unreachable_repositories(tmp_path: Path) -> None:
-    missing = pexrun("list", f"file://{tmp_path / 'nowhere'}", cache=tmp_path / "c")
-    assert missing.returncode == 1 and "does not exist" in missing.stderr
-    http = pexrun("run", "http://127.0.0.1:9/releases", "api", cache=tmp_path / "c")
-    assert http.returncode == 1 and "The repository http://127.0.0.1:9/releases is unreachable" in http.stderr
+def test_unreachable_and_misnamed_repositories(tmp_path: Path, cache: Path) -> None:
+    missing = failed(pexrun("run", f"file://{tmp_path}/nowhere", "api", "--cache-dir", str(cache)))
+    assert f"The repository file://{tmp_path}/nowhere does not exist" in missing
+    closed = failed(pexrun("run", "http://127.0.0.1:9/releases", "api", "--cache-dir", str(cache)))
+    assert "The repository http://127.0.0.1:9/releases is unreachable" in closed
+    assert "is not a repository URL" in failed(pexrun("list", "releases.example.com/x"))
 
 
-def test_http_repository(repository: str, http_root: tuple[Path, str], tmp_path: Path) -> None:
-    root, url = http_root
-    shutil.copytree(repository[len("file://") :], root / "releases")
-    listed = pexrun("list", url, cache=tmp_path / "c")
-    assert listed.stdout.split() == ["api@1.0.0", "api@1.10.0", "api@1.9.0"]
-    assert report(pexrun("run", url, "api", cache=tmp_path / "c"))["version"] == "1.10.0"
+def test_fetch_prints_the_local_paths(repository: FileRepository, cache: Path) -> None:
+    fetched = pexrun("fetch", repository.url, "api@1.9.0", "--cache-dir", str(cache))
+    assert fetched.returncode == 0, fetched.stderr
+    manifest = manifest_of(repository, "api", "1.9.0")
+    assert fetched.stdout.splitlines() == [
+        f"api 1.9.0: verified in {cache}",
+        f"  deps     {cache / 'blobs' / 'sha256' / manifest.deps.sha256}",
+        f"  sources  {cache / 'run' / 'api@1.9.0' / 'api.pex'}",
+    ]
 
 
-def test_s3_repository(s3: S3Server, tmp_path: Path) -> None:
-    bucket = s3.new_bucket()
-    env = {**s3.env, "PEXRUN_S3_ENDPOINT_URL": s3.endpoint}
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        for name, value in s3.env.items():
-            monkeypatch.setenv(name, value)
-        repository = open_repository(f"s3://{bucket}/p", s3_endpoint_url=s3.endpoint)
-        publish(repository, make_release(tmp_path / "r", "api", "1.0.0"))
-    ran = report(pexrun("run", f"s3://{bucket}/p", "api", cache=tmp_path / "c", env=env))
-    assert ran["version"] == "1.0.0"
+def test_list(repository: FileRepository) -> None:
+    everything = pexrun("list", repository.url)
+    assert everything.stdout.split() == ["api@1.0.0", "api@1.9.0", "api@1.10.0", "api@2.0.0rc1", "worker@0.1.0"]
+    assert pexrun("list", repository.url, "worker").stdout == "worker@0.1.0\n"
 
 
-def test_info_and_list(repository: str, tmp_path: Path) -> None:
-    info = pexrun("info", repository, "api@1.9.0", cache=tmp_path / "c")
-    assert info.returncode == 0
-    assert "version:      1.9.0" in info.stdout and "script:       report = api.report:main" in info.stdout
-    assert "distributions (0):" in info.stdout
-    assert pexrun("list", repository, "api", cache=tmp_path / "c").stdout.split() == ["api@1.0.0", "api@1.10.0", "api@1.9.0"]
-    needs_version = pexrun("info", repository, "api", cache=tmp_path / "c")
-    assert needs_version.returncode == 2 and "info needs an exact release" in needs_version.stderr
+def test_info(repository: FileRepository) -> None:
+    info = pexrun("info", repository.url, "api@1.9.0")
+    assert info.returncode == 0, info.stderr
+    manifest = manifest_of(repository, "api", "1.9.0")
+    lines = info.stdout.splitlines()
+    assert lines[:11] == [
+        "app:                     api",
+        "version:                 1.9.0",
+        "revision:                0123456789abcdef0123456789abcdef01234567",
+        "entry point:             api.main",
+        "script:                  report = api.report:main",
+        "interpreter constraints: CPython>=3.9",
+        "platforms:               this host's",
+        "injected env:            none",
+        "injected args:           none",
+        f"subset key:              {manifest.deps.subset_key}",
+        f"deps:                    deps-shared.pex  sha256:{manifest.deps.sha256}  {manifest.deps.size:,} bytes",
+    ]
+    assert lines[-1] == "distributions (0):"
+    assert failed(pexrun("info", repository.url, "api"), code=2).endswith("info needs an exact release: api@<version> (`pexrun list` shows them).\n")
 
 
-def test_gc_keeps_the_most_recently_used(repository: str, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    for version in ("1.0.0", "1.9.0", "1.10.0"):
-        fetched = pexrun("fetch", repository, f"api@{version}", cache=cache)
-        assert fetched.returncode == 0 and fetched.stdout.startswith(f"api {version}\n"), fetched.stderr
-        time.sleep(0.01)  # distinct last-use times
-    gc = pexrun("gc", "--keep", "2", cache=cache)
-    assert gc.returncode == 0 and gc.stdout.startswith("removed 1 releases (api@1.0.0), freed ")
-    kept = {p.name for p in (cache / "manifests" / "api").iterdir()}
-    assert kept == {"1.9.0.json", "1.10.0.json"}
-    # The shared deps blob stays: the kept releases use it.
-    assert len(list((cache / "blobs" / "sha256").iterdir())) == 3
-    assert not (cache / "run" / "api@1.0.0").exists()
+def test_gc(repository: FileRepository, cache: Path) -> None:
+    for version in ("1.0.0", "1.9.0"):
+        assert pexrun("fetch", repository.url, f"api@{version}", "--cache-dir", str(cache)).returncode == 0
+    gc = pexrun("gc", "--keep", "1", "--cache-dir", str(cache))
+    removed_sources = manifest_of(repository, "api", "1.0.0").sources.size
+    assert gc.stdout.splitlines() == [
+        "removed api@1.0.0",
+        f"kept the 1 most recently used releases of each app in {cache}: removed 1 releases and 1 blobs, freed "
+        f"{removed_sources:,} bytes",
+    ]
+    assert "expected a number of releases" in pexrun("gc", "--keep", "-1").stderr
 
 
-def test_concurrent_fetches_share_one_cache(repository: str, tmp_path: Path) -> None:
-    repo = open_repository(repository)
-    manifest = ReleaseManifest.loads(repo.read_manifest("api", "1.0.0"), origin="t")
-    cache = BlobCache(tmp_path / "cache")
-    errors: list[BaseException] = []
+@pytest.fixture
+def served(repository: FileRepository, tmp_path: Path) -> Iterator[str]:
+    with http_server(repository.root.parent) as base_url:
+        yield f"{base_url}/{repository.root.name}"
 
-    def fetch() -> None:
-        try:
-            cache.fetch(repo, manifest.deps)
-        except BaseException as e:  # noqa: B902 - reported below
-            errors.append(e)
 
-    threads = [threading.Thread(target=fetch) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert [p.name for p in (tmp_path / "cache" / "blobs" / "sha256").iterdir()] == [manifest.deps.sha256]
+def test_run_and_list_over_http(served: str, cache: Path) -> None:
+    assert pexrun("list", served, "api").stdout.split() == ["api@1.0.0", "api@1.9.0", "api@1.10.0", "api@2.0.0rc1"]
+    assert ran(pexrun("run", served, "api", "--cache-dir", str(cache)))["version"] == "1.10.0"
+
+
+def test_run_from_s3(s3_env: S3Server, tmp_path: Path, cache: Path) -> None:
+    url = f"s3://{s3_env.new_bucket()}/releases"
+    publish(open_repository(url, s3_endpoint_url=s3_env.endpoint), make_release(tmp_path, "api", "1.0.0"))
+    report = ran(pexrun("run", url, "api", "--s3-endpoint-url", s3_env.endpoint, "--cache-dir", str(cache)))
+    assert report["version"] == "1.0.0"
+    from_env = pexrun("list", url, env={"PEXRUN_S3_ENDPOINT_URL": s3_env.endpoint})
+    assert from_env.stdout == "api@1.0.0\n", from_env.stderr
+    wrong = failed(
+        pexrun("list", url, "--s3-endpoint-url", s3_env.endpoint, env={"AWS_SECRET_ACCESS_KEY": "wrong-8d2f"})
+    )
+    assert "(SignatureDoesNotMatch): the credentials are wrong or lack permission" in wrong
+    assert "wrong-8d2f" not in wrong
 
 
 def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "file:///x", "@1.0"]) == 2
-    assert "'@1.0' is not a release: use <app> or <app>@<version>" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exc:
+    assert capsys.readouterr().err == "pexrun: error: '@1.0' is not a release: use <app> or <app>@<version>.\n"
+    with pytest.raises(SystemExit) as missing_keep:
         main(["gc"])
-    assert exc.value.code == 2 and "--keep" in capsys.readouterr().err
+    assert missing_keep.value.code == 2 and "--keep" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stray_args:
+        main(["list", "file:///x", "--", "extra"])
+    assert stray_args.value.code == 2 and "only `run` takes arguments after `--`" in capsys.readouterr().err

@@ -1,0 +1,220 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""The repository layer on file:// and, read-only, over http://. The same contract against a real
+S3 server runs with pexrun's tests (src/python/pexrun/s3_repository_test.py), where boto3 is."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from pex_release.manifest import ReleaseManifest
+from pex_release.repository import (
+    BlobMismatchError,
+    CredentialsError,
+    FileRepository,
+    NotFoundError,
+    ReadOnlyRepositoryError,
+    RepositoryError,
+    manifest_key,
+    open_repository,
+    publish,
+)
+from pex_release.testutil import RepositoryContract, make_release
+from testing.servers import http_server
+
+
+class TestFileRepository(RepositoryContract):
+    @pytest.fixture
+    def location(self, tmp_path: Path) -> tuple[str, None]:
+        return f"file://{tmp_path / 'repository'}", None
+
+
+def file_repository(tmp_path: Path) -> FileRepository:
+    repository = open_repository(f"file://{tmp_path / 'repository'}")
+    assert isinstance(repository, FileRepository)
+    return repository
+
+
+def test_a_corrupt_stored_blob_is_uploaded_again(tmp_path: Path) -> None:
+    repository = file_repository(tmp_path)
+    first = publish(repository, make_release(tmp_path / "a", "api", "1.0.0"))
+    stored_deps = repository.root / "blobs" / "sha256" / first.manifest.deps.sha256
+    stored_deps.write_bytes(b"bit rot")
+    again = publish(repository, make_release(tmp_path / "b", "api", "1.0.1", sources="new"))
+    assert [u.uploaded for u in again.blobs] == [True, True]
+    assert stored_deps.read_bytes() == (tmp_path / "b" / "deps-shared.pex").read_bytes()
+
+
+def test_a_local_file_that_does_not_match_its_manifest_is_refused_before_any_upload(tmp_path: Path) -> None:
+    manifest = make_release(tmp_path / "a", "api", "1.0.0")
+    (tmp_path / "a" / "api-srcs.pex").write_bytes(b"edited after the build")
+    repository = file_repository(tmp_path)
+    with pytest.raises(BlobMismatchError) as refused:
+        publish(repository, manifest)
+    assert f"api 1.0.0: {tmp_path / 'a' / 'api-srcs.pex'} does not match {manifest}" in str(refused.value)
+    assert "build the release again (`./pants package`)" in str(refused.value)
+    assert not (repository.root / "blobs").exists()
+
+
+def test_a_missing_local_file_is_named(tmp_path: Path) -> None:
+    manifest = make_release(tmp_path / "a", "api", "1.0.0")
+    (tmp_path / "a" / "deps-shared.pex").unlink()
+    with pytest.raises(RepositoryError, match=r"api 1.0.0: cannot read .*deps-shared.pex, which .*api.release.json names"):
+        publish(file_repository(tmp_path), manifest)
+
+
+def test_pex_directories_are_refused(tmp_path: Path) -> None:
+    manifest = make_release(tmp_path / "a", "api", "1.0.0")
+    (tmp_path / "a" / "api-srcs.pex").unlink()
+    (tmp_path / "a" / "api-srcs.pex").mkdir()  # as `layout="packed"` builds it
+    with pytest.raises(RepositoryError, match=r"api 1.0.0 has PEX directories \(api-srcs.pex\), built with `layout='packed'`"):
+        publish(file_repository(tmp_path), manifest)
+
+
+def test_upload_blob_verifies_the_local_file(tmp_path: Path) -> None:
+    local = tmp_path / "blob"
+    local.write_bytes(b"bytes")
+    with pytest.raises(BlobMismatchError, match=f"{local} is not blob sha256:{'0' * 64}"):
+        file_repository(tmp_path).upload_blob(local, "0" * 64)
+
+
+def test_a_missing_repository_directory_is_named(tmp_path: Path) -> None:
+    with pytest.raises(RepositoryError, match=f"The repository file://{tmp_path}/nowhere does not exist"):
+        open_repository(f"file://{tmp_path}/nowhere").list_apps()
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("ftp://host/x", "'ftp://host/x' is not a repository URL: use file:///absolute/path, s3://bucket/prefix"),
+        ("/just/a/path", "is not a repository URL: use file:///absolute/path"),
+        ("file://relative/path", "is not a file:// repository URL: use file:///absolute/path"),
+        ("s3:///prefix", "names no bucket: use s3://bucket/prefix"),
+        ("https:///x", "names no host"),
+        ("http://[::1/x", "is not a repository URL"),
+    ],
+)
+def test_misnamed_repositories(url: str, message: str) -> None:
+    with pytest.raises(RepositoryError, match=message):
+        open_repository(url)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("boto3") is not None, reason="boto3 is installed here")
+def test_s3_without_boto3_says_how_to_get_it() -> None:
+    with pytest.raises(RepositoryError, match=r"s3://bucket/p is on S3, which needs boto3: install it \(`pip install boto3`\)"):
+        open_repository("s3://bucket/p")
+
+
+@pytest.mark.parametrize("name", ["", "../etc", "a/b", ".hidden"])
+def test_names_that_could_leave_their_directory_are_refused(name: str) -> None:
+    with pytest.raises(RepositoryError, match="is not a valid app name"):
+        manifest_key(name, "1.0")
+
+
+# --- http:// ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[FileRepository, str]]:
+    """A file:// repository with api 1.0.0 and 1.1.0 and worker 2.0.0, and its URL over HTTP."""
+    repository = file_repository(tmp_path)
+    for app, version in (("api", "1.0.0"), ("api", "1.1.0"), ("worker", "2.0.0")):
+        publish(repository, make_release(tmp_path / app / version, app, version, sources=version))
+    with http_server(tmp_path) as base_url:
+        yield repository, f"{base_url}/repository"
+
+
+def test_http_reads_what_was_published(served: tuple[FileRepository, str], tmp_path: Path) -> None:
+    local, url = served
+    remote = open_repository(url)
+    assert remote.list_apps() == ["api", "worker"]
+    assert remote.list_versions("api") == ["1.0.0", "1.1.0"]
+    assert remote.list_versions("nope") == []
+    assert remote.read_manifest("api", "1.1.0") == local.read_manifest("api", "1.1.0")
+    deps = ReleaseManifest.loads(local.read_manifest("api", "1.1.0"), origin="test").deps
+    remote.download_blob(deps.sha256, tmp_path / "downloaded")
+    assert (tmp_path / "downloaded").read_bytes() == (tmp_path / "api" / "1.1.0" / deps.file).read_bytes()
+    assert remote.has_blob(deps.sha256, deps.size)
+    assert not remote.has_blob(deps.sha256, deps.size + 1)
+    assert not remote.has_blob("0" * 64, 1)
+
+
+def test_http_a_stale_index_does_not_hide_a_published_manifest(served: tuple[FileRepository, str]) -> None:
+    local, url = served
+    (local.root / "apps" / "api" / "index.json").write_text("[]")
+    assert open_repository(url).read_manifest("api", "1.1.0") == local.read_manifest("api", "1.1.0")
+
+
+def test_http_missing_things_are_named(served: tuple[FileRepository, str], tmp_path: Path) -> None:
+    _, url = served
+    with pytest.raises(NotFoundError, match=f"api 9.9 is not published in {url} \\(there is no apps/api/9.9.json\\)"):
+        open_repository(url).read_manifest("api", "9.9")
+    with pytest.raises(NotFoundError, match=f"The blob sha256:{'0' * 64} is not in the repository {url}"):
+        open_repository(url).download_blob("0" * 64, tmp_path / "x")
+    root = url.rsplit("/", 1)[0]
+    with pytest.raises(NotFoundError, match=f"{root}/elsewhere has no apps/index.json.*names the repository's root"):
+        open_repository(f"{root}/elsewhere").list_apps()
+
+
+def test_http_is_read_only(served: tuple[FileRepository, str], tmp_path: Path) -> None:
+    _, url = served
+    with pytest.raises(ReadOnlyRepositoryError, match=f"{url} is served over HTTP, which is read-only"):
+        publish(open_repository(url), make_release(tmp_path / "new", "api", "2.0.0"))
+
+
+def test_http_never_shows_the_query_string(served: tuple[FileRepository, str]) -> None:
+    _, url = served
+    repository = open_repository(f"{url}?token=s3cr3t-token")
+    assert repository.url == url
+    assert repository.list_apps() == ["api", "worker"]  # the server ignores the token
+    with pytest.raises(NotFoundError) as missing:
+        repository.read_manifest("api", "9.9")
+    assert "s3cr3t-token" not in str(missing.value)
+
+
+class _BasicAuthHandler(http.server.BaseHTTPRequestHandler):
+    """Serves an index of one app to user:p4ss, and 401 to everyone else."""
+
+    def do_GET(self) -> None:
+        if self.headers.get("Authorization") != f"Basic {base64.b64encode(b'user:p4ss').decode()}":
+            self.send_error(401)
+        elif self.path != "/r/apps/index.json":
+            self.send_error(404)
+        else:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'["api"]')
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_http_an_index_that_is_not_a_list(served: tuple[FileRepository, str]) -> None:
+    local, url = served
+    (local.root / "apps" / "index.json").write_text("<html>not an index</html>")
+    with pytest.raises(RepositoryError, match=f"apps/index.json in {url} is not a list of names: publish"):
+        open_repository(url).list_apps()
+
+
+def test_http_credentials_are_sent_and_never_shown() -> None:
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BasicAuthHandler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"127.0.0.1:{server.server_address[1]}/r"
+        with pytest.raises(CredentialsError, match=f"The repository http://{base} refused access to apps/index.json \\(HTTP 401\\)"):
+            open_repository(f"http://{base}").list_apps()
+        repository = open_repository(f"http://user:p4ss@{base}")
+        assert repository.url == f"http://{base}"
+        assert repository.list_apps() == ["api"]
+        with pytest.raises(NotFoundError) as missing:
+            repository.read_manifest("api", "1.0.0")
+        server.shutdown()
+    assert "p4ss" not in str(missing.value)
+    with pytest.raises(RepositoryError, match=f"The repository http://{base} is unreachable \\(.*\\): check the URL"):
+        repository.list_apps()

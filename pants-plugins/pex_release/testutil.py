@@ -1,0 +1,238 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""Test helpers shared by the plugin's tests and pexrun's: small releases, a static HTTP server,
+and the behaviour every writable repository must have (`RepositoryContract`).
+
+The releases' "PEX files" are plain PEP 441 zipapps: pexrun only runs `python <sources> args` with
+PEX_PATH naming the deps file, so a sources zipapp that imports from PEX_PATH stands in for a PEX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import zipfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from pex_release import publisher
+from pex_release.manifest import Blob, DepsBlob, ReleaseManifest
+from pex_release.repository import (
+    AlreadyPublishedError,
+    NotFoundError,
+    PublishReport,
+    Repository,
+    open_repository,
+    publish,
+)
+
+# The sources "PEX": imports from the deps "PEX" as a PEX would, and reports how it was started.
+REPORTER_MAIN = """\
+import json, os, sys
+sys.path.insert(0, os.environ["PEX_PATH"])
+import release_deps
+print(json.dumps({
+    "argv0": sys.argv[0],
+    "args": sys.argv[1:],
+    "pid": os.getpid(),
+    "deps": release_deps.NAME,
+    "pex_path": os.environ["PEX_PATH"],
+    "pex_module": os.environ.get("PEX_MODULE"),
+    "app": os.environ.get("PEXRUN_APP"),
+    "version": os.environ.get("PEXRUN_VERSION"),
+}))
+"""
+
+
+def write_zip(path: Path, files: dict[str, str]) -> Path:
+    """A zip with fixed timestamps, so equal contents give equal bytes (and equal blobs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in sorted(files.items()):
+            zf.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), text)
+    return path
+
+
+def blob_of(path: Path) -> Blob:
+    data = path.read_bytes()
+    return Blob(file=path.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+
+def make_release(
+    directory: Path,
+    app: str,
+    version: str,
+    *,
+    deps: str = "shared",
+    sources: str = "",
+    interpreter_constraints: tuple[str, ...] = ("CPython>=3.9",),
+) -> Path:
+    """Writes `<app>.release.json` and its deps and sources zipapps into directory, as `./pants
+    package` writes a release into dist/releases; returns the manifest's path.
+
+    Releases with the same `deps` share a deps blob; `sources` changes the sources blob.
+    """
+    deps_file = write_zip(directory / f"deps-{deps}.pex", {"release_deps.py": f"NAME = {deps!r}\n"})
+    sources_file = write_zip(
+        directory / f"{app}-srcs.pex", {"__main__.py": REPORTER_MAIN, "release.txt": f"{app} {sources}"}
+    )
+    manifest = ReleaseManifest(
+        app=app,
+        version=version,
+        revision="0123456789abcdef0123456789abcdef01234567",
+        entry_point=f"{app}.main",
+        scripts={"report": f"{app}.report:main"},
+        interpreter_constraints=interpreter_constraints,
+        deps=DepsBlob(**dataclasses.asdict(blob_of(deps_file)), subset_key=hashlib.sha256(deps.encode()).hexdigest()),
+        sources=blob_of(sources_file),
+    )
+    path = directory / f"{app}.release.json"
+    path.write_bytes(manifest.dumps())
+    return path
+
+
+def python_env() -> dict[str, str]:
+    """This process's environment, with its sys.path, for child Pythons that import our modules."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+
+
+# Publishes like the publisher, but dies (SIGKILL) once the blobs are up, before the manifest.
+_KILLED_PUBLISH = f"""
+import os, signal, sys
+from {Repository.__module__} import Repository
+from {publisher.__name__} import main
+Repository.create_manifest = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+main(sys.argv[1:])
+"""
+
+
+class RepositoryContract:
+    """What publishing to any writable repository does. A subclass named Test* runs it against
+    one kind of repository by providing the `location` fixture: (URL, S3 endpoint or None)."""
+
+    @pytest.fixture
+    def location(self) -> tuple[str, str | None]:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def repository(self, location: tuple[str, str | None]) -> Repository:
+        url, endpoint = location
+        return open_repository(url, s3_endpoint_url=endpoint)
+
+    @staticmethod
+    def uploaded(report: PublishReport) -> list[tuple[str, bool]]:
+        return [(u.blob.file, u.uploaded) for u in report.blobs]
+
+    @staticmethod
+    def stored_blobs(repository: Repository) -> list[str]:
+        return repository._list("blobs/sha256/")
+
+    def test_a_deps_blob_shared_by_two_apps_is_stored_once(self, repository: Repository, tmp_path: Path) -> None:
+        api = publish(repository, make_release(tmp_path / "api", "api", "1.0.0"))
+        worker = publish(repository, make_release(tmp_path / "worker", "worker", "2.0.0"))
+        assert self.uploaded(api) == [("deps-shared.pex", True), ("api-srcs.pex", True)]
+        assert self.uploaded(worker) == [("deps-shared.pex", False), ("worker-srcs.pex", True)]
+        assert len(self.stored_blobs(repository)) == 3
+        assert repository.list_apps() == ["api", "worker"]
+        assert json.loads(repository._get("apps/index.json")) == ["api", "worker"]
+        assert json.loads(repository._get("apps/worker/index.json")) == ["2.0.0"]
+
+    def test_a_source_only_release_uploads_only_its_sources_and_manifest(
+        self, repository: Repository, tmp_path: Path
+    ) -> None:
+        publish(repository, make_release(tmp_path / "v1", "api", "1.0.0"))
+        manifest = make_release(tmp_path / "v2", "api", "1.0.1", sources="fixed a bug")
+        report = publish(repository, manifest)
+        assert self.uploaded(report) == [("deps-shared.pex", False), ("api-srcs.pex", True)]
+        assert report.manifest_written
+        assert repository.read_manifest("api", "1.0.1") == manifest.read_bytes()
+        assert repository.list_versions("api") == ["1.0.0", "1.0.1"]
+        assert len(self.stored_blobs(repository)) == 3
+
+    def test_an_identical_republish_is_a_no_op(self, repository: Repository, tmp_path: Path) -> None:
+        manifest = make_release(tmp_path, "api", "1.0.0")
+        publish(repository, manifest)
+        again = publish(repository, manifest)
+        assert not again.manifest_written
+        assert self.uploaded(again) == [("deps-shared.pex", False), ("api-srcs.pex", False)]
+
+    def test_other_content_for_a_published_version_is_refused(self, repository: Repository, tmp_path: Path) -> None:
+        first = make_release(tmp_path / "a", "api", "1.0.0")
+        publish(repository, first)
+        with pytest.raises(AlreadyPublishedError) as refused:
+            publish(repository, make_release(tmp_path / "b", "api", "1.0.0", sources="other code"))
+        assert f"api 1.0.0 is already published in {repository.url} with different content" in str(refused.value)
+        assert "To fix, release a new `version`." in str(refused.value)
+        assert repository.read_manifest("api", "1.0.0") == first.read_bytes()
+        assert len(self.stored_blobs(repository)) == 2  # refused before uploading anything
+
+    @pytest.mark.parametrize("identical", [True, False], ids=["identical", "different"])
+    def test_concurrent_publishes_of_one_version(
+        self, location: tuple[str, str | None], tmp_path: Path, identical: bool
+    ) -> None:
+        url, endpoint = location
+        manifests = [
+            make_release(tmp_path / str(i), "api", "3.0.0", sources="same" if identical else f"build {i}")
+            for i in range(4)
+        ]
+        outcomes: list[object] = [None] * len(manifests)
+        start = threading.Barrier(len(manifests))
+
+        def publish_one(i: int) -> None:
+            repository = open_repository(url, s3_endpoint_url=endpoint)  # as separate publishers would
+            start.wait()
+            try:
+                outcomes[i] = publish(repository, manifests[i])
+            except AlreadyPublishedError as e:
+                outcomes[i] = e
+
+        threads = [threading.Thread(target=publish_one, args=(i,)) for i in range(len(manifests))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        written = [i for i, o in enumerate(outcomes) if isinstance(o, PublishReport) and o.manifest_written]
+        assert len(written) == 1, outcomes
+        repository = open_repository(url, s3_endpoint_url=endpoint)
+        assert repository.read_manifest("api", "3.0.0") == manifests[written[0]].read_bytes()
+        assert repository.list_versions("api") == ["3.0.0"]
+        others = [o for i, o in enumerate(outcomes) if i != written[0]]
+        if identical:
+            assert all(isinstance(o, PublishReport) and not o.manifest_written for o in others), outcomes
+        else:
+            assert all(isinstance(o, AlreadyPublishedError) for o in others), outcomes
+
+    def test_a_publish_killed_before_its_manifest_leaves_none_and_a_rerun_completes_it(
+        self, location: tuple[str, str | None], repository: Repository, tmp_path: Path
+    ) -> None:
+        url, endpoint = location
+        manifest = make_release(tmp_path, "api", "1.0.0")
+        endpoint_args = ["--s3-endpoint-url", endpoint] if endpoint else []
+        killed = subprocess.run(
+            [sys.executable, "-c", _KILLED_PUBLISH, "--repository", url, *endpoint_args, str(manifest)],
+            env=python_env(),
+        )
+        assert killed.returncode == -signal.SIGKILL
+        assert len(self.stored_blobs(repository)) == 2
+        with pytest.raises(NotFoundError):
+            repository.read_manifest("api", "1.0.0")  # readers never see a release with missing blobs
+        rerun = publish(repository, manifest)
+        assert self.uploaded(rerun) == [("deps-shared.pex", False), ("api-srcs.pex", False)]
+        assert rerun.manifest_written
+        assert repository.read_manifest("api", "1.0.0") == manifest.read_bytes()
+
+    def test_a_stale_index_is_rebuilt_from_the_manifests(self, repository: Repository, tmp_path: Path) -> None:
+        manifest = make_release(tmp_path, "api", "1.0.0")
+        publish(repository, manifest)
+        repository._put("apps/api/index.json", b"[]\n")  # e.g. lost to a concurrent publish of another version
+        assert repository.list_versions("api") == ["1.0.0"]  # listing goes by the manifests
+        publish(repository, manifest)
+        assert json.loads(repository._get("apps/api/index.json")) == ["1.0.0"]

@@ -1,0 +1,109 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+from __future__ import annotations
+
+import dataclasses
+import platform
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from pex_release.manifest import ReleaseManifest
+from pex_release.testutil import make_release
+from pexrun.cache import FetchedRelease
+from pexrun.launch import (
+    Interpreter,
+    LaunchError,
+    check_interpreter,
+    parse_constraint,
+    release_environ,
+    script_entry_point,
+)
+
+CPYTHON_3_12 = Interpreter("/usr/bin/python3.12", "CPython", Version("3.12.1"))
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> ReleaseManifest:
+    return ReleaseManifest.loads(make_release(tmp_path, "api", "1.4.0").read_bytes(), origin="test")
+
+
+@pytest.mark.parametrize(
+    "constraint, satisfied",
+    [
+        ("CPython==3.12.*", True),
+        ("CPython>=3.11,<3.13", True),
+        ("CPython>=3.13", False),
+        ("CPython==3.11.*", False),
+        (">=3.9", True),  # bare specifiers mean CPython, as in Pants
+        ("cpython~=3.12.0", True),
+        ("PyPy>=3.9", False),
+    ],
+)
+def test_constraints_are_read_as_pants_reads_them(constraint: str, satisfied: bool) -> None:
+    assert CPYTHON_3_12.satisfies(constraint) is satisfied
+
+
+def test_an_invalid_constraint_is_named() -> None:
+    with pytest.raises(LaunchError, match="The release's interpreter constraint 'CPython=>3' is not valid"):
+        parse_constraint("CPython=>3")
+
+
+def test_any_constraint_of_the_list_will_do(manifest: ReleaseManifest) -> None:
+    check_interpreter(
+        CPYTHON_3_12, dataclasses.replace(manifest, interpreter_constraints=("CPython==3.9.*", "CPython==3.12.*"))
+    )
+    check_interpreter(CPYTHON_3_12, dataclasses.replace(manifest, interpreter_constraints=()))
+
+
+def test_a_mismatch_says_which_python_is_needed_and_how(manifest: ReleaseManifest) -> None:
+    needs_311 = dataclasses.replace(manifest, interpreter_constraints=("CPython>=3.10,<3.12", "PyPy>=3.9"))
+    with pytest.raises(LaunchError) as mismatch:
+        check_interpreter(CPYTHON_3_12, needs_311)
+    assert str(mismatch.value) == (
+        "api 1.4.0 needs Python CPython>=3.10,<3.12 or PyPy>=3.9, but this is CPython 3.12.1 (/usr/bin/python3.12). "
+        "Pass --python /path/to/python3.10, or run pexrun itself with that Python (`python3.10 pexrun.pyz run ...`)."
+    )
+
+
+def test_this_interpreter_is_known_without_running_it() -> None:
+    assert Interpreter.at(sys.executable) == Interpreter(
+        sys.executable, platform.python_implementation(), Version(platform.python_version())
+    )
+
+
+def test_another_interpreter_is_asked(tmp_path: Path) -> None:
+    wrapper = tmp_path / "python-wrapper"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    assert Interpreter.at(str(wrapper)) == Interpreter(
+        str(wrapper), platform.python_implementation(), Version(platform.python_version())
+    )
+
+
+@pytest.mark.parametrize("path, problem", [("/nonexistent/python", "is not an executable file"), ("false", "is not a working Python")])
+def test_not_an_interpreter(path: str, problem: str) -> None:
+    with pytest.raises(LaunchError, match=problem):
+        Interpreter.at(path)
+
+
+def test_scripts(manifest: ReleaseManifest) -> None:
+    assert script_entry_point(manifest, None) is None
+    assert script_entry_point(manifest, "report") == "api.report:main"
+    with pytest.raises(LaunchError, match=r"api 1.4.0 has no script 'nope' \(its scripts: report\)"):
+        script_entry_point(manifest, "nope")
+
+
+def test_the_release_environment(manifest: ReleaseManifest, tmp_path: Path) -> None:
+    release = FetchedRelease(manifest, tmp_path / "deps", tmp_path / "api.pex")
+    base = {"HOME": "/home/x", "PEX_MODULE": "elsewhere", "PEX_SCRIPT": "other", "PEX_ROOT": "/var/pex"}
+    assert release_environ(release, None, base) == {
+        "HOME": "/home/x",
+        "PEX_ROOT": "/var/pex",
+        "PEX_PATH": str(tmp_path / "deps"),
+        "PEXRUN_APP": "api",
+        "PEXRUN_VERSION": "1.4.0",
+    }
+    assert release_environ(release, "api.report:main", base)["PEX_MODULE"] == "api.report:main"
