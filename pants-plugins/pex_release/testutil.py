@@ -19,7 +19,6 @@ import sys
 import threading
 import zipfile
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
