@@ -84,7 +84,7 @@ class ReleaseManifest:
         try:
             parsed = json.loads(data)
         except ValueError as e:
-            raise ManifestError(f"{origin} is not valid JSON: {e}")
+            raise ManifestError(f"{origin} is not valid JSON: {e}") from None
         return cls.from_json(parsed, origin=origin)
 
     @classmethod
@@ -122,7 +122,7 @@ class ReleaseManifest:
                 single_file=Blob(**_blob(single_file)) if single_file is not None else None,
             )
         except (KeyError, TypeError, AttributeError, ValueError) as e:
-            raise ManifestError(f"{origin} does not follow manifest schema {SCHEMA}: {type(e).__name__}: {e}")
+            raise ManifestError(f"{origin} does not follow manifest schema {SCHEMA}: {type(e).__name__}: {e}") from None
 
 
 def _str(value: Any) -> str:

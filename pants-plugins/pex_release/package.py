@@ -8,7 +8,6 @@ import dataclasses
 import hashlib
 import importlib.resources
 import json
-import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pants.backend.python.target_types import (
     PexShebangField,
     PythonResolveField,
 )
+from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex import (
     CompletePlatforms,
     Pex,
@@ -37,7 +37,6 @@ from pants.backend.python.util_rules.pex import (
     PexRequirements,
     ReqStrings,
 )
-from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex_cli import PexCli
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
@@ -83,11 +82,8 @@ from pex_release.target_types import (
     PexReleasePlatformsField,
     PexReleaseScriptsField,
     PexReleaseSingleFileField,
-    PexReleaseTarget,
     PexReleaseVersionField,
 )
-
-logger = logging.getLogger(__name__)
 
 RELEASES_DIR = "releases"
 
@@ -325,7 +321,7 @@ async def build_release_pexes(
     except ProcessExecutionFailure as e:
         raise explain_deps_pex_failure(
             address, deps_request.interpreter_constraints, (*platforms, *complete_platforms), e
-        )
+        ) from None
 
     deps_contents = await Get(DepsPexContents, Pex, deps)
     # The target's validate() makes sure exactly one of `entry_point` and `script` is set.

@@ -86,7 +86,7 @@ class PexReleaseScriptsField(DictStringToStringField):
             try:
                 EntryPoint.parse(spec, provenance=f"for the `{cls.alias}` entry {name!r} in {address}")
             except ValueError as e:
-                raise InvalidFieldException(str(e))
+                raise InvalidFieldException(str(e)) from None
         return value
 
 
@@ -151,7 +151,7 @@ class PexReleaseVersionField(StringField):
                     `1.4.0.post1`, or remove the field to derive it from the source revision.
                     """
                 )
-            )
+            ) from None
 
 
 class PexReleasePlatformsField(PexPlatformsField):
