@@ -236,7 +236,9 @@ def remote_cache_state(scratch: Path) -> Iterator[Path]:
     """
     state = scratch / "state"
     # Copies outlive the sandbox, which Pants may delete before the watchdog runs.
-    script = shutil.copy(sandbox_repo() / "build-support" / "remote-cache", scratch / "remote-cache")
+    for name in ("remote-cache", "serverlib.py"):
+        shutil.copy(sandbox_repo() / "build-support" / name, scratch / name)
+    script = scratch / "remote-cache"
     python = os.path.realpath(sys.executable)
     watchdog = subprocess.Popen(
         [python, "-c", RUN_AT_EOF, python, str(script), "stop", "--dir", str(state)],
