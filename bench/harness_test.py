@@ -1,0 +1,101 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""The harness on a tiny synthetic benchmark: trivial commands as alternatives, no Pants, no network."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import Outcome, Results, ScenarioInfo, StepTimer, Trial, measure, this_machine, utc_now
+from report import render_plots, render_readme
+
+SCENARIOS = (
+    ScenarioInfo("s1", "1. Synthetic build", "Runs `true` and `sleep 0.01`."),
+    ScenarioInfo("s2", "2. Synthetic growth", "Runs `sleep 0.01` N times."),
+    ScenarioInfo("s3", "3. Synthetic start-up", "Runs `true`.", timing_only=True),
+)
+
+RECORD_FIELDS = {
+    "scenario": str,
+    "alternative": str,
+    "seconds": float,
+    "runs": list,
+    "min": float,
+    "median": float,
+    "pex_runs": int,
+    "bytes_written": int,
+    "bytes_uploaded": int,
+    "steps": dict,
+}
+
+
+def command_trial(scenario: str, alternative: str, *argv: str, times: int = 1, n: int | None = None) -> Trial:
+    def run(timer: StepTimer) -> Outcome:
+        for _ in range(times):
+            with timer.step(argv[0]):
+                subprocess.run(argv, check=True)
+        return Outcome(pex_runs=times, bytes_written=100 * times, bytes_uploaded=10 * times)
+
+    return Trial(scenario, alternative, run, n=n)
+
+
+@pytest.fixture(scope="module")
+def results() -> dict:
+    trials = [
+        command_trial("s1", "fast", "true"),
+        command_trial("s1", "slow", "sleep", "0.01"),
+        *(command_trial("s2", alt, "sleep", "0.01", times=n, n=n) for alt in ("fast", "slow") for n in (1, 2)),
+        command_trial("s3", "fast", "true"),
+    ]
+    records = tuple(measure(t, repetitions=3, warmup=1, log=lambda _: None) for t in trials)
+    return Results(
+        date=utc_now(),
+        mode="test",
+        machine=this_machine(),
+        versions={"python": "3"},
+        scenarios=SCENARIOS,
+        records=records,
+    ).to_json()
+
+
+def test_results_json_is_well_formed(results: dict, tmp_path: Path) -> None:
+    path = tmp_path / "latest.json"
+    Results(
+        date=results["date"], mode="test", machine=this_machine(), versions={}, scenarios=SCENARIOS, records=()
+    ).write(path)
+    assert json.loads(path.read_text())["records"] == []
+    loaded = json.loads(json.dumps(results))
+    assert {"date", "machine", "versions", "scenarios", "records"} <= loaded.keys()
+    assert {"cores", "memory_gib", "cpu_model", "load_average"} <= loaded["machine"].keys()
+    assert len(loaded["records"]) == 7
+    for record in loaded["records"]:
+        for name, kind in RECORD_FIELDS.items():
+            assert isinstance(record[name], kind), (name, record)
+        assert record["runs"] and all(isinstance(s, float) for s in record["runs"])
+        assert len(record["runs"]) == 3  # The warm-up is not counted.
+        assert record["min"] <= record["median"] == record["seconds"]
+    sleeps = [r for r in loaded["records"] if r["alternative"] == "slow" and r["n"] is None]
+    assert sleeps[0]["min"] >= 0.01 and set(sleeps[0]["steps"]) == {"sleep"}
+    assert [r["n"] for r in loaded["records"] if r["scenario"] == "s2"] == [1, 2, 1, 2]
+
+
+def test_readme_has_a_table_per_scenario_with_ratios(results: dict) -> None:
+    readme = render_readme(results, {"s1": "results/s1.png"})
+    assert "| alternative | median s | min s | runs (s) | pex runs | bytes written | bytes uploaded |" in readme
+    assert "![1. Synthetic build](results/s1.png)" in readme
+    assert "fast is " in readme and "× faster than slow" in readme
+    assert "fastest: **fast**" in readme and "With N=2, fastest:" in readme
+    # The start-up scenario has no pex runs or bytes columns.
+    startup = readme[readme.index("## 3. Synthetic start-up") :]
+    assert "| alternative | median s | min s | runs (s) |\n" in startup
+
+
+def test_plots_are_png_files(results: dict, tmp_path: Path) -> None:
+    plots = render_plots(results, tmp_path)
+    assert plots == {"s1": "s1.png", "s2": "s2.png", "s3": "s3.png"}
+    for name in plots.values():
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

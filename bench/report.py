@@ -1,0 +1,308 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""Rendering: bench/README.md and the PNG plots, from the results file alone."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class Row:
+    """One record of the results file, as the README needs it."""
+
+    alternative: str
+    n: int | None
+    median: float
+    min: float
+    runs: tuple[float, ...]
+    pex_runs: int
+    bytes_written: int
+    bytes_uploaded: int
+    steps: Mapping[str, float]
+
+    @classmethod
+    def from_json(cls, record: Mapping) -> Row:
+        return cls(
+            alternative=record["alternative"],
+            n=record["n"],
+            median=record["median"],
+            min=record["min"],
+            runs=tuple(record["runs"]),
+            pex_runs=record["pex_runs"],
+            bytes_written=record["bytes_written"],
+            bytes_uploaded=record["bytes_uploaded"],
+            steps=record.get("steps", {}),
+        )
+
+    @property
+    def label(self) -> str:
+        return self.alternative if self.n is None else f"{self.alternative}, N={self.n}"
+
+    @property
+    def slowest_step(self) -> tuple[str, float] | None:
+        return max(self.steps.items(), key=lambda kv: kv[1]) if self.steps else None
+
+
+def rows_by_scenario(results: Mapping) -> dict[str, list[Row]]:
+    rows: dict[str, list[Row]] = {s["id"]: [] for s in results["scenarios"]}
+    for record in results["records"]:
+        rows.setdefault(record["scenario"], []).append(Row.from_json(record))
+    return rows
+
+
+def megabytes(size: int) -> str:
+    return f"{size / MB:,.2f} MB" if size else "0"
+
+
+def ratio(slow: float, fast: float) -> str:
+    if fast <= 0:
+        return "∞×"
+    times = slow / fast
+    return f"{times:.2f}×" if times < 1.095 else f"{times:.1f}×"
+
+
+# -----------------------------------------------------------------------------------------------
+# Markdown
+# -----------------------------------------------------------------------------------------------
+
+
+# Below this relative difference, two figures are reported as the same.
+SAME = 0.01
+
+
+def speed_comparisons(rows: Sequence[Row]) -> list[str]:
+    """One sentence per pair of rows: which is faster, by how much, on medians."""
+    sentences = []
+    for a, b in itertools.combinations(sorted(rows, key=lambda r: r.median), 2):
+        figures = f"({a.median:.2f} s vs {b.median:.2f} s)"
+        if b.median <= a.median * (1 + SAME):
+            sentences.append(f"{a.alternative} and {b.alternative} take the same time, within 1% {figures}")
+        else:
+            sentences.append(f"{a.alternative} is {ratio(b.median, a.median)} faster than {b.alternative} {figures}")
+    return sentences
+
+
+def upload_comparisons(rows: Sequence[Row]) -> list[str]:
+    sentences = []
+    for a, b in itertools.combinations(sorted(rows, key=lambda r: r.bytes_uploaded), 2):
+        figures = f"({megabytes(a.bytes_uploaded)} vs {megabytes(b.bytes_uploaded)})"
+        if b.bytes_uploaded <= a.bytes_uploaded * (1 + SAME):
+            sentences.append(f"{a.alternative} and {b.alternative} upload the same, within 1% {figures}")
+        elif a.bytes_uploaded == 0:
+            sentences.append(f"{a.alternative} uploads no PEX bytes, {b.alternative} {megabytes(b.bytes_uploaded)}")
+        else:
+            sentences.append(
+                f"{a.alternative} uploads {ratio(b.bytes_uploaded, a.bytes_uploaded)} fewer bytes than "
+                f"{b.alternative} {figures}"
+            )
+    return sentences
+
+
+def best(rows: Sequence[Row], value: Callable[[Row], float]) -> str:
+    """The alternatives with the smallest value, ties included."""
+    smallest = min(value(r) for r in rows)
+    return ", ".join(r.alternative for r in rows if value(r) == smallest)
+
+
+def winners(rows: Sequence[Row], timing_only: bool) -> str:
+    fastest = min(rows, key=lambda r: r.median)
+    parts = [f"fastest: **{fastest.alternative}** ({fastest.median:.2f} s median)"]
+    if not timing_only:
+        parts.append(f"fewest pex runs: **{best(rows, lambda r: r.pex_runs)}** ({min(r.pex_runs for r in rows)})")
+        least = min(r.bytes_uploaded for r in rows)
+        parts.append(f"least uploaded: **{best(rows, lambda r: r.bytes_uploaded)}** ({megabytes(least)})")
+    return "; ".join(parts) + "."
+
+
+def table(rows: Sequence[Row], timing_only: bool) -> list[str]:
+    if timing_only:
+        header = ["alternative", "median s", "min s", "runs (s)"]
+    else:
+        header = ["alternative", "median s", "min s", "runs (s)", "pex runs", "bytes written", "bytes uploaded"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row.label, f"{row.median:.2f}", f"{row.min:.2f}", ", ".join(f"{s:.2f}" for s in row.runs)]
+        if not timing_only:
+            cells += [str(row.pex_runs), megabytes(row.bytes_written), megabytes(row.bytes_uploaded)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def slowest_steps(rows: Sequence[Row]) -> list[str]:
+    lines = []
+    for row in rows:
+        slowest = row.slowest_step
+        if slowest:
+            lines.append(f"- {row.label}: {slowest[0]} ({slowest[1]:.2f} s of {row.median:.2f} s)")
+    return ["Slowest step that remains, per alternative (median seconds):", "", *lines] if lines else []
+
+
+def scenario_section(info: Mapping, rows: Sequence[Row], plot: str | None) -> list[str]:
+    timing_only = info.get("timing_only", False)
+    lines = [f"## {info['title']}", "", info["description"], ""]
+    if not rows:
+        return [*lines, "_Not measured in this run._", ""]
+    if plot:
+        lines += [f"![{info['title']}]({plot})", ""]
+    lines += [*table(rows, timing_only), ""]
+    for n, group in groups_by_n(rows):
+        heading = f"With N={n}, " if n is not None else ""
+        lines += [heading + winners(group, timing_only), ""]
+        lines += [f"- {s}." for s in speed_comparisons(group)]
+        if not timing_only:
+            lines += [f"- {s}." for s in upload_comparisons(group)]
+        lines.append("")
+    lines += [*slowest_steps(rows), ""]
+    return lines
+
+
+def groups_by_n(rows: Sequence[Row]) -> list[tuple[int | None, list[Row]]]:
+    ordered = sorted(rows, key=lambda r: r.n or 0)
+    return [(n, list(group)) for n, group in itertools.groupby(ordered, key=lambda r: r.n)]
+
+
+def summary(results: Mapping) -> list[str]:
+    """One line per scenario (and N): the fastest alternative, and the others' times as multiples of it."""
+    lines = [
+        "| scenario | fastest (median s) | the others, × the fastest's time | least uploaded |",
+        "|---|---|---|---|",
+    ]
+    rows = rows_by_scenario(results)
+    for info in results["scenarios"]:
+        for n, group in groups_by_n(rows.get(info["id"], [])):
+            fastest, *others = sorted(group, key=lambda r: r.median)
+            title = info["title"] + (f", N={n}" if n is not None else "")
+            slower = ", ".join(f"{r.alternative} {ratio(r.median, fastest.median)}" for r in others)
+            least = min(group, key=lambda r: r.bytes_uploaded)
+            uploaded = "–" if info.get("timing_only") else f"{least.alternative} ({megabytes(least.bytes_uploaded)})"
+            lines.append(f"| {title} | **{fastest.alternative}** ({fastest.median:.2f}) | {slower} | {uploaded} |")
+    return lines
+
+
+def render_readme(results: Mapping, plots: Mapping[str, str]) -> str:
+    machine, versions = results["machine"], results["versions"]
+    rows = rows_by_scenario(results)
+    lines = [
+        "# Benchmarks: pex_release against the alternatives",
+        "",
+        f"_Generated by `bench/run` from [`results/latest.json`](results/latest.json) on {results['date']} "
+        f"({results['mode']} mode); do not edit by hand: run `bench/run` (or `bench/run --quick`) again._",
+        "",
+        "Every figure below was measured side by side in that one run, on the repository's example apps, with "
+        "the same pinned versions (the closure pins of `3rdparty/python/default.lock`) for every alternative. "
+        "Times are wall seconds, medians of the repetitions listed; **smaller is better** everywhere.",
+        "",
+        "## How to run",
+        "",
+        "```",
+        "bench/run --quick     # 1 repetition of each build, N in {1, 5}: under 10 minutes on 2 cores",
+        "bench/run             # 3 repetitions of each build, N in {1, 5, 10}: about half an hour",
+        "bench/run --scenarios 1-cold,6-startup --keep   # some scenarios; keep the scratch directory",
+        "bench/run --render-only                         # this README and the plots from results/latest.json",
+        "```",
+        "",
+        "`bench/run` creates (once) a virtualenv with the pinned tools of `3rdparty/python/bench-requirements.txt` (uv, pex, "
+        "pip, matplotlib) under `~/.cache/pex-release/bench-venv/`, copies the working tree to a scratch git "
+        "repository under the temp dir and measures there; in the checkout it writes only `bench/README.md` "
+        "and `bench/results/`. `bench/harness_test.py` tests the measuring and rendering code on trivial "
+        "commands (`./pants test bench::`).",
+        "",
+        "## Machine and versions",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| CPU | {machine['cpu_model']} ({machine['cores']} cores) |",
+        f"| memory | {machine['memory_gib']} GiB |",
+        f"| system | {machine['system']} |",
+        f"| load average at start | {', '.join(str(x) for x in machine['load_average'])} |",
+        *(f"| {name} | {version} |" for name, version in versions.items()),
+        "",
+    ]
+    lines += ["## Summary", "", *summary(results), ""]
+    notes = results.get("notes", [])
+    if notes:
+        lines += ["## Notes", "", *(f"- {note}" for note in notes), ""]
+    for info in results["scenarios"]:
+        lines += scenario_section(info, rows.get(info["id"], []), plots.get(info["id"]))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# -----------------------------------------------------------------------------------------------
+# Plots
+# -----------------------------------------------------------------------------------------------
+
+
+def _bar_chart(plt, info: Mapping, rows: Sequence[Row], path: Path) -> None:
+    metrics = [("median wall seconds", [r.median for r in rows])]
+    if not info.get("timing_only", False):
+        metrics += [
+            ("pex runs", [r.pex_runs for r in rows]),
+            ("MB uploaded", [r.bytes_uploaded / MB for r in rows]),
+        ]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(max(4.2 * len(metrics), 7.0), 4.0), squeeze=False)
+    labels = [r.label for r in rows]
+    for axis, (name, values) in zip(axes[0], metrics, strict=True):
+        bars = axis.bar(labels, values, color=[f"C{i}" for i in range(len(rows))])
+        axis.bar_label(bars, fmt="%.3g", fontsize=8)
+        axis.set_title(name, fontsize=10)
+        axis.tick_params(axis="x", labelrotation=20, labelsize=8)
+    figure.suptitle(info["title"], fontsize=11)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _line_chart(plt, info: Mapping, rows: Sequence[Row], path: Path) -> None:
+    metrics = [
+        ("median wall seconds", lambda r: r.median),
+        ("pex runs", lambda r: r.pex_runs),
+        ("MB written", lambda r: r.bytes_written / MB),
+    ]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(12.6, 3.6), squeeze=False)
+    alternatives = sorted({r.alternative for r in rows})
+    for axis, (name, value) in zip(axes[0], metrics, strict=True):
+        for alternative in alternatives:
+            series = sorted((r for r in rows if r.alternative == alternative), key=lambda r: r.n or 0)
+            axis.plot([r.n for r in series], [value(r) for r in series], marker="o", label=alternative)
+        axis.set_title(name, fontsize=10)
+        axis.set_xlabel("N apps")
+        axis.set_xticks(sorted({r.n for r in rows if r.n is not None}))
+    axes[0][0].legend(fontsize=8)
+    figure.suptitle(info["title"], fontsize=11)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def render_plots(results: Mapping, out_dir: Path) -> dict[str, str]:
+    """One PNG per measured scenario in out_dir; returns each one's file name by scenario id."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # No display: files only.
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = {}
+    for info in results["scenarios"]:
+        rows = rows_by_scenario(results).get(info["id"], [])
+        if not rows:
+            continue
+        path = out_dir / f"{info['id']}.png"
+        chart = _line_chart if any(r.n is not None for r in rows) else _bar_chart
+        chart(plt, info, rows, path)
+        plots[info["id"]] = path.name
+    return plots
+
+
+def render(results: Mapping, bench_dir: Path) -> Path:
+    """Writes bench_dir/README.md and the plots under bench_dir/results/."""
+    plots = render_plots(results, bench_dir / "results")
+    readme = bench_dir / "README.md"
+    readme.write_text(render_readme(results, {sid: f"results/{name}" for sid, name in plots.items()}))
+    return readme

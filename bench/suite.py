@@ -1,0 +1,608 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""The benchmark scenarios, run side by side on a scratch copy of this repository: `bench/run`.
+
+Writes bench/results/latest.json, the plots beside it and bench/README.md; nothing else in the checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Sequence
+
+from alternatives import (
+    Alternative,
+    App,
+    CacheDirs,
+    CommandFailed,
+    Manual,
+    PexBinary,
+    PexRelease,
+    ScratchRepo,
+    Tools,
+    run,
+    split_lock,
+)
+from harness import (
+    Outcome,
+    Record,
+    Results,
+    ScenarioInfo,
+    StepTimer,
+    Trial,
+    find_python,
+    measure,
+    this_machine,
+    utc_now,
+)
+from report import render
+
+BENCH = Path(__file__).resolve().parent
+CHECKOUT = BENCH.parent
+# What tests/conftest.py's copy_repo copies: the working tree, uncommitted edits included.
+REPO_ENTRIES = (".gitignore", "BUILD", "pants", "pants.toml", "pants.ci.toml", "3rdparty", "build-support",
+                "pants-plugins", "src", "tests")
+APP_NAMES = ("api", "cli", "worker", "reports")
+STARTUP_MARKER = '"msg": "serving on http://'
+STARTUP_TIMEOUT_SECONDS = 120
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str
+    repetitions: int  # Of every build scenario.
+    startup_repetitions: int  # Of each start-up, after one discarded run.
+    app_counts: tuple[int, ...]  # N in scenario 4.
+
+
+QUICK = Plan("quick", repetitions=1, startup_repetitions=3, app_counts=(1, 5))
+FULL = Plan("full", repetitions=3, startup_repetitions=5, app_counts=(1, 5, 10))
+
+
+# -----------------------------------------------------------------------------------------------
+# The scratch copy
+# -----------------------------------------------------------------------------------------------
+
+ENTRY_POINT = re.compile(r'entry_point="(\w+)\.py(?::(\w+))?"')
+
+
+def app_of(repo: Path, name: str) -> App:
+    """The app, with the entry point its pex_release target declares, as a module path."""
+    match = ENTRY_POINT.search((repo / f"src/python/apps/{name}/BUILD").read_text())
+    assert match, f"src/python/apps/{name}/BUILD has no entry_point"
+    module, function = match.groups()
+    return App(name, f"apps.{name}.{module}" + (f":{function}" if function else ""))
+
+
+def add_pex_binary(repo: Path, app: App) -> None:
+    """A stock `pex_binary` beside the app's `pex_release`, with the same entry point."""
+    build = repo / app.directory / "BUILD"
+    module, _, function = app.entry_point.rpartition(".")[2].partition(":")
+    entry_point = f"{module}.py" + (f":{function}" if function else "")
+    build.write_text(build.read_text() + f'\npex_binary(name="bin", entry_point="{entry_point}")\n')
+
+
+def unpin_versions(repo: Path) -> None:
+    """Every release gets the version derived from its commit: a published version is immutable and
+    its manifest names the commit, so a pinned version could be published only once here."""
+    for build in repo.glob("src/python/apps/*/BUILD"):
+        build.write_text(re.sub(r'\n\s*version="[^"]*",', "", build.read_text()))
+
+
+def copy_checkout(dest: Path) -> ScratchRepo:
+    dest.mkdir(parents=True)
+    for entry in REPO_ENTRIES:
+        path = CHECKOUT / entry
+        if path.is_dir():
+            shutil.copytree(path, dest / entry, ignore=shutil.ignore_patterns("__pycache__"))
+        elif path.exists():
+            shutil.copy2(path, dest / entry)
+    repo = ScratchRepo(dest)
+    unpin_versions(dest)
+    for name in APP_NAMES:
+        add_pex_binary(dest, app_of(dest, name))
+    repo.git("init", "-q", "-b", "main")
+    repo.commit("scratch copy")
+    return repo
+
+
+@dataclass(frozen=True)
+class Bench:
+    plan: Plan
+    base: Path
+    repo: ScratchRepo
+    tools: Tools
+    manual: Manual
+    pex_binary: PexBinary
+    pex_release: PexRelease
+
+    @property
+    def alternatives(self) -> tuple[Alternative, ...]:
+        return (self.manual, self.pex_binary, self.pex_release)
+
+    @property
+    def apps(self) -> tuple[App, ...]:
+        return tuple(app_of(self.repo.root, name) for name in APP_NAMES)
+
+
+@contextlib.contextmanager
+def bench_in_scratch(plan: Plan, keep: bool) -> Iterator[Bench]:
+    base = Path(tempfile.mkdtemp(prefix="pex-release-bench-"))
+    log(f"scratch directory {base}")
+    try:
+        repo = copy_checkout(base / "repo")
+        # The launcher's own bootstrap (a cached virtualenv) is not what is measured.
+        run(["./pants"], repo.root, {**os.environ, "PEX_RELEASE_BOOTSTRAP_ONLY": "1"})
+        tools = Tools(venv=Path(sys.prefix), python312=find_python("3.12"))
+        releases = base / "repositories"
+        yield Bench(
+            plan=plan,
+            base=base,
+            repo=repo,
+            tools=tools,
+            manual=Manual(repo, CacheDirs(base / "caches/manual"), base / "manual", releases / "manual", tools),
+            pex_binary=PexBinary(repo, CacheDirs(base / "caches/pex_binary"), releases / "pex_binary"),
+            pex_release=PexRelease(repo, CacheDirs(base / "caches/pex_release"), releases / "pex_release"),
+        )
+    finally:
+        if keep:
+            log(f"kept {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+# -----------------------------------------------------------------------------------------------
+# Scenarios 1 to 5: builds, one runner for every alternative
+# -----------------------------------------------------------------------------------------------
+
+
+def build_trial(
+    scenario: str, alternative: Alternative, apps: Sequence[App], publish: bool, prepare: Callable[[], None], n: int | None = None
+) -> Trial:
+    return Trial(scenario, alternative.name, lambda timer: alternative.build(apps, timer, publish), prepare, n)
+
+
+def cold_build(bench: Bench) -> list[Record]:
+    records = [
+        measure(build_trial("1-cold", alt, bench.apps, publish=False, prepare=alt.caches.renew), bench.plan.repetitions, log=log)
+        for alt in bench.alternatives
+    ]
+    # The first deploy (untimed), which later scenarios deploy on top of: only pex_release's later
+    # uploads depend on what its repository already holds.
+    bench.pex_release.build(bench.apps, StepTimer(), publish=True)
+    return records
+
+
+class SourceEdits:
+    """A new one-line edit of an app's main.py (its docstring), committed, for each repetition of each
+    alternative."""
+
+    def __init__(self, repo: ScratchRepo, app: App) -> None:
+        self.repo = repo
+        self.main = repo.root / app.directory / "main.py"
+        self.original = self.main.read_text()
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+        self.main.write_text(self.original.replace('"""', f'"""[revision {self.count}] ', 1))
+        self.repo.commit(f"{self.main.parent.name}: edit {self.count}")
+
+
+def source_edit(bench: Bench, app_name: str) -> list[Record]:
+    (app,) = [app for app in bench.apps if app.name == app_name]
+    edit = SourceEdits(bench.repo, app)
+    return [
+        measure(build_trial(f"2-edit-{app_name}", alt, [app], publish=True, prepare=edit), bench.plan.repetitions, log=log)
+        for alt in bench.alternatives
+    ]
+
+
+class LockfileEdits:
+    """Adds a requirement no app uses to requirements.txt and its locked entry to default.lock, as
+    `./pants generate-lockfiles` would (regenerating for real would drift with the package index), and
+    commits; a new one each time, taken from the pytest resolve's lockfile."""
+
+    METADATA = re.compile(
+        r"(// --- BEGIN PANTS LOCKFILE METADATA: DO NOT EDIT OR REMOVE ---\n)(.*?)(// --- END PANTS LOCKFILE METADATA ---\n)",
+        re.DOTALL,
+    )
+
+    def __init__(self, repo: ScratchRepo) -> None:
+        self.repo = repo
+        lock = self.repo.root / "3rdparty/python"
+        (default,) = split_lock((lock / "default.lock").read_text())["locked_resolves"]
+        (pytest,) = split_lock((lock / "pytest.lock").read_text())["locked_resolves"]
+        taken = {r["project_name"] for r in default["locked_requirements"]}
+        self.unused = [r for r in pytest["locked_requirements"] if r["project_name"] not in taken]
+
+    def __call__(self) -> None:
+        if not self.unused:
+            raise SystemExit("bench: no more unused locked requirements to add; use fewer repetitions")
+        entry = self.unused.pop(0)
+        name = entry["project_name"]
+        requirements = self.repo.root / "3rdparty/python/requirements.txt"
+        requirements.write_text(requirements.read_text() + f"{name}\n")
+        path = self.repo.root / "3rdparty/python/default.lock"
+        text = path.read_text()
+        header_end = text.index("\n{") + 1
+        header, lock = text[:header_end], json.loads(text[header_end:])
+        match = self.METADATA.search(header)
+        assert match, f"{path} has no Pants metadata header"
+        metadata = json.loads("\n".join(line[3:] for line in match.group(2).splitlines()))
+        metadata["generated_with_requirements"] = sorted({*metadata["generated_with_requirements"], name})
+        rendered = "".join(f"// {line}\n" for line in json.dumps(metadata, indent=2).splitlines())
+        header = header[: match.start(2)] + rendered + header[match.end(2) :]
+        lock["requirements"] = sorted({*lock["requirements"], name})
+        (resolve,) = lock["locked_resolves"]
+        resolve["locked_requirements"] = sorted([*resolve["locked_requirements"], entry], key=lambda r: r["project_name"])
+        path.write_text(header + json.dumps(lock, indent=2, sort_keys=True) + "\n")
+        self.repo.commit(f"lockfile: add {name}, which no app uses")
+
+
+def lockfile_edit(bench: Bench) -> list[Record]:
+    edit = LockfileEdits(bench.repo)
+    return [
+        measure(build_trial("3-lockfile-edit", alt, bench.apps, publish=True, prepare=edit), bench.plan.repetitions, log=log)
+        for alt in bench.alternatives
+    ]
+
+
+def add_api_copies(bench: Bench, count: int) -> list[App]:
+    """`count` copies of the api app under other names: apps with one shared deps closure."""
+    api = bench.repo.root / "src/python/apps/api"
+    copies = []
+    for i in range(1, count + 1):
+        name = f"apicopy{i}"
+        copy = api.parent / name
+        copy.mkdir()
+        for source in ("__init__.py", "app.py", "main.py"):
+            (copy / source).write_text((api / source).read_text().replace("apps.api.", f"apps.{name}."))
+        (copy / "BUILD").write_text('python_sources()\n\npex_release(name="release", entry_point="main.py")\n')
+        app = App(name, f"apps.{name}.main")
+        add_pex_binary(bench.repo.root, app)
+        copies.append(app)
+    bench.repo.commit(f"{count} copies of the api app")
+    return copies
+
+
+def n_apps(bench: Bench) -> list[Record]:
+    copies = add_api_copies(bench, max(bench.plan.app_counts))
+    return [
+        measure(
+            build_trial("4-n-apps", alt, copies[:n], publish=False, prepare=alt.renew_build_cache, n=n),
+            bench.plan.repetitions,
+            log=log,
+        )
+        for n in bench.plan.app_counts
+        for alt in bench.alternatives
+    ]
+
+
+@contextlib.contextmanager
+def remote_cache(bench: Bench) -> Iterator[dict[str, str]]:
+    """A BuildGrid on loopback (build-support/remote-cache), and the environment that points Pants at it."""
+    state = bench.base / "remote-cache"
+    script = str(bench.repo.root / "build-support/remote-cache")
+    try:
+        started = run([script, "start", "--dir", str(state)], bench.repo.root)
+        exports = dict(line[len("export ") :].split("=", 1) for line in started.stdout.splitlines() if line.startswith("export "))
+        yield {**{k: v.strip("'") for k, v in exports.items()}, "PANTS_CONFIG_FILES": "pants.ci.toml"}
+    finally:
+        subprocess.run([script, "stop", "--dir", str(state)], cwd=bench.repo.root, capture_output=True)
+
+
+def warm_remote_cache(bench: Bench, cold_records: Sequence[Record]) -> list[Record]:
+    records = []
+    with remote_cache(bench) as env:
+        for alt in (bench.pex_binary, bench.pex_release):
+            alt.extra_env = env
+            try:
+                alt.caches.renew()
+                alt.build(bench.apps, StepTimer(), publish=False)  # Another machine warms the cache.
+                trial = build_trial("5-remote-cache", alt, bench.apps, publish=False, prepare=alt.caches.renew)
+                records.append(measure(trial, bench.plan.repetitions, log=log))
+            finally:
+                alt.extra_env = {}
+    # The manual recipe has no shared cache: a fresh machine does its cold build.
+    records += [replace(r, scenario="5-remote-cache") for r in cold_records if r.alternative == bench.manual.name]
+    return records
+
+
+# -----------------------------------------------------------------------------------------------
+# Scenario 6: start-up of the api app
+# -----------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def time_to_marker(argv: Sequence[str], env: Mapping[str, str], marker: str) -> float:
+    """Seconds from starting argv to its first stderr line that contains marker; then it is killed."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(list(argv), env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    watchdog = threading.Timer(STARTUP_TIMEOUT_SECONDS, proc.kill)
+    watchdog.start()
+    seen = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if marker in line:
+                return time.perf_counter() - start
+            seen.append(line)
+        raise CommandFailed(f"`{' '.join(argv)}` never printed {marker!r}:\n{''.join(seen)[-3000:]}")
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@dataclass(frozen=True)
+class StartupVariant:
+    alternative: str
+    argv: Callable[[int], list[str]]  # The command line, given a free port.
+    env: Mapping[str, str]
+
+
+def startup_variants(bench: Bench) -> list[StartupVariant]:
+    """Builds (untimed) every form of the api release, and says how each is started."""
+    repo, api = bench.repo, next(app for app in bench.apps if app.name == "api")
+    build = repo.root / api.directory / "BUILD"
+    build.write_text(build.read_text() + '\npex_release(name="release_venv", app="api_venv", entry_point="main.py", execution_mode="venv")\n')
+    repo.commit("api: a venv-mode release")
+    addresses = ["src/python/apps/api:release", "src/python/apps/api:release_venv", "src/python/pexrun:pexrun"]
+    bench.pex_release.pants(StepTimer(), "package", "publish", *addresses, env=bench.pex_release.publish_env())
+    bench.pex_binary.build([api], StepTimer(), publish=False)
+    if not bench.manual.output(api).is_file():
+        bench.manual.build([api], StepTimer(), publish=False)
+
+    python, releases = bench.tools.python312, repo.root / "dist/releases"
+    manifest, venv_manifest = repo.manifest("api"), repo.manifest("api_venv")
+    runtime = bench.base / "runtime"
+    pex_root = {"PEX_ROOT": str(runtime / "pex_root")}
+    port = lambda p: ["--port", str(p)]  # noqa: E731
+    return [
+        StartupVariant("manual (single file)", lambda p: [python, str(bench.manual.output(api)), *port(p)], pex_root),
+        StartupVariant("pex_binary (single file)", lambda p: [python, str(repo.root / "dist/src.python.apps.api/bin.pex"), *port(p)], pex_root),
+        StartupVariant(
+            "pex_release (deps + sources)",
+            lambda p: [python, str(releases / manifest["sources"]["file"]), *port(p)],
+            {**pex_root, "PEX_PATH": str(releases / manifest["deps"]["file"])},
+        ),
+        StartupVariant(
+            "pex_release (venv mode)",
+            lambda p: [python, str(releases / venv_manifest["sources"]["file"]), *port(p)],
+            {**pex_root, "PEX_PATH": str(releases / venv_manifest["deps"]["file"])},
+        ),
+        StartupVariant(
+            "pex_release (pexrun run)",
+            lambda p: [python, str(repo.root / "dist/pexrun.pyz"), "run", "--cache-dir", str(runtime / "pexrun"),
+                       bench.pex_release.repository.as_uri(), f"api@{manifest['version']}", "--", *port(p)],
+            pex_root,
+        ),
+    ]
+
+
+def startup(bench: Bench) -> list[Record]:
+    def trial(variant: StartupVariant) -> Trial:
+        def run_once(_: StepTimer) -> Outcome:
+            return Outcome(seconds=time_to_marker(variant.argv(free_port()), variant.env, STARTUP_MARKER))
+
+        return Trial("6-startup", variant.alternative, run_once)
+
+    return [measure(trial(v), bench.plan.startup_repetitions, warmup=1, log=log) for v in startup_variants(bench)]
+
+
+# -----------------------------------------------------------------------------------------------
+# What each scenario measures, for the README
+# -----------------------------------------------------------------------------------------------
+
+APPS_TEXT = "src/python/apps/{api,cli,worker,reports}"
+MANUAL_RECIPE = (
+    "per app, in a scratch project holding the app's package and `src/python/libs/common`, whose "
+    "`pyproject.toml` depends on the app's closure pins from `default.lock` (`name==version`): `uv lock`, "
+    "`uv export --frozen --no-emit-project --format requirements-txt -o requirements.txt` (checked to "
+    "reproduce the pins), `uv build --wheel`, `pip download --only-binary :all: --platform manylinux2014_x86_64 "
+    "--platform manylinux_2_28_x86_64 --python-version 312 --abi cp312 --abi abi3 -r requirements.txt -d "
+    "wheelhouse`, `pex wheelhouse/*.whl <app>.whl --no-transitive --interpreter-constraint 'CPython==3.12.*' "
+    "--python-shebang '/usr/bin/env python3.12' -e <entry point> -o <app>.pex`"
+)
+
+SCENARIOS: tuple[ScenarioInfo, ...] = (
+    ScenarioInfo(
+        "1-cold",
+        "1. Cold build of all apps",
+        f"Every alternative builds the four apps ({APPS_TEXT}) with empty caches: a fresh Pants local store "
+        "(`PANTS_LOCAL_STORE_DIR`) and named caches dir (`PANTS_NAMED_CACHES_DIR`), fresh `UV_CACHE_DIR`, "
+        "`PIP_CACHE_DIR` and `PEX_ROOT`; the bootstrap of `./pants` itself is done before. "
+        f"**manual**: {MANUAL_RECIPE}. **pex_binary**: `./pants package {APPS_TEXT}:bin` "
+        "(a `pex_binary(name=\"bin\", entry_point=...)` added to each app). **pex_release**: "
+        f"`./pants package {APPS_TEXT}:release`. Bytes uploaded: what the first deploy to an empty "
+        "repository uploads (every PEX file for manual and pex_binary, each distinct blob once for pex_release).",
+    ),
+    *(
+        ScenarioInfo(
+            f"2-edit-{app}",
+            f"2{letter}. One-line source edit in the {app} app ({kind}), rebuild and publish",
+            f"Per repetition, a new one-line edit of `src/python/apps/{app}/main.py` (its docstring), committed, "
+            f"and the {app} app rebuilt and published with warm caches, on top of the cold build's releases "
+            f"(published untimed). **manual**: the recipe for {app}, then its PEX copied to a `file://` "
+            f"directory. **pex_binary**: `./pants package src/python/apps/{app}:bin`, then the PEX copied. "
+            f"**pex_release**: `PANTS_PEX_RELEASES_REPOSITORY=file:///... ./pants package publish "
+            f"src/python/apps/{app}:release` (uploads only the blobs the repository lacks; bytes uploaded are "
+            "the publisher's own figures)." + extra,
+        )
+        for letter, app, kind, extra in (
+            ("a", "cli", "one small dependency, click",
+             " cli's `pex_release` also has `single_file=True`, so pex_release builds and uploads two PEX files"
+             " for it: the sources PEX and the single-file one."),
+            ("b", "reports", "the heavy one: numpy and pandas", ""),
+        )
+    ),
+    ScenarioInfo(
+        "3-lockfile-edit",
+        "3. Unrelated lockfile change, rebuild and publish",
+        "Per repetition, a requirement no app uses (taken from `3rdparty/python/pytest.lock`) is added to "
+        "`requirements.txt` and its locked entry to `default.lock` (as `generate-lockfiles` would write it), "
+        "committed; every app is rebuilt and published. **manual**: the recipe for every app (each app's pins "
+        f"come from the shared lockfile), PEX files copied. **pex_binary**: `./pants package {APPS_TEXT}:bin`, "
+        f"PEX files copied. **pex_release**: `./pants package publish {APPS_TEXT}:release` (each app gets a "
+        "new version, since the commit changed; bytes uploaded count blobs, not the few-kB manifests).",
+    ),
+    ScenarioInfo(
+        "4-n-apps",
+        "4. N apps sharing one deps closure",
+        "N copies of the api app (`src/python/apps/apicopy<i>`, same imports, same closure) are built with "
+        "warm download caches but no build cache: for Pants an empty local store with the named caches kept, "
+        "for manual warm uv/pip/pex caches (it has no build cache). **manual**: the recipe per copy; "
+        "**pex_binary**: `./pants package src/python/apps/apicopy<i>:bin ...`; **pex_release**: "
+        "`./pants package src/python/apps/apicopy<i>:release ...`. Bytes uploaded: a first deploy of the N apps.",
+    ),
+    ScenarioInfo(
+        "5-remote-cache",
+        "5. Fresh machine with a warm remote cache",
+        "`build-support/remote-cache start --dir <dir>` runs a BuildGrid on loopback; with its "
+        "`PANTS_REMOTE_STORE_ADDRESS`/`PANTS_REMOTE_INSTANCE_NAME` and `PANTS_CONFIG_FILES=pants.ci.toml`, one "
+        f"`./pants package {APPS_TEXT}:<bin|release>` with empty caches warms it (untimed), then each repetition "
+        "times the same command with an empty local store and named caches dir (a fresh machine). The manual "
+        "recipe has no shared cache: its figure is its cold build (scenario 1).",
+    ),
+    ScenarioInfo(
+        "6-startup",
+        "6. Start-up of the api app",
+        "Time from starting the process to the api app's first stderr line (`\"msg\": \"serving on http://...\"`, "
+        "logged after its imports), on a free port; the process is killed then. Each form runs once "
+        "untimed first (warm `PEX_ROOT` and pexrun cache). Single file: `python3.12 <app>.pex --port P` "
+        "(manual's PEX, and pex_binary's `dist/src.python.apps.api/bin.pex`); deps + sources: "
+        "`PEX_PATH=deps-<key>.pex python3.12 api-srcs.pex --port P`; venv mode: the same with a "
+        "`pex_release(execution_mode=\"venv\")` of api; pexrun: `python3.12 dist/pexrun.pyz run --cache-dir C "
+        "file:///... api@<version> -- --port P`.",
+        timing_only=True,
+    ),
+)
+
+NOTES = (
+    "Every `./pants` call runs as `PANTS_PANTSD=false ./pants --stats-log ...`, as CI does: each pays its "
+    "start-up, shown as the step `./pants outside logged processes`. Steps named after Pants processes "
+    "overlap (two run at once on two cores), so they do not add up to the wall time.",
+    "pex runs: for Pants the `Completed: Building ...` / `Resolving the closure ...` processes of `--stats-log` "
+    "(cache hits run nothing); for manual its `pex` invocations.",
+    "Bytes written: the total size of the output PEX files whose build ran (files restored from a cache do "
+    "not count). Bytes uploaded, where a scenario publishes (2, 3): for manual and pex_binary every rebuilt "
+    "PEX file (they ship whole files), for pex_release what its publisher reports as uploaded (blobs the "
+    "repository lacked; manifests, a few kB each, not counted). Where a scenario only builds (1, 4, 5): what "
+    "a first deploy of those apps to an empty repository uploads (each distinct blob once for pex_release).",
+    "The manual recipe's `pip download` adds `--platform manylinux_2_28_x86_64` to the usual manylinux2014: "
+    "numpy 2.5.5 and pandas 3.1.1, pinned in `default.lock`, publish no manylinux2014 wheels.",
+    "In the scratch copy the api app's pinned `version=\"1.4.0\"` is dropped, so every release's version "
+    "derives from its commit: a published version is immutable and its manifest names the commit.",
+)
+
+
+# -----------------------------------------------------------------------------------------------
+# Main
+# -----------------------------------------------------------------------------------------------
+
+
+def tool_version(argv: Sequence[str]) -> str:
+    proc = subprocess.run(list(argv), capture_output=True, text=True)
+    return (proc.stdout or proc.stderr).strip().splitlines()[0]
+
+
+def versions(bench: Bench) -> dict[str, str]:
+    import matplotlib
+
+    pants_version = re.search(r'pants_version = "([^"]+)"', (bench.repo.root / "pants.toml").read_text())
+    return {
+        "Pants": pants_version.group(1) if pants_version else "unknown",
+        "pex": tool_version([bench.tools.bin("pex"), "--version"]),
+        "uv": tool_version([bench.tools.bin("uv"), "--version"]),
+        "pip": tool_version([bench.tools.bin("python"), "-m", "pip", "--version"]).split(" from ")[0],
+        "Python (apps)": tool_version([bench.tools.python312, "--version"]),
+        "Python (Pants)": tool_version([find_python("3.9"), "--version"]),
+        "Python (bench)": sys.version.split()[0],
+        "matplotlib": matplotlib.__version__,
+    }
+
+
+def run_scenarios(bench: Bench, selected: set[str]) -> list[Record]:
+    records: list[Record] = []
+    steps: list[tuple[str, Callable[[], list[Record]]]] = [
+        ("1-cold", lambda: cold_build(bench)),
+        ("2-edit-cli", lambda: source_edit(bench, "cli")),
+        ("2-edit-reports", lambda: source_edit(bench, "reports")),
+        ("3-lockfile-edit", lambda: lockfile_edit(bench)),
+        ("4-n-apps", lambda: n_apps(bench)),
+        ("5-remote-cache", lambda: warm_remote_cache(bench, [r for r in records if r.scenario == "1-cold"])),
+        ("6-startup", lambda: startup(bench)),
+    ]
+    for scenario, measure_it in steps:
+        if scenario in selected:
+            log(f"scenario {scenario}")
+            records += measure_it()
+    return records
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one repetition of builds, N in {1, 5}")
+    parser.add_argument("--scenarios", default=",".join(s.id for s in SCENARIOS),
+                        help="comma-separated scenario ids (default: all); 2, 3 and 5 build on 1")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument("--render-only", action="store_true", help="render README.md and plots from latest.json")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    latest = BENCH / "results/latest.json"
+    if args.render_only:
+        render(json.loads(latest.read_text()), BENCH)
+        return 0
+    plan = QUICK if args.quick else FULL
+    selected = set(args.scenarios.split(","))
+    machine = this_machine()  # The load average before anything runs.
+    started = time.perf_counter()
+    with bench_in_scratch(plan, args.keep) as bench:
+        records = run_scenarios(bench, selected)
+        results = Results(
+            date=utc_now(),
+            mode=plan.mode,
+            machine=machine,
+            versions=versions(bench),
+            scenarios=SCENARIOS,
+            records=tuple(records),
+            notes=(*NOTES, f"The whole `bench/run{' --quick' if args.quick else ''}` took "
+                           f"{(time.perf_counter() - started) / 60:.1f} minutes."),
+        )
+    results.write(latest)
+    readme = render(results.to_json(), BENCH)
+    log(f"wrote {latest.relative_to(CHECKOUT)} and {readme.relative_to(CHECKOUT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
