@@ -22,6 +22,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from harness import Outcome, StepTimer
+from testing.lockfile import read_lock
 
 # The environment the apps run in, for evaluating requirement markers.
 TARGET_ENVIRONMENT = {
@@ -307,9 +308,8 @@ class PexRelease(PantsAlternative):
 # -----------------------------------------------------------------------------------------------
 
 
-def split_lock(text: str) -> dict:
-    """The pex lock JSON after a Pants lockfile's `//` header."""
-    return json.loads(text[text.index("\n{") + 1 :])
+# The files of an app's directory that are its tests, not part of its release.
+TEST_FILES = ("*_test.py", "conftest.py")
 
 
 def direct_requirements(repo: Path, app: App) -> set[str]:
@@ -323,6 +323,8 @@ def direct_requirements(repo: Path, app: App) -> set[str]:
     imported = set()
     for directory in (repo / app.directory, repo / "src/python/libs/common"):
         for path in directory.glob("*.py"):
+            if any(path.match(pattern) for pattern in TEST_FILES):
+                continue  # Tests are not released; their imports (pytest) are not the app's.
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Import):
                     imported.update(alias.name.split(".")[0] for alias in node.names)
@@ -437,7 +439,7 @@ class Manual:
     def stage(self, app: App, directory: Path) -> None:
         """The app's package and libs/common, without tests, in a scratch project directory."""
         shutil.rmtree(directory, ignore_errors=True)
-        src, skip = self.repo.root / "src/python", shutil.ignore_patterns("*_test.py", "BUILD", "__pycache__")
+        src, skip = self.repo.root / "src/python", shutil.ignore_patterns(*TEST_FILES, "BUILD", "__pycache__")
         shutil.copytree(src / app.directory.removeprefix("src/python/"), directory / "apps" / app.name, ignore=skip)
         shutil.copytree(src / "libs/common", directory / "libs/common", ignore=skip)
         for package in ("apps", "libs"):
@@ -447,7 +449,7 @@ class Manual:
         project = self.work / "projects" / app.name
         with timer.step("pins from default.lock, pyproject.toml"):
             self.stage(app, project)
-            lock = split_lock((self.repo.root / "3rdparty/python/default.lock").read_text())
+            lock = read_lock(self.repo.root / "3rdparty/python/default.lock")
             pins = closure_pins(lock, direct_requirements(self.repo.root, app))
             dependencies = ", ".join(f'"{name}=={version}"' for name, version in sorted(pins.items()))
             (project / "pyproject.toml").write_text(PYPROJECT.format(name=app.name, dependencies=dependencies))

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from alternatives import OUTSIDE_PROCESSES, PantsRun, closure_pins, exported_pins
+from alternatives import OUTSIDE_PROCESSES, App, PantsRun, closure_pins, direct_requirements, exported_pins
 
 STDERR = """\
 10:00:01.00 [INFO] Starting: Resolving the closure of src/python/apps/api:release from 3rdparty/python/default.lock
@@ -57,3 +59,16 @@ def test_exported_pins_keep_what_applies_on_linux() -> None:
         "Uvicorn==1 \\\n    --hash=sha256:22\n"
     )
     assert exported_pins(exported) == {"click": "2", "uvicorn": "1"}
+
+
+def test_direct_requirements_are_what_the_released_code_imports(tmp_path: Path) -> None:
+    (tmp_path / "3rdparty/python").mkdir(parents=True)
+    (tmp_path / "3rdparty/python/requirements.txt").write_text("fastapi>=0.110  # the api\nClick\npytest\n")
+    app, common = tmp_path / "src/python/apps/api", tmp_path / "src/python/libs/common"
+    app.mkdir(parents=True)
+    common.mkdir(parents=True)
+    (app / "main.py").write_text("import fastapi.routing\nfrom . import app\n")
+    (app / "main_test.py").write_text("import pytest\n")
+    (app / "conftest.py").write_text("import pytest\n")
+    (common / "cli.py").write_text("from click import command\n")
+    assert direct_requirements(tmp_path, App("api", "apps.api.main")) == {"fastapi", "click"}

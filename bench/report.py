@@ -202,7 +202,7 @@ def render_readme(results: Mapping, plots: Mapping[str, str]) -> str:
         "",
         "```",
         "bench/run --quick     # 1 repetition of each build, N in {1, 5}: under 10 minutes on 2 cores",
-        "bench/run             # 3 repetitions of each build, N in {1, 5, 10}: about half an hour",
+        "bench/run             # 3 repetitions of each build, N in {1, 5, 10}: about 20 minutes on 2 cores",
         "bench/run --scenarios 1-cold,6-startup --keep   # some scenarios; keep the scratch directory",
         "bench/run --render-only                         # this README and the plots from results/latest.json",
         "```",
@@ -210,8 +210,8 @@ def render_readme(results: Mapping, plots: Mapping[str, str]) -> str:
         "`bench/run` creates (once) a virtualenv with the pinned tools of `3rdparty/python/bench-requirements.txt` (uv, pex, "
         "pip, matplotlib) under `~/.cache/pex-release/bench-venv/`, copies the working tree to a scratch git "
         "repository under the temp dir and measures there; in the checkout it writes only `bench/README.md` "
-        "and `bench/results/`. `bench/harness_test.py` tests the measuring and rendering code on trivial "
-        "commands (`./pants test bench::`).",
+        "and `bench/results/`. `./pants test bench::` tests the measuring and rendering "
+        "code on trivial commands, and the log parsing and pin computation the figures rest on.",
         "",
         "## Machine and versions",
         "",

@@ -35,7 +35,6 @@ from alternatives import (
     ScratchRepo,
     Tools,
     run,
-    split_lock,
 )
 from harness import (
     Outcome,
@@ -50,6 +49,7 @@ from harness import (
     utc_now,
 )
 from report import render
+from testing.lockfile import add_locked_requirement, read_lock
 
 BENCH = Path(__file__).resolve().parent
 CHECKOUT = BENCH.parent
@@ -219,16 +219,11 @@ class LockfileEdits:
     `./pants generate-lockfiles` would (regenerating for real would drift with the package index), and
     commits; a new one each time, taken from the pytest resolve's lockfile."""
 
-    METADATA = re.compile(
-        r"(// --- BEGIN PANTS LOCKFILE METADATA: DO NOT EDIT OR REMOVE ---\n)(.*?)(// --- END PANTS LOCKFILE METADATA ---\n)",
-        re.DOTALL,
-    )
-
     def __init__(self, repo: ScratchRepo) -> None:
         self.repo = repo
-        lock = self.repo.root / "3rdparty/python"
-        (default,) = split_lock((lock / "default.lock").read_text())["locked_resolves"]
-        (pytest,) = split_lock((lock / "pytest.lock").read_text())["locked_resolves"]
+        locks = self.repo.root / "3rdparty/python"
+        (default,) = read_lock(locks / "default.lock")["locked_resolves"]
+        (pytest,) = read_lock(locks / "pytest.lock")["locked_resolves"]
         taken = {r["project_name"] for r in default["locked_requirements"]}
         self.unused = [r for r in pytest["locked_requirements"] if r["project_name"] not in taken]
 
@@ -237,22 +232,7 @@ class LockfileEdits:
             raise SystemExit("bench: no more unused locked requirements to add; use fewer repetitions")
         entry = self.unused.pop(0)
         name = entry["project_name"]
-        requirements = self.repo.root / "3rdparty/python/requirements.txt"
-        requirements.write_text(requirements.read_text() + f"{name}\n")
-        path = self.repo.root / "3rdparty/python/default.lock"
-        text = path.read_text()
-        header_end = text.index("\n{") + 1
-        header, lock = text[:header_end], json.loads(text[header_end:])
-        match = self.METADATA.search(header)
-        assert match, f"{path} has no Pants metadata header"
-        metadata = json.loads("\n".join(line[3:] for line in match.group(2).splitlines()))
-        metadata["generated_with_requirements"] = sorted({*metadata["generated_with_requirements"], name})
-        rendered = "".join(f"// {line}\n" for line in json.dumps(metadata, indent=2).splitlines())
-        header = header[: match.start(2)] + rendered + header[match.end(2) :]
-        lock["requirements"] = sorted({*lock["requirements"], name})
-        (resolve,) = lock["locked_resolves"]
-        resolve["locked_requirements"] = sorted([*resolve["locked_requirements"], entry], key=lambda r: r["project_name"])
-        path.write_text(header + json.dumps(lock, indent=2, sort_keys=True) + "\n")
+        add_locked_requirement(self.repo.root, name, entry)
         self.repo.commit(f"lockfile: add {name}, which no app uses")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PackagedRepo, ScratchRepo, free_port, git, python312, release_files, wait_for_http
-from lockfile import add_locked_requirement, locked_entry
+from testing.lockfile import add_locked_requirement, locked_entry
 
 APPS = ("api", "api_twin", "cli", "reports", "worker")
 

@@ -16,10 +16,15 @@ METADATA = re.compile(
 )
 
 
-def _split(text: str) -> tuple[str, dict]:
-    """The `//` comment header and the pex lock JSON after it."""
+def split_lock(text: str) -> tuple[str, dict]:
+    """A Pants lockfile's `//` comment header, and the pex lock JSON after it."""
     header_end = text.index("\n{") + 1
     return text[:header_end], json.loads(text[header_end:])
+
+
+def read_lock(lock_path: Path) -> dict:
+    """The pex lock JSON of a Pants lockfile."""
+    return split_lock(lock_path.read_text())[1]
 
 
 def add_locked_requirement(repo: Path, requirement: str, entry: dict) -> None:
@@ -28,7 +33,7 @@ def add_locked_requirement(repo: Path, requirement: str, entry: dict) -> None:
     requirements.write_text(requirements.read_text() + f"{requirement}\n")
 
     lock_path = repo / "3rdparty/python/default.lock"
-    header, lock = _split(lock_path.read_text())
+    header, lock = split_lock(lock_path.read_text())
     match = METADATA.search(header)
     assert match, f"{lock_path} has no Pants metadata header"
     metadata = json.loads("\n".join(line[3:] for line in match.group(2).splitlines()))
@@ -45,6 +50,5 @@ def add_locked_requirement(repo: Path, requirement: str, entry: dict) -> None:
 
 
 def locked_entry(lock_path: Path, project_name: str) -> dict:
-    _, lock = _split(lock_path.read_text())
-    (resolve,) = lock["locked_resolves"]
+    (resolve,) = read_lock(lock_path)["locked_resolves"]
     return next(r for r in resolve["locked_requirements"] if r["project_name"] == project_name)
