@@ -59,8 +59,15 @@ def test_a_cold_machine_with_a_warm_remote_cache_runs_no_pex(ci_repo: ScratchRep
     second = ci_repo.pants("package", "::", env={**buildgrid.env, "PANTS_LOCAL_STORE_DIR": str(tmp_path / "store")})
     assert pex_processes(second) == []
     counters = second.counters
-    assert counters["remote_cache_requests_cached"] == counters["remote_cache_requests"] > 0
     assert counters["remote_cache_requests_uncached"] == 0
+    assert counters["remote_cache_requests_cached"] >= len(pex_processes(first)) > 0
+    # Pants races each lookup against running the process locally, and gives a lookup up after 1 s
+    # (pants.ci.toml): on a busy machine a tiny process (tool discovery) may then run locally, and its
+    # lookup is neither a hit nor a miss. Every pex process was a hit (above).
+    local = counters.get("remote_cache_speculation_local_completed_first", 0) + counters.get(
+        "remote_cache_request_timeouts", 0
+    )
+    assert counters["remote_cache_requests_cached"] + local == counters["remote_cache_requests"], counters
     assert release_files(ci_repo.root) == built
 
 
