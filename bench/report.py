@@ -76,31 +76,40 @@ def ratio(slow: float, fast: float) -> str:
 SAME = 0.01
 
 
-def speed_comparisons(rows: Sequence[Row]) -> list[str]:
-    """One sentence per pair of rows: which is faster, by how much, on medians."""
-    sentences = []
-    for a, b in itertools.combinations(sorted(rows, key=lambda r: r.median), 2):
-        figures = f"({a.median:.2f} s vs {b.median:.2f} s)"
-        if b.median <= a.median * (1 + SAME):
-            sentences.append(f"{a.alternative} and {b.alternative} take the same time, within 1% {figures}")
-        else:
-            sentences.append(f"{a.alternative} is {ratio(b.median, a.median)} faster than {b.alternative} {figures}")
-    return sentences
+@dataclass(frozen=True)
+class Measure:
+    """A figure the README compares alternatives by; smaller is better."""
+
+    value: Callable[[Row], float]
+    show: Callable[[float], str]
+    same: str  # "take the same time"
+    better: str  # "is {} faster than", given the ratio
+    none: str = ""  # Said when the better figure is zero, instead of an infinite ratio.
 
 
-def upload_comparisons(rows: Sequence[Row]) -> list[str]:
+SPEED = Measure(lambda r: r.median, lambda s: f"{s:.2f} s", "take the same time", "is {} faster than")
+UPLOAD = Measure(
+    lambda r: r.bytes_uploaded,
+    lambda b: megabytes(int(b)),
+    "upload the same",
+    "uploads {} fewer bytes than",
+    "uploads no PEX bytes",
+)
+
+
+def comparisons(rows: Sequence[Row], measure: Measure) -> list[str]:
+    """One sentence per pair of rows: which is better by the measure, and by how much."""
     sentences = []
-    for a, b in itertools.combinations(sorted(rows, key=lambda r: r.bytes_uploaded), 2):
-        figures = f"({megabytes(a.bytes_uploaded)} vs {megabytes(b.bytes_uploaded)})"
-        if b.bytes_uploaded <= a.bytes_uploaded * (1 + SAME):
-            sentences.append(f"{a.alternative} and {b.alternative} upload the same, within 1% {figures}")
-        elif a.bytes_uploaded == 0:
-            sentences.append(f"{a.alternative} uploads no PEX bytes, {b.alternative} {megabytes(b.bytes_uploaded)}")
+    for a, b in itertools.combinations(sorted(rows, key=measure.value), 2):
+        small, large = measure.value(a), measure.value(b)
+        figures = f"({measure.show(small)} vs {measure.show(large)})"
+        if large <= small * (1 + SAME):
+            sentences.append(f"{a.alternative} and {b.alternative} {measure.same}, within 1% {figures}")
+        elif small == 0 and measure.none:
+            sentences.append(f"{a.alternative} {measure.none}, {b.alternative} {measure.show(large)}")
         else:
-            sentences.append(
-                f"{a.alternative} uploads {ratio(b.bytes_uploaded, a.bytes_uploaded)} fewer bytes than "
-                f"{b.alternative} {figures}"
-            )
+            better = measure.better.format(ratio(large, small))
+            sentences.append(f"{a.alternative} {better} {b.alternative} {figures}")
     return sentences
 
 
@@ -154,9 +163,9 @@ def scenario_section(info: Mapping, rows: Sequence[Row], plot: str | None) -> li
     for n, group in groups_by_n(rows):
         heading = f"With N={n}, " if n is not None else ""
         lines += [heading + winners(group, timing_only), ""]
-        lines += [f"- {s}." for s in speed_comparisons(group)]
+        lines += [f"- {s}." for s in comparisons(group, SPEED)]
         if not timing_only:
-            lines += [f"- {s}." for s in upload_comparisons(group)]
+            lines += [f"- {s}." for s in comparisons(group, UPLOAD)]
         lines.append("")
     lines += [*slowest_steps(rows), ""]
     return lines
