@@ -445,11 +445,10 @@ class Manual:
         for package in ("apps", "libs"):
             shutil.copyfile(src / package / "__init__.py", directory / package / "__init__.py")
 
-    def build_app(self, app: App, timer: StepTimer, env: Mapping[str, str]) -> Path:
+    def build_app(self, app: App, lock: dict, timer: StepTimer, env: Mapping[str, str]) -> Path:
         project = self.work / "projects" / app.name
         with timer.step("pins from default.lock, pyproject.toml"):
             self.stage(app, project)
-            lock = read_lock(self.repo.root / "3rdparty/python/default.lock")
             pins = closure_pins(lock, direct_requirements(self.repo.root, app))
             dependencies = ", ".join(f'"{name}=={version}"' for name, version in sorted(pins.items()))
             (project / "pyproject.toml").write_text(PYPROJECT.format(name=app.name, dependencies=dependencies))
@@ -477,7 +476,9 @@ class Manual:
 
     def build(self, apps: Sequence[App], timer: StepTimer, publish: bool) -> Outcome:
         env = self.env()
-        build = Build(len(apps), tuple(self.build_app(app, timer, env) for app in apps))
+        with timer.step("pins from default.lock, pyproject.toml"):
+            lock = read_lock(self.repo.root / "3rdparty/python/default.lock")
+        build = Build(len(apps), tuple(self.build_app(app, lock, timer, env) for app in apps))
         return ship_whole_files(self, build, apps, timer, publish)
 
 

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from harness import (
 )
 from report import render
 from testing.lockfile import add_locked_requirement, read_lock
+from testing.servers import free_port
 
 BENCH = Path(__file__).resolve().parent
 CHECKOUT = BENCH.parent
@@ -308,12 +308,6 @@ def warm_remote_cache(bench: Bench, cold_records: Sequence[Record]) -> list[Reco
 # -----------------------------------------------------------------------------------------------
 # Scenario 6: start-up of the api app
 # -----------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def time_to_marker(argv: Sequence[str], env: Mapping[str, str], marker: str) -> float:

@@ -15,7 +15,8 @@ from typing import Iterator
 
 import pytest
 
-from conftest import PantsRun, ScratchRepo, copy_repo, free_port, git, release_files, remote_cache_state, start_remote_cache
+from conftest import PantsRun, ScratchRepo, copy_repo, git, release_files, remote_cache_state, start_remote_cache
+from testing.servers import free_port
 
 CI_CONFIG = {"PANTS_CONFIG_FILES": "pants.ci.toml"}
 PEX_PROCESS = re.compile(r"^(Building .*PEX|Building .*\.pex|Resolving the closure)")

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -77,12 +76,6 @@ def python(version: str) -> str:
 def python312() -> str:
     """The interpreter the apps target."""
     return python("3.12")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_http(url: str, timeout: float = 30.0) -> bytes:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PackagedRepo, ScratchRepo, free_port, git, python312, release_files, wait_for_http
+from conftest import PackagedRepo, ScratchRepo, git, python312, release_files, wait_for_http
 from testing.lockfile import add_locked_requirement, locked_entry
+from testing.servers import free_port
 
 APPS = ("api", "api_twin", "cli", "reports", "worker")
 

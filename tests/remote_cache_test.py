@@ -20,7 +20,8 @@ from typing import Mapping
 
 import pytest
 
-from conftest import free_port, remote_cache
+from conftest import remote_cache
+from testing.servers import free_port
 
 # An ActionResult with stdout_raw = b"hello" (field 5, length-delimited), serialized by hand so the
 # test needs no protobuf: the action cache stores a digest of it and returns it as JSON.

@@ -9,6 +9,7 @@ import contextlib
 import functools
 import http.server
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +20,13 @@ from typing import Iterator
 
 # In a test sandbox, from the test target's dependency on `//build-support:s3-server`.
 S3_SERVER_SCRIPT = Path("build-support/s3-server")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
