@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from pants.backend.python.util_rules.pex_cli import PexCli
 from pants.engine.rules import collect_rules, rule
@@ -64,10 +64,8 @@ class CheckedPexVersion:
 
 
 def check_pex_version(configured: str) -> Version:
-    try:
-        version = Version(configured.lstrip("v"))
-    except InvalidVersion as e:
-        raise PexTooOldError(too_old_message(configured)) from e
+    # Pants has already refused a `[pex-cli].version` outside its own `>=2.1.135,<3.0`.
+    version = Version(configured.lstrip("v"))
     if version < MINIMUM_PEX_VERSION:
         raise PexTooOldError(too_old_message(configured))
     return version
