@@ -20,6 +20,7 @@ from pants.backend.python.target_types import (
     PythonSourceTarget,
 )
 from pants.core.goals.package import BuiltPackage
+from pants.core.goals.publish import PublishProcesses
 from pants.core.goals.run import RunRequest
 from pants.core.target_types import FileTarget
 from pants.engine.fs import Digest, DigestContents
@@ -28,6 +29,7 @@ from pants.testutil.rule_runner import RuleRunner
 from pex_release import register
 from pex_release.closure import ClosureLock, ClosureLockRequest
 from pex_release.package import PexReleaseFieldSet
+from pex_release.publish import PublishPexReleaseRequest
 
 LAUNCHER_ENV = (
     "PANTS_PEX_CLI_VERSION",
@@ -70,6 +72,7 @@ def rule_runner() -> RuleRunner:
             *register.rules(),
             QueryRule(BuiltPackage, [PexReleaseFieldSet]),
             QueryRule(RunRequest, [PexReleaseFieldSet]),
+            QueryRule(PublishProcesses, [PublishPexReleaseRequest]),
             QueryRule(ClosureLock, [ClosureLockRequest]),
             QueryRule(DigestContents, [Digest]),
         ],

@@ -12,9 +12,10 @@ import pytest
 
 from pants.core.goals.generate_lockfiles import UnrecognizedResolveNamesError
 from pants.core.goals.package import BuiltPackage
+from pants.core.goals.publish import PublishProcesses
 from pants.core.goals.run import RunRequest
 from pants.engine.addresses import Address
-from pants.engine.fs import DigestContents
+from pants.engine.fs import EMPTY_DIGEST, DigestContents
 from pants.engine.target import InvalidFieldException
 from pants.testutil.rule_runner import RuleRunner, engine_error
 from pex_release.closure import ClosureLockError
@@ -22,6 +23,7 @@ from pex_release.conftest import CLI_APP, requirement, set_repo_options
 from pex_release.manifest import ReleaseManifest
 from pex_release.package import PexReleaseFieldSet
 from pex_release.pex_version import PexTooOldError
+from pex_release.publish import PublishPexReleaseFieldSet
 from pex_release.repository import RepositoryError, open_repository, publish
 
 
@@ -247,5 +249,11 @@ def test_too_old_pex_fails_before_any_work(rule_runner: RuleRunner) -> None:
     # Pants 2.17's own default pex: the check fails before the closure step would run it.
     set_repo_options(rule_runner, "--pex-cli-version=v2.1.137")
     write_app(rule_runner, "hello", 'pex_release(name="release", entry_point="main.py:main", version="1")')
-    with engine_error(PexTooOldError, contains="needs pex 2.33.1 or newer (for `pex3 lock subset`), but Pants is set to use pex v2.1.137"):
+    too_old = "needs pex 2.33.1 or newer (for `pex3 lock subset`), but Pants is set to use pex v2.1.137"
+    with engine_error(PexTooOldError, contains=too_old):
         build(rule_runner, "src/python/hello")
+    # publish, given a package built elsewhere, checks too before building its publisher tool.
+    target = rule_runner.get_target(Address("src/python/hello", target_name="release"))
+    request = PublishPexReleaseFieldSet.create(target)._request((BuiltPackage(EMPTY_DIGEST, ()),))
+    with engine_error(PexTooOldError, contains=too_old):
+        rule_runner.request(PublishProcesses, [request])
