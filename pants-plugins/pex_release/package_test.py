@@ -174,6 +174,13 @@ def test_stale_lockfile(rule_runner: RuleRunner) -> None:
         build(rule_runner, "src/python/hello")
 
 
+def test_a_truncated_lockfile_is_named(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files({"3rdparty/python/default.lock": "{\n  \"locked_resolves\": [\n"})  # cut short
+    write_app(rule_runner, "hello", 'pex_release(name="release", entry_point="main.py:main", version="1")')
+    with engine_error(ClosureLockError, contains="The lockfile 3rdparty/python/default.lock (resolve `python-default`) is not a pex JSON lockfile"):
+        build(rule_runner, "src/python/hello")
+
+
 def test_no_interpreter_for_constraints(rule_runner: RuleRunner) -> None:
     write_app(
         rule_runner,
