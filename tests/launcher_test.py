@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_repo
+from conftest import copy_repo, python, sandbox_repo
 
 
 def launch(repo: Path, *args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
@@ -44,6 +45,86 @@ def test_subdirectory_says_to_run_from_the_root(repo: Path) -> None:
     assert result.returncode == 2
     assert "run Pants from the repository root" in result.stderr
     assert f"cd {repo} && ./pants package ::" in result.stderr
+
+
+def solo_launcher(tmp_path: Path, pants_toml: str) -> Path:
+    """A repository holding only the launcher, copied alone, and `pants_toml`."""
+    repo = tmp_path / "solo"
+    repo.mkdir()
+    shutil.copy2(sandbox_repo() / "pants", repo / "pants")
+    (repo / "pants.toml").write_text(pants_toml)
+    return repo
+
+
+def test_a_39_only_repository_needs_no_other_interpreter(tmp_path: Path) -> None:
+    # Not 3.12, which this repository's own constraints ask for: a broken 3.12 would fail the run.
+    repo = solo_launcher(tmp_path, '[GLOBAL]\npants_version = "2.17.1"\n[python]\ninterpreter_constraints = ["CPython==3.9.*"]\n')
+    result = launch(repo, PEX_RELEASE_BOOTSTRAP_ONLY="1", PEX_RELEASE_PYTHON312="/bin/false")
+    assert result.returncode == 0, result.stderr
+    (ready,) = result.stderr.splitlines()
+    assert ready.endswith(f"interpreters in ['{Path(python('3.9')).parent}']")
+
+
+def test_each_constraint_gets_one_interpreter(tmp_path: Path) -> None:
+    repo = solo_launcher(
+        tmp_path,
+        '[python]\ninterpreter_constraints = [">=3.11,<3.12"]\n'
+        '[python.resolves_to_interpreter_constraints]\ntools = ["CPython==3.12.*"]\nold = ["CPython>=3.7,<3.13"]\n',
+    )
+    result = launch(repo, PEX_RELEASE_BOOTSTRAP_ONLY="1")
+    assert result.returncode == 0, result.stderr
+    # No pants_version: 2.17.1. 3.9 (Pants') satisfies `old`.
+    assert "Pants in " in result.stderr and "/pants-2.17.1," in result.stderr
+    dirs = [str(Path(python(v)).parent) for v in ("3.12", "3.11", "3.9")]
+    assert result.stderr.rstrip().endswith(f"interpreters in {dirs}")
+
+
+def test_a_constraint_without_an_interpreter_says_which_where_and_how(tmp_path: Path) -> None:
+    repo = solo_launcher(tmp_path, '[python]\ninterpreter_constraints = ["CPython==3.14.*"]\n')
+    result = launch(repo, "--version")
+    assert result.returncode == 1
+    pyenv = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    assert result.stderr == (
+        "./pants: error: no CPython found for the interpreter constraint CPython==3.14.* in pants.toml.\n"
+        f"  Looked at:\n    $PEX_RELEASE_PYTHON314 (unset), {pyenv}/versions/3.14.*/bin/python3.14, python3.14 on PATH\n"
+        "  To fix: install one (`pyenv install 3.14`, or your OS package manager), point\n"
+        "  PEX_RELEASE_PYTHON314 at one, or change the constraint.\n"
+    )
+
+
+def test_a_pants_version_other_than_2_17_is_refused(tmp_path: Path) -> None:
+    repo = solo_launcher(tmp_path, '[GLOBAL]\npants_version = "2.18.0"\n')
+    result = launch(repo, "--version")
+    assert result.returncode == 1
+    assert "pants.toml asks for Pants 2.18.0; this launcher runs Pants 2.17.x only" in result.stderr
+    assert 'set `pants_version = "2.17.1"` in [GLOBAL] of pants.toml' in result.stderr
+
+
+def test_pyenv_root_comes_from_pyenv_when_pyenv_root_is_unset(tmp_path: Path) -> None:
+    real_root = Path(python("3.9")).parents[3]
+    assert real_root.name != "" and (real_root / "versions").is_dir(), "this test needs a pyenv CPython 3.9"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_pyenv = bin_dir / "pyenv"
+    fake_pyenv.write_text(f"#!/bin/sh\n[ \"$1\" = root ] && echo {real_root}\n")
+    fake_pyenv.chmod(0o755)
+    repo = solo_launcher(tmp_path, '[python]\ninterpreter_constraints = ["CPython==3.9.*"]\n')
+    env = {k: v for k, v in os.environ.items() if k != "PYENV_ROOT"}
+    # HOME has no .pyenv and PATH no python3.9: only `pyenv root` leads to it.
+    env.update(
+        HOME=str(tmp_path),
+        PATH=f"{bin_dir}:/usr/bin:/bin",
+        PEX_RELEASE_BOOTSTRAP_ONLY="1",
+        PEX_RELEASE_BOOTSTRAP_CACHE=str(bootstrap_cache()),
+    )
+    result = subprocess.run([str(repo / "pants")], cwd=repo, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"interpreters in ['{real_root}/versions/3.9." in result.stderr
+
+
+def bootstrap_cache() -> Path:
+    """The launcher's default cache, already filled by the `./pants` that runs these tests."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pex-release" / "bootstrap"
 
 
 def bootstrap(repo: Path, cache: Path) -> subprocess.Popen[str]:

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 from pants.backend.python.subsystems.setup import PythonSetup
 from pants.backend.python.util_rules import pex_cli
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
-from pants.backend.python.util_rules.pex_cli import PexCliProcess
+from pants.backend.python.util_rules.pex_cli import PexCli, PexCliProcess
 from pants.backend.python.util_rules.pex_requirements import (
     LoadedLockfile,
     LoadedLockfileRequest,
@@ -34,6 +34,7 @@ from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent
 from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.strutil import softwrap
+from pex_release.pex_version import MINIMUM_PEX_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -171,8 +172,33 @@ def _fix_lockfile(resolve: str) -> str:
     return f"To fix, run `./pants generate-lockfiles --resolve={resolve}` and commit the lockfile."
 
 
+# What `pex3 lock subset` prints when the lock cannot satisfy a requirement (pex 2.33 and later).
+_UNSATISFIED = re.compile(r"^(There is no lock entry for \S+|The locked version of \S+ .* does not satisfy) ", re.M)
+
+
+def explain_subset_failure(request: ClosureLockRequest, lockfile_url: str, pex_version: str, stderr: str) -> str:
+    """Why `pex3 lock subset` failed, from what pex said: only an unsatisfied requirement is a
+    stale lockfile; a pex without the subcommand is too old; anything else is shown as is."""
+    requirements = f"the requirements of the `pex_release` target {request.address} ({', '.join(sorted(request.req_strings))})"
+    if "invalid choice: 'subset'" in stderr:
+        problem = f"""
+            The pex tool Pants runs has no `pex3 lock subset`, which resolving {requirements}
+            needs: it is older than pex {MINIMUM_PEX_VERSION}, although `[pex-cli].version` is
+            {pex_version}. To fix, point `[pex-cli].known_versions` / `url_template` at a pex
+            {pex_version} file (`./pants help-advanced pex-cli`).
+            """
+    elif _UNSATISFIED.search(stderr):
+        problem = f"""
+            The lockfile {lockfile_url} (resolve `{request.resolve}`) cannot satisfy
+            {requirements}: the lockfile is stale. {_fix_lockfile(request.resolve)}
+            """
+    else:
+        problem = f"`pex3 lock subset` failed on {lockfile_url} (resolve `{request.resolve}`) for {requirements}."
+    return softwrap(problem) + "\n\npex said:\n" + stderr.strip()
+
+
 @rule(desc="Resolving an app's closure from the lockfile")
-async def closure_lock(request: ClosureLockRequest, python_setup: PythonSetup) -> ClosureLock:
+async def closure_lock(request: ClosureLockRequest, python_setup: PythonSetup, pex: PexCli) -> ClosureLock:
     lockfile = await Get(Lockfile, Resolve(request.resolve, use_entire_lockfile=False))
     loaded, resolve_config = await MultiGet(
         Get(LoadedLockfile, LoadedLockfileRequest(lockfile)),
@@ -190,7 +216,14 @@ async def closure_lock(request: ClosureLockRequest, python_setup: PythonSetup) -
             resolve_config=resolve_config,
         )
     (lock_content,) = await Get(DigestContents, Digest, loaded.lockfile_digest)
-    candidate, missing = prefilter_lock(json.loads(lock_content.content), request.req_strings)
+    try:
+        lock = json.loads(lock_content.content)
+    except json.JSONDecodeError as e:
+        raise ClosureLockError(
+            f"The lockfile {lockfile.url} (resolve `{request.resolve}`) is not a pex JSON lockfile ({e}). "
+            + _fix_lockfile(request.resolve)
+        ) from e
+    candidate, missing = prefilter_lock(lock, request.req_strings)
     if missing:
         raise ClosureLockError(
             softwrap(
@@ -217,16 +250,7 @@ async def closure_lock(request: ClosureLockRequest, python_setup: PythonSetup) -
     result = await Get(FallibleProcessResult, Process, process)
     if result.exit_code != 0:
         raise ClosureLockError(
-            softwrap(
-                f"""
-                The lockfile {lockfile.url} (resolve `{request.resolve}`) cannot satisfy the
-                requirements of the `pex_release` target {request.address}
-                ({', '.join(sorted(request.req_strings))}): the lockfile is stale.
-                {_fix_lockfile(request.resolve)}
-                """
-            )
-            + "\n\npex said:\n"
-            + result.stderr.decode(errors="replace").strip()
+            explain_subset_failure(request, lockfile.url, pex.version, result.stderr.decode(errors="replace"))
         )
     (subset,) = await Get(DigestContents, Digest, result.output_digest)
     closure_bytes, distributions = normalize_closure_lock(json.loads(subset.content))

@@ -12,6 +12,7 @@ from pants.testutil.rule_runner import RuleRunner
 from pex_release.closure import (
     ClosureLock,
     ClosureLockRequest,
+    explain_subset_failure,
     normalize_closure_lock,
     prefilter_lock,
     requirement_name,
@@ -75,3 +76,45 @@ def test_equal_closures_from_different_requirements(rule_runner: RuleRunner) -> 
     assert by_fastapi == by_fastapi_and_pydantic
     assert "pydantic==2.14.4" in by_fastapi.pins and "starlette==1.10.0" in by_fastapi.pins
     assert not any(pin.startswith(("numpy", "click")) for pin in by_fastapi.pins)
+
+
+# What pex prints for each kind of `pex3 lock subset` failure (pex 2.1.137, and 2.103.5).
+NO_SUBSET = """\
+usage: pex3 lock [-h] {create,export,export-subset,update} ...
+pex3 lock: error: argument {create,export,export-subset,update}: invalid choice: 'subset' (choose from 'create', 'export', 'export-subset', 'update')"""
+UNSATISFIED = "The locked version of click in candidate.lock is 8.5.1 which does not satisfy the 'click>=99' requirement."
+NOT_JSON = "The lock file at candidate.lock does not contain valid JSON: Expecting value: line 1 column 1 (char 0)"
+
+
+def subset_failure(stderr: str) -> str:
+    request = ClosureLockRequest(
+        Address("src/python/app", target_name="release"), "python-default", ("click>=99",), InterpreterConstraints()
+    )
+    return explain_subset_failure(request, "3rdparty/python/default.lock", "v2.103.5", stderr)
+
+
+def test_a_pex_without_lock_subset_is_not_called_a_stale_lockfile() -> None:
+    message = subset_failure(NO_SUBSET)
+    assert message.startswith(
+        "The pex tool Pants runs has no `pex3 lock subset`, which resolving the requirements of the "
+        "`pex_release` target src/python/app:release (click>=99) needs: it is older than pex 2.33.1, "
+        "although `[pex-cli].version` is v2.103.5."
+    )
+    assert "stale" not in message and "generate-lockfiles" not in message
+    assert message.endswith("pex said:\n" + NO_SUBSET)
+
+
+def test_an_unsatisfied_requirement_is_a_stale_lockfile() -> None:
+    assert subset_failure(UNSATISFIED) == (
+        "The lockfile 3rdparty/python/default.lock (resolve `python-default`) cannot satisfy the "
+        "requirements of the `pex_release` target src/python/app:release (click>=99): the lockfile is "
+        "stale. To fix, run `./pants generate-lockfiles --resolve=python-default` and commit the "
+        "lockfile.\n\npex said:\n" + UNSATISFIED
+    )
+
+
+def test_other_failures_show_what_pex_said_without_a_diagnosis() -> None:
+    assert subset_failure(NOT_JSON) == (
+        "`pex3 lock subset` failed on 3rdparty/python/default.lock (resolve `python-default`) for the "
+        "requirements of the `pex_release` target src/python/app:release (click>=99).\n\npex said:\n" + NOT_JSON
+    )

@@ -20,6 +20,7 @@ from pants.backend.python.target_types import (
     PythonSourceTarget,
 )
 from pants.core.goals.package import BuiltPackage
+from pants.core.goals.publish import PublishProcesses
 from pants.core.goals.run import RunRequest
 from pants.core.target_types import FileTarget
 from pants.engine.fs import Digest, DigestContents
@@ -28,6 +29,7 @@ from pants.testutil.rule_runner import RuleRunner
 from pex_release import register
 from pex_release.closure import ClosureLock, ClosureLockRequest
 from pex_release.package import PexReleaseFieldSet
+from pex_release.publish import PublishPexReleaseRequest
 
 LAUNCHER_ENV = (
     "PANTS_PEX_CLI_VERSION",
@@ -44,6 +46,23 @@ def requirement(name: str) -> str:
     return f"python_requirement(name='{name}', requirements=['{name}'])\n"
 
 
+def set_repo_options(rule_runner: RuleRunner, *extra_args: str) -> None:
+    """The options of the repository's pants.toml, plus `extra_args` (set_options replaces them all)."""
+    rule_runner.set_options(
+        [
+            "--python-enable-resolves",
+            "--python-resolves={'python-default': '3rdparty/python/default.lock'}",
+            "--python-pip-version=23.1.2",
+            "--source-root-patterns=['/src/python']",
+            "--subprocess-environment-env-vars=['PIP_CONFIG_FILE=/dev/null']",
+            *extra_args,
+        ],
+        # Not a flag: flagged interpreter constraints would override the targets' own.
+        env={"PANTS_PYTHON_INTERPRETER_CONSTRAINTS": "['CPython==3.12.*']"},
+        env_inherit={"PATH", "PYENV_ROOT", "HOME", *LAUNCHER_ENV},
+    )
+
+
 @pytest.fixture
 def rule_runner() -> RuleRunner:
     missing = [var for var in LAUNCHER_ENV if var not in os.environ]
@@ -53,6 +72,7 @@ def rule_runner() -> RuleRunner:
             *register.rules(),
             QueryRule(BuiltPackage, [PexReleaseFieldSet]),
             QueryRule(RunRequest, [PexReleaseFieldSet]),
+            QueryRule(PublishProcesses, [PublishPexReleaseRequest]),
             QueryRule(ClosureLock, [ClosureLockRequest]),
             QueryRule(DigestContents, [Digest]),
         ],
@@ -65,18 +85,7 @@ def rule_runner() -> RuleRunner:
         ],
         ca_certs_path=os.environ.get("PANTS_CA_CERTS_PATH"),
     )
-    rule_runner.set_options(
-        [
-            "--python-enable-resolves",
-            "--python-resolves={'python-default': '3rdparty/python/default.lock'}",
-            "--python-pip-version=23.1.2",
-            "--source-root-patterns=['/src/python']",
-            "--subprocess-environment-env-vars=['PIP_CONFIG_FILE=/dev/null']",
-        ],
-        # Not a flag: flagged interpreter constraints would override the targets' own.
-        env={"PANTS_PYTHON_INTERPRETER_CONSTRAINTS": "['CPython==3.12.*']"},
-        env_inherit={"PATH", "PYENV_ROOT", "HOME", *LAUNCHER_ENV},
-    )
+    set_repo_options(rule_runner)
     rule_runner.write_files(
         {
             "3rdparty/python/default.lock": DEFAULT_LOCK,

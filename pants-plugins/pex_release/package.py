@@ -75,6 +75,7 @@ from pex_release.entry_points import (
     ReleaseEntryPointsRequest,
 )
 from pex_release.manifest import Blob, DepsBlob, Distribution, ReleaseManifest
+from pex_release.pex_version import CheckedPexVersion
 from pex_release.revision import SourceRevision
 from pex_release.target_types import (
     PexReleaseAppField,
@@ -235,6 +236,8 @@ def explain_deps_pex_failure(
 async def build_release_pexes(
     field_set: PexReleaseFieldSet, python_setup: PythonSetup, pex_cli: PexCli
 ) -> ReleasePexes:
+    # Before any work: an old pex would otherwise fail later, and less clearly.
+    await Get(CheckedPexVersion)
     address = field_set.address
     entry_points, complete_platforms = await MultiGet(
         Get(ReleaseEntryPoints, ReleaseEntryPointsRequest(field_set.entry_point, field_set.scripts)),

@@ -12,15 +12,18 @@ import pytest
 
 from pants.core.goals.generate_lockfiles import UnrecognizedResolveNamesError
 from pants.core.goals.package import BuiltPackage
+from pants.core.goals.publish import PublishProcesses
 from pants.core.goals.run import RunRequest
 from pants.engine.addresses import Address
-from pants.engine.fs import DigestContents
+from pants.engine.fs import EMPTY_DIGEST, DigestContents
 from pants.engine.target import InvalidFieldException
 from pants.testutil.rule_runner import RuleRunner, engine_error
 from pex_release.closure import ClosureLockError
-from pex_release.conftest import CLI_APP, requirement
+from pex_release.conftest import CLI_APP, requirement, set_repo_options
 from pex_release.manifest import ReleaseManifest
 from pex_release.package import PexReleaseFieldSet
+from pex_release.pex_version import PexTooOldError
+from pex_release.publish import PublishPexReleaseFieldSet
 from pex_release.repository import RepositoryError, open_repository, publish
 
 
@@ -167,7 +170,14 @@ def test_requirement_missing_from_lockfile(rule_runner: RuleRunner) -> None:
 def test_stale_lockfile(rule_runner: RuleRunner) -> None:
     rule_runner.write_files({"3rdparty/python/BUILD": "python_requirement(name='click', requirements=['click>=99'])\n"})
     write_app(rule_runner, "hello", 'pex_release(name="release", entry_point="main.py:main", version="1")')
-    with engine_error(ClosureLockError, contains="./pants generate-lockfiles --resolve=python-default"):
+    with engine_error(ClosureLockError, contains="(click>=99): the lockfile is stale. To fix, run `./pants generate-lockfiles --resolve=python-default`"):
+        build(rule_runner, "src/python/hello")
+
+
+def test_a_truncated_lockfile_is_named(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files({"3rdparty/python/default.lock": "{\n  \"locked_resolves\": [\n"})  # cut short
+    write_app(rule_runner, "hello", 'pex_release(name="release", entry_point="main.py:main", version="1")')
+    with engine_error(ClosureLockError, contains="The lockfile 3rdparty/python/default.lock (resolve `python-default`) is not a pex JSON lockfile"):
         build(rule_runner, "src/python/hello")
 
 
@@ -240,3 +250,17 @@ def test_packed_layout_release_is_a_directory_with_a_tree_digest(rule_runner: Ru
     # Publishing needs single files, and says so.
     with pytest.raises(RepositoryError, match=r"has PEX directories .* built with `layout='packed'`"):
         publish(open_repository(f"file://{tmp_path / 'repository'}"), releases / "hello.release.json")
+
+
+def test_too_old_pex_fails_before_any_work(rule_runner: RuleRunner) -> None:
+    # Pants 2.17's own default pex: the check fails before the closure step would run it.
+    set_repo_options(rule_runner, "--pex-cli-version=v2.1.137")
+    write_app(rule_runner, "hello", 'pex_release(name="release", entry_point="main.py:main", version="1")')
+    too_old = "needs pex 2.33.1 or newer (for `pex3 lock subset`), but Pants is set to use pex v2.1.137"
+    with engine_error(PexTooOldError, contains=too_old):
+        build(rule_runner, "src/python/hello")
+    # publish, given a package built elsewhere, checks too before building its publisher tool.
+    target = rule_runner.get_target(Address("src/python/hello", target_name="release"))
+    request = PublishPexReleaseFieldSet.create(target)._request((BuiltPackage(EMPTY_DIGEST, ()),))
+    with engine_error(PexTooOldError, contains=too_old):
+        rule_runner.request(PublishProcesses, [request])

@@ -32,6 +32,7 @@ from pants.engine.process import InteractiveProcess, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pex_release import manifest, publisher, repository
 from pex_release.package import RELEASES_DIR
+from pex_release.pex_version import CheckedPexVersion
 from pex_release.subsystem import PexReleaseSubsystem
 from pex_release.target_types import PexReleaseAppField
 
@@ -105,6 +106,7 @@ async def publisher_pex_request(
 async def publish_pex_release(
     request: PublishPexReleaseRequest, subsystem: PexReleaseSubsystem, buildroot: BuildRoot
 ) -> PublishProcesses:
+    await Get(CheckedPexVersion)
     repository_url = subsystem.repository(buildroot.path)
     packages_digest = await Get(Digest, MergeDigests(pkg.digest for pkg in request.packages))
     manifests = await Get(
