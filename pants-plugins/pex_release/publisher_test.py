@@ -45,7 +45,7 @@ def test_publishing_again_says_there_was_nothing_to_do(tmp_path: Path, capsys: p
     publish(capsys, "--repository", url, str(api))
     code, lines, _ = publish(capsys, "--repository", url, str(api))
     assert code == 0
-    assert lines[0] == "api 1.4.0: already published with identical content; nothing uploaded"
+    assert lines[0] == "api 1.4.0: already published with identical content, and its blobs are intact; nothing uploaded"
     assert [line.split()[0] for line in lines[1:]] == ["skipped", "skipped"]
 
 

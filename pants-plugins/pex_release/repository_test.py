@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from pex_release.manifest import ReleaseManifest
+from pex_release.manifest import Blob, ReleaseManifest
 from pex_release.repository import (
     BlobMismatchError,
     CredentialsError,
@@ -127,8 +127,8 @@ def served(tmp_path: Path) -> Iterator[tuple[FileRepository, str]]:
     repository = file_repository(tmp_path)
     for app, version in (("api", "1.0.0"), ("api", "1.1.0"), ("worker", "2.0.0")):
         publish(repository, make_release(tmp_path / app / version, app, version, sources=version))
-    with http_server(tmp_path) as base_url:
-        yield repository, f"{base_url}/repository"
+    with http_server(tmp_path) as server:
+        yield repository, f"{server.url}/repository"
 
 
 def test_http_reads_what_was_published(served: tuple[FileRepository, str], tmp_path: Path) -> None:
@@ -139,7 +139,7 @@ def test_http_reads_what_was_published(served: tuple[FileRepository, str], tmp_p
     assert remote.list_versions("nope") == []
     assert remote.read_manifest("api", "1.1.0") == local.read_manifest("api", "1.1.0")
     deps = ReleaseManifest.loads(local.read_manifest("api", "1.1.0"), origin="test").deps
-    remote.download_blob(deps.sha256, tmp_path / "downloaded")
+    remote.download_blob(deps, tmp_path / "downloaded", seconds=60)
     assert (tmp_path / "downloaded").read_bytes() == (tmp_path / "api" / "1.1.0" / deps.file).read_bytes()
     assert remote.has_blob(deps.sha256, deps.size)
     assert not remote.has_blob(deps.sha256, deps.size + 1)
@@ -157,7 +157,7 @@ def test_http_missing_things_are_named(served: tuple[FileRepository, str], tmp_p
     with pytest.raises(NotFoundError, match=f"api 9.9 is not published in {url} \\(there is no apps/api/9.9.json\\)"):
         open_repository(url).read_manifest("api", "9.9")
     with pytest.raises(NotFoundError, match=f"The blob sha256:{'0' * 64} is not in the repository {url}"):
-        open_repository(url).download_blob("0" * 64, tmp_path / "x")
+        open_repository(url).download_blob(Blob("x.pex", "0" * 64, 1), tmp_path / "x", seconds=60)
     root = url.rsplit("/", 1)[0]
     with pytest.raises(NotFoundError, match=f"{root}/elsewhere has no apps/index.json.*names the repository's root"):
         open_repository(f"{root}/elsewhere").list_apps()
@@ -172,7 +172,7 @@ def test_http_is_read_only(served: tuple[FileRepository, str], tmp_path: Path) -
 def test_http_never_shows_the_query_string(served: tuple[FileRepository, str]) -> None:
     _, url = served
     repository = open_repository(f"{url}?token=s3cr3t-token")
-    assert repository.url == url
+    assert repository.url == f"{url}?***"
     assert repository.list_apps() == ["api", "worker"]  # the server ignores the token
     with pytest.raises(NotFoundError) as missing:
         repository.read_manifest("api", "9.9")
@@ -210,11 +210,11 @@ def test_http_credentials_are_sent_and_never_shown() -> None:
         with pytest.raises(CredentialsError, match=f"The repository http://{base} refused access to apps/index.json \\(HTTP 401\\)"):
             open_repository(f"http://{base}").list_apps()
         repository = open_repository(f"http://user:p4ss@{base}")
-        assert repository.url == f"http://{base}"
+        assert repository.url == f"http://***@{base}"
         assert repository.list_apps() == ["api"]
         with pytest.raises(NotFoundError) as missing:
             repository.read_manifest("api", "1.0.0")
         server.shutdown()
     assert "p4ss" not in str(missing.value)
-    with pytest.raises(RepositoryError, match=f"The repository http://{base} is unreachable \\(.*\\): check the URL"):
+    with pytest.raises(RepositoryError, match=f"The repository http://\\*\\*\\*@{base} is unreachable \\(.*\\): check the URL"):
         repository.list_apps()

@@ -227,8 +227,8 @@ def test_gc(repository: FileRepository, cache: Path) -> None:
 
 @pytest.fixture
 def served(repository: FileRepository, tmp_path: Path) -> Iterator[str]:
-    with http_server(repository.root.parent) as base_url:
-        yield f"{base_url}/{repository.root.name}"
+    with http_server(repository.root.parent) as server:
+        yield f"{server.url}/{repository.root.name}"
 
 
 def test_run_and_list_over_http(served: str, cache: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pex_release import publisher
-from pex_release.manifest import ReleaseManifest
+from pex_release.manifest import Blob, ReleaseManifest
 from pex_release.repository import (
     BlobMismatchError,
     CredentialsError,
@@ -160,4 +160,4 @@ def test_reading_what_is_not_there(s3_env: S3Server, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match=f"api 1.0.0 is not published in {repository.url}"):
         repository.read_manifest("api", "1.0.0")
     with pytest.raises(NotFoundError, match=f"The blob sha256:{'0' * 64} is not in the repository"):
-        repository.download_blob("0" * 64, tmp_path / "blob")
+        repository.download_blob(Blob("x.pex", "0" * 64, 1), tmp_path / "blob", seconds=60)
