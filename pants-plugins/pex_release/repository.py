@@ -237,7 +237,7 @@ class Repository(ABC):
                 )
             except NotFoundError:
                 raise NotFoundError(
-                    f"The blob sha256:{blob.sha256} is not in the repository {self.url}, though a manifest names "
+                    f"The blob {what} is not in the repository {self.url}, though a manifest names "
                     "it. Publish the release again to restore it."
                 ) from None
         if not finished:
