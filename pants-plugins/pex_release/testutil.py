@@ -250,8 +250,8 @@ class RepositoryContract:
         damage_blob(repository, blob_key(deps.sha256), damage)
         assert not repository.has_blob(deps.sha256, deps.size)
         again = publish(repository, manifest)
-        assert (again.previously_published, again.manifest_written) == (True, False)
         assert self.uploaded(again) == [("deps-shared.pex", True), ("api-srcs.pex", False)]
+        assert (again.previously_published, again.manifest_written) == (True, False)
         assert repository.has_blob(deps.sha256, deps.size)
         repository.download_blob(deps, tmp_path / "downloaded", seconds=60)  # as pexrun fetches it
         assert (tmp_path / "downloaded").read_bytes() == (tmp_path / deps.file).read_bytes()
