@@ -182,7 +182,7 @@ def _copy_by_deadline(
     try:
         while True:
             try:
-                chunk = chunks.get(timeout=max(0.0, deadline - time.monotonic()))
+                chunk = chunks.get(timeout=min(max(0.0, deadline - time.monotonic()), threading.TIMEOUT_MAX))
             except queue.Empty:
                 return copied, False
             if isinstance(chunk, BaseException):
@@ -610,7 +610,7 @@ class S3Repository(Repository):
             self._client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
         except ValueError as e:
             raise RepositoryError(
-                f"Cannot use the S3 endpoint {redact_url(endpoint_url or '')!r} for {self.url}: {redact_urls_in(str(e))}."
+                f"Cannot use the S3 endpoint '{redact_url(endpoint_url or '')}' for {self.url}: {redact_urls_in(str(e))}."
             ) from None
         except BotoCoreError as e:  # e.g. ProfileNotFound: a bad AWS configuration
             raise RepositoryError(f"Cannot set up an S3 client for {self.url}: {redact_urls_in(str(e))}.") from None
@@ -814,7 +814,7 @@ class PublishReport:
     blobs: tuple[BlobUpload, ...]
     manifest_written: bool  # False: the same manifest was already there (or a concurrent publish wrote it).
     # True: the same manifest was there before this publish began, so what it uploaded were repairs.
-    previously_published: bool = False
+    previously_published: bool
 
     @property
     def manifest_key(self) -> str:

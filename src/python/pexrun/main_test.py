@@ -410,6 +410,8 @@ AS_ANY_USER = ("setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner
 def test_a_read_only_cache_runs_what_it_holds(repository: FileRepository, cache: Path) -> None:
     assert ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))["version"] == "1.0.0"
     shutil.rmtree(cache / "run")  # so the link named after the release cannot be made again
+    in_the_way = cache / "blobs" / "sha256" / manifest_of(repository, "api", "1.10.0").sources.sha256
+    in_the_way.mkdir()
     for path in (cache, *cache.rglob("*")):
         path.chmod(0o555 if path.is_dir() else 0o444)
     try:
@@ -420,6 +422,11 @@ def test_a_read_only_cache_runs_what_it_holds(repository: FileRepository, cache:
         missing = failed(pexrun("run", repository.url, "api@1.9.0", "--cache-dir", str(cache), prefix=AS_ANY_USER))
         assert f"Cannot download api-srcs.pex (sha256:{manifest_of(repository, 'api', '1.9.0').sources.sha256}) " in missing
         assert f"into the cache {cache}: Permission denied. Make it writable, or use another with --cache-dir DIR" in missing
+        stuck = failed(pexrun("run", repository.url, "api@1.10.0", "--cache-dir", str(cache), prefix=AS_ANY_USER))
+        assert stuck == (
+            f"pexrun: error: {in_the_way}, where the cache keeps api-srcs.pex (sha256:{in_the_way.name}), is not a "
+            f"file, and pexrun cannot remove it (Permission denied): remove it (`rm -r {in_the_way}`) and run again.\n"
+        )
     finally:
         for path in (cache, *cache.rglob("*")):
             path.chmod(0o755)
