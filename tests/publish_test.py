@@ -139,12 +139,18 @@ def test_source_only_change_uploads_only_the_sources(packaged_repo: PackagedRepo
     assert len(versions) == 2  # the derived version changed with the working tree
 
 
-def test_a_published_version_is_never_overwritten(packaged_repo: PackagedRepo, tmp_path: Path) -> None:
-    repository = f"file://{tmp_path / 'repository'}"
-    publish(packaged_repo, repository, "src/python/apps/api:release")
+def test_a_published_version_is_never_overwritten_but_is_repaired(packaged_repo: PackagedRepo, tmp_path: Path) -> None:
+    # A query on a file:// URL means nothing to the repository, but is a secret for the output.
+    repository = f"file://{tmp_path / 'repository'}?token=e2e-s3cr3t"
+    first = publish(packaged_repo, repository, "src/python/apps/api:release")
     published = (tmp_path / "repository/apps/api/1.4.0.json").read_bytes()
+    sources = tmp_path / "repository/blobs/sha256" / packaged_repo.manifest("api")["sources"]["sha256"]
+    sources.unlink()  # lost, or deleted by hand
     again = publish(packaged_repo, repository, "src/python/apps/api:release")
-    assert "api 1.4.0: already published with identical content" in again.stdout
+    assert "api 1.4.0: already published with identical content; repaired 1 blob (" in again.stdout
+    assert blob_lines(again) == [f"skipped {packaged_repo.manifest('api')['deps']['file']}", "repaired api-srcs.pex"]
+    assert sources.read_bytes() == packaged_repo.path("api", "sources").read_bytes()
+    assert all("e2e-s3cr3t" not in run.stdout + run.stderr for run in (first, again))
     app = packaged_repo.repo.root / "src/python/apps/api/app.py"
     original = app.read_text()
     app.write_text(original + "\n# changed, but still version 1.4.0\n")

@@ -19,6 +19,12 @@ SCHEMA = 1
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
+def printable(text: str) -> str:
+    """text with its non-printable characters escaped (`\\x1b`, `\\n`, `\\u202e`): a manifest's fields
+    come from whoever published it, and must not drive the terminal that shows them."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class ManifestError(ValueError):
     """A manifest that is not valid JSON or does not follow the schema."""
 

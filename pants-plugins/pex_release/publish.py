@@ -127,7 +127,7 @@ async def publish_pex_release(
             argv=publisher_args(repository_url, subsystem.s3_endpoint_url, tuple(c.path for c in manifests)),
             input_digest=packages_digest,
             extra_env=env,
-            description=f"Publishing {', '.join(names)} to {repository_url}",
+            description=f"Publishing {', '.join(names)} to {repository.redact_url(repository_url)}",
         ),
     )
     return PublishProcesses(
@@ -135,7 +135,7 @@ async def publish_pex_release(
             PublishPackages(
                 names=names,
                 process=InteractiveProcess.from_process(process),
-                description=repository_url,
+                description=repository.redact_url(repository_url),
             )
         ]
     )

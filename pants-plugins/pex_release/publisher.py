@@ -29,8 +29,13 @@ def summary(report: PublishReport) -> str:
     release = f"{report.manifest.app} {report.manifest.version}"
     uploaded = [u for u in report.blobs if u.uploaded]
     skipped = [u for u in report.blobs if not u.uploaded]
-    if not report.manifest_written and not uploaded:
-        return f"{release}: already published with identical content; nothing uploaded"
+    if report.previously_published:
+        if not uploaded:
+            return f"{release}: already published with identical content, and its blobs are intact; nothing uploaded"
+        return (
+            f"{release}: already published with identical content; repaired {_blobs(uploaded)} missing or "
+            f"damaged in {report.repository_url}"
+        )
     outcome = (
         f"manifest {report.manifest_key} written"
         if report.manifest_written
@@ -43,8 +48,9 @@ def summary(report: PublishReport) -> str:
 
 
 def blob_lines(report: PublishReport) -> list[str]:
+    done = "repaired" if report.previously_published else "uploaded"
     return [
-        f"  {'uploaded' if u.uploaded else 'skipped '} {u.blob.file} (sha256:{u.blob.sha256}, {u.blob.size:,} bytes)"
+        f"  {done if u.uploaded else 'skipped '} {u.blob.file} (sha256:{u.blob.sha256}, {u.blob.size:,} bytes)"
         for u in report.blobs
     ]
 

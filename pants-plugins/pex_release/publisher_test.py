@@ -45,7 +45,7 @@ def test_publishing_again_says_there_was_nothing_to_do(tmp_path: Path, capsys: p
     publish(capsys, "--repository", url, str(api))
     code, lines, _ = publish(capsys, "--repository", url, str(api))
     assert code == 0
-    assert lines[0] == "api 1.4.0: already published with identical content; nothing uploaded"
+    assert lines[0] == "api 1.4.0: already published with identical content, and its blobs are intact; nothing uploaded"
     assert [line.split()[0] for line in lines[1:]] == ["skipped", "skipped"]
 
 
@@ -77,3 +77,41 @@ def test_a_manifest_that_is_not_json(tmp_path: Path, capsys: pytest.CaptureFixtu
     code, _, err = publish(capsys, "--repository", f"file://{tmp_path / 'r'}", str(bad))
     assert code == 1
     assert err.startswith(f"publisher: error: {bad} is not valid JSON")
+
+
+def test_publishing_again_repairs_a_deleted_blob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"file://{tmp_path / 'repository'}"
+    api = make_release(tmp_path / "api", "api", "1.4.0")
+    publish(capsys, "--repository", url, str(api))
+    sources = ReleaseManifest.loads(api.read_bytes(), origin="t").sources
+    (tmp_path / "repository" / "blobs" / "sha256" / sources.sha256).unlink()
+    code, lines, err = publish(capsys, "--repository", url, str(api))
+    assert (code, err) == (0, "")
+    assert lines[0] == f"api 1.4.0: already published with identical content; repaired 1 blob ({sources.size:,} bytes) missing or damaged in {url}"
+    assert [line.split()[:2] for line in lines[1:]] == [["skipped", "deps-shared.pex"], ["repaired", "api-srcs.pex"]]
+    assert (tmp_path / "repository" / "blobs" / "sha256" / sources.sha256).read_bytes() == (tmp_path / "api" / sources.file).read_bytes()
+
+
+SECRET = "s3cr3t-41c9"
+
+
+@pytest.mark.parametrize(
+    "args, shown",
+    [
+        (["--repository", f"http://user:{SECRET}@127.0.0.1:9/r"], "The repository http://***@127.0.0.1:9/r is served over HTTP"),
+        (["--repository", f"https:///x?token={SECRET}"], "'https:///x?***' names no host"),
+        (["--repository", f"http://[::1/x?token={SECRET}"], "'http://[::1/x?***' is not a repository URL (Invalid IPv6 URL)"),
+        (["--repository", f"ftp://u:{SECRET}@host/x?token={SECRET}"], "'ftp://***@host/x?***' is not a repository URL"),
+        (["--repository", f"file:///my releases?token={SECRET}"], "'file:///my releases?***' is not a repository URL: it contains a space"),
+        (["--repository", "s3://bucket/r", "--s3-endpoint-url", f"http://KEY:{SECRET}@127.0.0.1:9"], "s3://bucket/r"),
+    ],
+)
+def test_secrets_in_urls_are_never_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, args: list[str], shown: str
+) -> None:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    code, lines, err = publish(capsys, *args, str(make_release(tmp_path, "api", "1.0.0")))
+    assert (code, lines) == (1, [])
+    assert shown in err
+    assert SECRET not in err

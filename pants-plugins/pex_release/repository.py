@@ -21,10 +21,12 @@ import hashlib
 import http.client
 import json
 import os
+import queue
+import re
 import shutil
-import socket
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -33,14 +35,21 @@ from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, BinaryIO, Callable, ContextManager, Iterator, Union
 
-from pex_release.manifest import Blob, ReleaseManifest
+from pex_release.manifest import Blob, ReleaseManifest, printable
 
 _CHUNK_BYTES = 1 << 20
-_HTTP_TIMEOUT_SECONDS = 60
+_HTTP_TIMEOUT_SECONDS = 60  # per connection attempt and per read; a whole download has a deadline of its own
 _INDEX_WRITE_ATTEMPTS = 5
 APPS_INDEX = "apps/index.json"
+# A write's temporary file (`.<name>.<random>.tmp`, beside its final path) older than this was left
+# by a publish that was killed: no write takes an hour between two of its bytes, or between its last
+# byte and its rename, so younger ones may belong to a concurrent publish and are left alone.
+_STALE_TEMPORARY_SECONDS = 3600
+_TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # as tempfile.mkstemp names them
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class RepositoryError(Exception):
@@ -65,6 +74,35 @@ class CredentialsError(RepositoryError):
 
 class ReadOnlyRepositoryError(RepositoryError):
     pass
+
+
+class DownloadTimeoutError(RepositoryError):
+    """A blob's download did not finish within the time it was given."""
+
+
+# --- URLs in messages ------------------------------------------------------------------------------
+
+
+def redact_url(url: str) -> str:
+    """The URL as messages show it: `user:password@` becomes `***@`, a query (or fragment) `?***`,
+    and non-printable characters are escaped.
+
+    By hand rather than with urlsplit, so that URLs too broken to parse (`http://[::1/x?token=...`)
+    are redacted too.
+    """
+    head, mark, _ = re.match(r"([^?#]*)([?#]?)(.*)", url, re.DOTALL).groups()
+    start = head.find("://") + 3 if "://" in head else 0
+    at = head.rfind("@", start)
+    # Up to the last `@`, even one past the first `/`: a password with an unescaped `/` in it is
+    # still a password.
+    if at >= 0:
+        head = f"{head[:start]}***{head[at:]}"
+    return printable(head + (f"{mark}***" if mark else ""))
+
+
+def redact_urls_in(text: str) -> str:
+    """text (e.g. a library's error message) with every URL in it redacted."""
+    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group()), text)
 
 
 # --- The layout ------------------------------------------------------------------------------------
@@ -103,6 +141,60 @@ def file_sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _copy_by_deadline(
+    open_reader: Callable[[], ContextManager[Callable[[int], bytes]]], out: BinaryIO, *, limit: int, seconds: float
+) -> tuple[int, bool]:
+    """Copies at most `limit` bytes from a reader to out; returns the bytes copied and whether the
+    reader ended within `seconds`.
+
+    Opening and reading happen in a thread of their own, so a store that stalls or trickles (or a
+    hung mount) cannot hold the caller past the deadline: the thread is then abandoned, a daemon
+    that ends with its next read (or its socket's timeout).
+    """
+    chunks: queue.Queue[Union[bytes, BaseException]] = queue.Queue(maxsize=4)
+    abandoned = threading.Event()
+
+    def hand_over(item: Union[bytes, BaseException]) -> None:
+        while not abandoned.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                pass
+
+    def read_all() -> None:
+        try:
+            with open_reader() as read:
+                received = 0
+                while received < limit and not abandoned.is_set():
+                    chunk = read(min(_CHUNK_BYTES, limit - received))
+                    if not chunk:
+                        break
+                    received += len(chunk)
+                    hand_over(chunk)
+            hand_over(b"")
+        except BaseException as e:  # handed to the caller, who raises it
+            hand_over(e)
+
+    deadline = time.monotonic() + seconds
+    threading.Thread(target=read_all, name="download", daemon=True).start()
+    copied = 0
+    try:
+        while True:
+            try:
+                chunk = chunks.get(timeout=min(max(0.0, deadline - time.monotonic()), threading.TIMEOUT_MAX))
+            except queue.Empty:
+                return copied, False
+            if isinstance(chunk, BaseException):
+                raise chunk
+            if not chunk:
+                return copied, True
+            out.write(chunk)
+            copied += len(chunk)
+    finally:
+        abandoned.set()
+
+
 def _versions_in(keys: list[str]) -> list[str]:
     """The versions of the manifests among keys relative to apps/<app>/."""
     return sorted(k[: -len(".json")] for k in keys if k.endswith(".json") and "/" not in k and k != "index.json")
@@ -134,15 +226,31 @@ class Repository(ABC):
             )
         self._put_file(blob_key(sha256), path, sha256)
 
-    def download_blob(self, sha256: str, dest_path: Path) -> None:
-        """Streams the blob into dest_path; the caller verifies it."""
-        try:
-            self._download(blob_key(sha256), dest_path)
-        except NotFoundError:
-            raise NotFoundError(
-                f"The blob sha256:{sha256} is not in the repository {self.url}, though a manifest names it. "
-                "Publish the release again to restore it."
-            ) from None
+    def download_blob(self, blob: Blob, dest_path: Path, *, seconds: float) -> None:
+        """Streams the blob into dest_path within `seconds`, stopping one byte past its declared
+        size (the caller verifies what arrived)."""
+        what = f"{blob.file} (sha256:{blob.sha256})"
+        with open(dest_path, "wb") as out:
+            try:
+                received, finished = _copy_by_deadline(
+                    lambda: self._reader(blob_key(blob.sha256)), out, limit=blob.size + 1, seconds=seconds
+                )
+            except NotFoundError:
+                raise NotFoundError(
+                    f"The blob {what} is not in the repository {self.url}, though a manifest names "
+                    "it. Publish the release again to restore it."
+                ) from None
+        if not finished:
+            raise DownloadTimeoutError(
+                f"Downloading {what} from {self.url} took longer than the {seconds:,.1f} s allowed for its "
+                f"{blob.size:,} bytes: {received:,} bytes arrived."
+            )
+        if received > blob.size:
+            raise BlobMismatchError(
+                f"{what} from {self.url} is longer than the {blob.size:,} bytes its manifest declares: the "
+                f"download stopped at {received:,} bytes. The repository's copy is damaged, or the server sends "
+                "something else: publish the release again, which replaces a damaged blob."
+            )
 
     def read_manifest(self, app: str, version: str) -> bytes:
         key = manifest_key(app, version)
@@ -189,7 +297,9 @@ class Repository(ABC):
         """The object's bytes; NotFoundError if there is none."""
 
     @abstractmethod
-    def _download(self, key: str, dest_path: Path) -> None: ...
+    def _reader(self, key: str) -> ContextManager[Callable[[int], bytes]]:
+        """A function that reads up to n bytes of the object (at least one, b"" at its end);
+        NotFoundError if there is none."""
 
     @abstractmethod
     def _put(self, key: str, data: bytes) -> None: ...
@@ -210,7 +320,7 @@ class FileRepository(Repository):
     half a file, and a manifest is created with a hard link, which fails if it exists."""
 
     def __init__(self, url: str, root: Path) -> None:
-        self.url = url
+        self.url = redact_url(url)
         self.root = root
 
     def has_blob(self, sha256: str, size: int) -> bool:
@@ -225,6 +335,19 @@ class FileRepository(Repository):
             raise RepositoryError(f"Cannot create the repository {self.url}: {e.strerror}.") from None
         if not os.access(self.root, os.W_OK):
             raise RepositoryError(f"The repository {self.url} is not writable by this user: check its permissions.")
+        self._remove_stale_temporary_files()
+
+    def _remove_stale_temporary_files(self) -> None:
+        """Removes what killed publishes left: the temporary files of writes that never finished."""
+        too_old = time.time() - _STALE_TEMPORARY_SECONDS
+        for directory, _, names in os.walk(self.root):
+            for name in filter(_TEMPORARY_NAME.fullmatch, names):
+                path = Path(directory, name)
+                try:
+                    if path.stat().st_mtime < too_old:
+                        path.unlink()
+                except FileNotFoundError:  # a concurrent publish removed it, or finished its write
+                    pass
 
     def _check_exists(self) -> None:
         if not self.root.is_dir():
@@ -240,12 +363,15 @@ class FileRepository(Repository):
         except FileNotFoundError:
             raise NotFoundError(f"{key} is not in the repository {self.url}.") from None
 
-    def _download(self, key: str, dest_path: Path) -> None:
+    @contextmanager
+    def _reader(self, key: str) -> Iterator[Callable[[int], bytes]]:
         self._check_exists()
         try:
-            shutil.copyfile(self.root / key, dest_path)
+            f = open(self.root / key, "rb")
         except FileNotFoundError:
             raise NotFoundError(f"{key} is not in the repository {self.url}.") from None
+        with f:
+            yield f.read
 
     @contextmanager
     def _staged(self, key: str) -> Iterator[Path]:
@@ -298,24 +424,30 @@ class HttpRepository(Repository):
     """A repository served read-only over HTTP(S): a static file server, a CDN, a bucket website.
 
     A query string on the repository URL (a token or a signature valid for the whole prefix) is
-    sent with every request, as are `user:password@` credentials; neither is shown in messages.
+    sent with every request, as are `user:password@` credentials, but only to the repository's own
+    origin (scheme, host and port): a redirect elsewhere (e.g. to a CDN) is followed without them.
+    Neither is shown in messages.
     """
 
     def __init__(self, url: str) -> None:
         parts = urllib.parse.urlsplit(url)
         userinfo, _, host = parts.netloc.rpartition("@")
-        self.url = urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
-        self._base = self.url.rstrip("/") + "/"
+        self.url = redact_url(url)
+        self._base = urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/") + "/", "", ""))
         self._query = parts.query
         # urllib does not send a URL's user:password; HTTP basic authentication does.
         credentials = urllib.parse.unquote(userinfo).encode()
-        self._headers = {"Authorization": f"Basic {base64.b64encode(credentials).decode()}"} if userinfo else {}
+        authorization = f"Basic {base64.b64encode(credentials).decode()}" if userinfo else None
+        self._headers = {"Authorization": authorization} if authorization else {}
+        self._opener = urllib.request.build_opener(
+            _CredentialsStayHomeRedirectHandler(_origin(self._base), authorization, self._query)
+        )
 
     def _request(self, key: str, method: str = "GET") -> Any:
         url = self._base + urllib.parse.quote(key) + (f"?{self._query}" if self._query else "")
         request = urllib.request.Request(url, method=method, headers=self._headers)
         try:
-            return urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT_SECONDS)
+            return self._opener.open(request, timeout=_HTTP_TIMEOUT_SECONDS)
         except urllib.error.HTTPError as e:
             e.close()
             if e.code in (404, 410):
@@ -330,7 +462,7 @@ class HttpRepository(Repository):
             raise self._unreachable(e) from None
 
     def _unreachable(self, error: Exception) -> RepositoryError:
-        reason = getattr(error, "reason", None) or error
+        reason = redact_urls_in(str(getattr(error, "reason", None) or error))
         return RepositoryError(f"The repository {self.url} is unreachable ({reason}): check the URL and the network.")
 
     def has_blob(self, sha256: str, size: int) -> bool:
@@ -372,12 +504,17 @@ class HttpRepository(Repository):
             except (http.client.HTTPException, OSError) as e:
                 raise self._unreachable(e) from None
 
-    def _download(self, key: str, dest_path: Path) -> None:
-        with self._request(key) as response, open(dest_path, "wb") as out:
-            try:
-                shutil.copyfileobj(response, out, _CHUNK_BYTES)
-            except (http.client.HTTPException, ConnectionError, TimeoutError, socket.timeout) as e:
-                raise self._unreachable(e) from None
+    @contextmanager
+    def _reader(self, key: str) -> Iterator[Callable[[int], bytes]]:
+        with self._request(key) as response:
+
+            def read(size: int) -> bytes:
+                try:
+                    return response.read1(size)  # what has arrived, so a trickle is counted as it comes
+                except (http.client.HTTPException, OSError) as e:
+                    raise self._unreachable(e) from None
+
+            yield read
 
     def prepare_to_publish(self) -> None:
         raise ReadOnlyRepositoryError(
@@ -399,6 +536,42 @@ class HttpRepository(Repository):
         raise RepositoryError(f"The repository {self.url} is served over HTTP, which cannot list {prefix}.")
 
 
+def _origin(url: str) -> tuple[str, str | None, int | None] | None:
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:  # not a port: no origin to share credentials with
+        return None
+    return parts.scheme.lower(), parts.hostname, port
+
+
+class _CredentialsStayHomeRedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Follows redirects as urllib does, but sends the repository's credentials (its Authorization
+    header, and its query's parameters if the server echoes them) only to the repository's origin.
+    urllib's own handler copies every header to wherever a server redirects."""
+
+    def __init__(self, origin: object, authorization: str | None, query: str) -> None:
+        self._origin = origin
+        self._authorization = authorization
+        self._query_parameters = frozenset(query.split("&")) if query else frozenset()
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is None:
+            return None
+        new.remove_header("Authorization")
+        if _origin(new.full_url) == self._origin:
+            if self._authorization:
+                new.add_header("Authorization", self._authorization)
+        elif self._query_parameters:
+            # Our token, if the server copied the query into its Location, stays here too; the
+            # other parameters (e.g. a CDN's own signature) go as they are, not re-encoded.
+            parts = urllib.parse.urlsplit(new.full_url)
+            kept = [p for p in parts.query.split("&") if p and p not in self._query_parameters]
+            new.full_url = urllib.parse.urlunsplit(parts._replace(query="&".join(kept)))
+        return new
+
+
 _S3_CREDENTIAL_ERRORS = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"})
 _S3_NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
 _S3_DIGEST_ERRORS = frozenset({"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"})
@@ -409,7 +582,7 @@ class S3Repository(Repository):
     """`s3://bucket/prefix` on AWS or on any S3-compatible store (`endpoint_url`).
 
     Credentials come from boto3's usual chain (environment, shared files, instance role); messages
-    name the bucket and the endpoint, never a key.
+    name the bucket and the endpoint (redacted), never a key.
     """
 
     def __init__(self, url: str, bucket: str, prefix: str, endpoint_url: str | None) -> None:
@@ -419,13 +592,13 @@ class S3Repository(Repository):
             from botocore.exceptions import BotoCoreError  # pants: no-infer-dep
         except ImportError:
             raise RepositoryError(
-                f"The repository {url} is on S3, which needs boto3: install it (`pip install boto3`) for the "
+                f"The repository {redact_url(url)} is on S3, which needs boto3: install it (`pip install boto3`) for the "
                 f"Python that runs this ({sys.executable})."
             ) from None
-        self.url = url
+        self.url = redact_url(url)
         self._bucket = bucket
         self._prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
-        self._where = url + (f" (endpoint {endpoint_url})" if endpoint_url else "")
+        self._where = self.url + (f" (endpoint {redact_url(endpoint_url)})" if endpoint_url else "")
         # Path-style addressing: S3-compatible stores rarely have a DNS name per bucket.
         config = Config(
             s3={"addressing_style": "path"} if endpoint_url else {},
@@ -436,16 +609,24 @@ class S3Repository(Repository):
             # A session of its own: boto3's default session keeps the credentials it first found.
             self._client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
         except ValueError as e:
-            raise RepositoryError(f"Cannot use the S3 endpoint {endpoint_url!r} for {url}: {e}.") from None
+            raise RepositoryError(
+                f"Cannot use the S3 endpoint '{redact_url(endpoint_url or '')}' for {self.url}: {redact_urls_in(str(e))}."
+            ) from None
         except BotoCoreError as e:  # e.g. ProfileNotFound: a bad AWS configuration
-            raise RepositoryError(f"Cannot set up an S3 client for {url}: {e}.") from None
+            raise RepositoryError(f"Cannot set up an S3 client for {self.url}: {redact_urls_in(str(e))}.") from None
 
     def _call(self, doing: str, method: Callable[..., Any], **kwargs: Any) -> Any:
-        """Calls the S3 API, turning its failures into messages that say what to do (and no secrets)."""
+        """Calls the S3 API on the bucket."""
+        with self._errors(doing):
+            return method(Bucket=self._bucket, **kwargs)
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Turns S3's failures into messages that say what to do (and no secrets)."""
         import botocore.exceptions as errors  # pants: no-infer-dep
 
         try:
-            return method(Bucket=self._bucket, **kwargs)
+            yield
         except (errors.NoCredentialsError, errors.PartialCredentialsError):
             raise CredentialsError(
                 f"No S3 credentials to {doing} in {self._where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
@@ -453,12 +634,13 @@ class S3Repository(Repository):
             ) from None
         except errors.EndpointConnectionError as e:
             raise RepositoryError(
-                f"The repository {self._where} is unreachable ({e}): check the endpoint URL and the network."
+                f"The repository {self._where} is unreachable ({redact_urls_in(str(e))}): check the endpoint URL "
+                "and the network."
             ) from None
         except errors.ClientError as e:
             raise self._client_error(doing, e) from None
         except errors.BotoCoreError as e:
-            raise RepositoryError(f"S3 failed to {doing} in {self._where}: {e}") from None
+            raise RepositoryError(f"S3 failed to {doing} in {self._where}: {redact_urls_in(str(e))}") from None
 
     def _client_error(self, doing: str, error: Any) -> RepositoryError:
         code = _error_code(error)
@@ -480,7 +662,7 @@ class S3Repository(Repository):
                 f"S3 refused to {doing} in {self._where} ({code}): the bytes it received do not match their "
                 "sha256. The file changed or was damaged in transit: publish again."
             )
-        message = error.response.get("Error", {}).get("Message", "")
+        message = redact_urls_in(error.response.get("Error", {}).get("Message", ""))
         return RepositoryError(f"S3 failed to {doing} in {self._where}: {code} {message}".rstrip())
 
     def _key(self, key: str) -> str:
@@ -493,11 +675,10 @@ class S3Repository(Repository):
             )
         except NotFoundError:
             return False
-        stored = head.get("ChecksumSHA256")
-        # A store that kept the checksum it verified at upload settles it; a multipart one ("...-N")
-        # is a checksum of checksums, so then the key and size have to do.
-        same_checksum = not stored or "-" in stored or stored == _base64_sha256(sha256)
-        return head.get("ContentLength") == size and same_checksum
+        # Present means verified: the store holds the SHA-256 it checked the bytes against when they
+        # were uploaded (publish always sends it), and it is the blob's. An object without one, or
+        # with a multipart checksum of checksums ("...-N"), counts as missing and is uploaded again.
+        return head.get("ContentLength") == size and head.get("ChecksumSHA256") == _base64_sha256(sha256)
 
     def prepare_to_publish(self) -> None:
         try:
@@ -517,15 +698,19 @@ class S3Repository(Repository):
         except NotFoundError:
             raise NotFoundError(f"{key} is not in the repository {self._where}.") from None
 
-    def _download(self, key: str, dest_path: Path) -> None:
-        def stream(**kwargs: Any) -> None:
-            body = self._client.get_object(**kwargs)["Body"]
-            with open(dest_path, "wb") as out:
-                for chunk in body.iter_chunks(_CHUNK_BYTES):
-                    out.write(chunk)
+    @contextmanager
+    def _reader(self, key: str) -> Iterator[Callable[[int], bytes]]:
+        doing = f"download {key}"
+        body = self._call(doing, self._client.get_object, Key=self._key(key))["Body"]
 
-        # Within _call: a connection lost while streaming is an S3 failure too.
-        self._call(f"download {key}", stream, Key=self._key(key))
+        def read(size: int) -> bytes:
+            with self._errors(doing):  # a connection lost while streaming is an S3 failure too
+                return body.read(size)
+
+        try:
+            yield read
+        finally:
+            body.close()
 
     def _put(self, key: str, data: bytes) -> None:
         self._call(f"write {key}", self._client.put_object, Key=self._key(key), Body=data, ChecksumAlgorithm="SHA256")
@@ -587,24 +772,30 @@ def _base64_sha256(sha256: str) -> str:
 
 
 def open_repository(url: str, *, s3_endpoint_url: str | None = None) -> Repository:
+    shown = f"'{redact_url(url)}'"
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise RepositoryError(
+            f"{shown} is not a repository URL: it contains a space or a control character. Percent-encode it "
+            "(a space is %20)."
+        )
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError as e:
-        raise RepositoryError(f"{url!r} is not a repository URL ({e}).") from None
+        raise RepositoryError(f"{shown} is not a repository URL ({e}).") from None
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-            raise RepositoryError(f"{url!r} is not a file:// repository URL: use file:///absolute/path.")
+            raise RepositoryError(f"{shown} is not a file:// repository URL: use file:///absolute/path.")
         return FileRepository(url, Path(urllib.parse.unquote(parts.path)))
     if parts.scheme == "s3":
         if not parts.netloc:
-            raise RepositoryError(f"{url!r} names no bucket: use s3://bucket/prefix.")
+            raise RepositoryError(f"{shown} names no bucket: use s3://bucket/prefix.")
         return S3Repository(url, parts.netloc, parts.path, s3_endpoint_url)
     if parts.scheme in ("http", "https"):
-        if not parts.netloc:
-            raise RepositoryError(f"{url!r} names no host: use {parts.scheme}://host/path.")
+        if not parts.hostname:
+            raise RepositoryError(f"{shown} names no host: use {parts.scheme}://host/path.")
         return HttpRepository(url)
     raise RepositoryError(
-        f"{url!r} is not a repository URL: use file:///absolute/path, s3://bucket/prefix or https://host/path."
+        f"{shown} is not a repository URL: use file:///absolute/path, s3://bucket/prefix or https://host/path."
     )
 
 
@@ -613,15 +804,17 @@ class BlobUpload:
     """What publish did with one blob of a release."""
 
     blob: Blob
-    uploaded: bool  # False: the repository already had it.
+    uploaded: bool  # False: the repository already had it, intact.
 
 
 @dataclass(frozen=True)
 class PublishReport:
     manifest: ReleaseManifest
-    repository_url: str
+    repository_url: str  # Redacted, for messages.
     blobs: tuple[BlobUpload, ...]
     manifest_written: bool  # False: the same manifest was already there (or a concurrent publish wrote it).
+    # True: the same manifest was there before this publish began, so what it uploaded were repairs.
+    previously_published: bool
 
     @property
     def manifest_key(self) -> str:
@@ -633,7 +826,8 @@ def publish(repository: Repository, manifest_path: Path) -> PublishReport:
 
     A publish killed midway leaves blobs but no manifest, so readers never see a release with
     missing blobs, and running it again completes it. A version is published once: the same bytes
-    again are a no-op, other bytes are refused, also when two publishes race.
+    again upload only what the repository lost or damaged since (a repair), other bytes are
+    refused, also when two publishes race.
     """
     data, manifest = _read_local_manifest(manifest_path)
     _check_single_files(manifest_path, manifest)
@@ -641,15 +835,15 @@ def publish(repository: Repository, manifest_path: Path) -> PublishReport:
     published = _published_manifest(repository, manifest)
     if published is not None:
         _check_same(repository, manifest, data, published)
-        repository.update_indexes(manifest.app)  # completes a publish killed before its indexes
-        return PublishReport(manifest, repository.url, tuple(BlobUpload(b, False) for b in manifest.blobs), False)
     local_files = [(blob, _verified_local_file(manifest_path, manifest, blob)) for blob in manifest.blobs]
     uploads = tuple(_upload_if_missing(repository, blob, path) for blob, path in local_files)
-    written = repository.create_manifest(manifest.app, manifest.version, data)
-    if not written:  # a concurrent publish of this version won the race
-        _check_same(repository, manifest, data, repository.read_manifest(manifest.app, manifest.version))
-    repository.update_indexes(manifest.app)
-    return PublishReport(manifest, repository.url, uploads, written)
+    written = False
+    if published is None:
+        written = repository.create_manifest(manifest.app, manifest.version, data)
+        if not written:  # a concurrent publish of this version won the race
+            _check_same(repository, manifest, data, repository.read_manifest(manifest.app, manifest.version))
+    repository.update_indexes(manifest.app)  # also completes a publish killed before its indexes
+    return PublishReport(manifest, repository.url, uploads, written, previously_published=published is not None)
 
 
 def _read_local_manifest(manifest_path: Path) -> tuple[bytes, ReleaseManifest]:

@@ -8,26 +8,31 @@ from __future__ import annotations
 import base64
 import http.server
 import importlib.util
+import os
+import time
 import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from pex_release.manifest import ReleaseManifest
+from pex_release.manifest import Blob, ReleaseManifest
 from pex_release.repository import (
     BlobMismatchError,
     CredentialsError,
+    DownloadTimeoutError,
     FileRepository,
     NotFoundError,
     ReadOnlyRepositoryError,
     RepositoryError,
     manifest_key,
     open_repository,
+    blob_key,
     publish,
+    redact_url,
 )
 from pex_release.testutil import RepositoryContract, make_release
-from testing.servers import http_server
+from testing.servers import Reply, http_server
 
 
 class TestFileRepository(RepositoryContract):
@@ -127,8 +132,8 @@ def served(tmp_path: Path) -> Iterator[tuple[FileRepository, str]]:
     repository = file_repository(tmp_path)
     for app, version in (("api", "1.0.0"), ("api", "1.1.0"), ("worker", "2.0.0")):
         publish(repository, make_release(tmp_path / app / version, app, version, sources=version))
-    with http_server(tmp_path) as base_url:
-        yield repository, f"{base_url}/repository"
+    with http_server(tmp_path) as server:
+        yield repository, f"{server.url}/repository"
 
 
 def test_http_reads_what_was_published(served: tuple[FileRepository, str], tmp_path: Path) -> None:
@@ -139,7 +144,7 @@ def test_http_reads_what_was_published(served: tuple[FileRepository, str], tmp_p
     assert remote.list_versions("nope") == []
     assert remote.read_manifest("api", "1.1.0") == local.read_manifest("api", "1.1.0")
     deps = ReleaseManifest.loads(local.read_manifest("api", "1.1.0"), origin="test").deps
-    remote.download_blob(deps.sha256, tmp_path / "downloaded")
+    remote.download_blob(deps, tmp_path / "downloaded", seconds=60)
     assert (tmp_path / "downloaded").read_bytes() == (tmp_path / "api" / "1.1.0" / deps.file).read_bytes()
     assert remote.has_blob(deps.sha256, deps.size)
     assert not remote.has_blob(deps.sha256, deps.size + 1)
@@ -156,8 +161,8 @@ def test_http_missing_things_are_named(served: tuple[FileRepository, str], tmp_p
     _, url = served
     with pytest.raises(NotFoundError, match=f"api 9.9 is not published in {url} \\(there is no apps/api/9.9.json\\)"):
         open_repository(url).read_manifest("api", "9.9")
-    with pytest.raises(NotFoundError, match=f"The blob sha256:{'0' * 64} is not in the repository {url}"):
-        open_repository(url).download_blob("0" * 64, tmp_path / "x")
+    with pytest.raises(NotFoundError, match=f"The blob x.pex \\(sha256:{'0' * 64}\\) is not in the repository {url}"):
+        open_repository(url).download_blob(Blob("x.pex", "0" * 64, 1), tmp_path / "x", seconds=60)
     root = url.rsplit("/", 1)[0]
     with pytest.raises(NotFoundError, match=f"{root}/elsewhere has no apps/index.json.*names the repository's root"):
         open_repository(f"{root}/elsewhere").list_apps()
@@ -172,7 +177,7 @@ def test_http_is_read_only(served: tuple[FileRepository, str], tmp_path: Path) -
 def test_http_never_shows_the_query_string(served: tuple[FileRepository, str]) -> None:
     _, url = served
     repository = open_repository(f"{url}?token=s3cr3t-token")
-    assert repository.url == url
+    assert repository.url == f"{url}?***"
     assert repository.list_apps() == ["api", "worker"]  # the server ignores the token
     with pytest.raises(NotFoundError) as missing:
         repository.read_manifest("api", "9.9")
@@ -210,11 +215,88 @@ def test_http_credentials_are_sent_and_never_shown() -> None:
         with pytest.raises(CredentialsError, match=f"The repository http://{base} refused access to apps/index.json \\(HTTP 401\\)"):
             open_repository(f"http://{base}").list_apps()
         repository = open_repository(f"http://user:p4ss@{base}")
-        assert repository.url == f"http://{base}"
+        assert repository.url == f"http://***@{base}"
         assert repository.list_apps() == ["api"]
         with pytest.raises(NotFoundError) as missing:
             repository.read_manifest("api", "1.0.0")
         server.shutdown()
     assert "p4ss" not in str(missing.value)
-    with pytest.raises(RepositoryError, match=f"The repository http://{base} is unreachable \\(.*\\): check the URL"):
+    with pytest.raises(RepositoryError, match=f"The repository http://\\*\\*\\*@{base} is unreachable \\(.*\\): check the URL"):
         repository.list_apps()
+
+
+def test_publish_removes_the_stale_temporary_files_of_killed_publishes(tmp_path: Path) -> None:
+    repository = file_repository(tmp_path)
+    manifest = make_release(tmp_path / "a", "api", "1.0.0")
+    publish(repository, manifest)
+    blobs, api = repository.root / "blobs" / "sha256", repository.root / "apps" / "api"
+    left = [blobs / f".{'a' * 64}.k1ll3d_0.tmp", api / ".1.0.1.json.k1ll3d_1.tmp"]
+    fresh = blobs / f".{'b' * 64}.wr1t1ng_.tmp"  # a concurrent publish's write in progress
+    not_ours = blobs / ".keep"
+    two_hours_ago = time.time() - 7200
+    for path in (*left, fresh, not_ours):
+        path.write_bytes(b"partial")
+    for path in (*left, not_ours):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    publish(repository, manifest)
+    assert [p.exists() for p in left] == [False, False]
+    assert fresh.exists() and not_ours.exists()
+
+
+# --- Downloads: a deadline, and a cap at the declared size --------------------------------------------
+
+
+def test_a_download_stops_one_byte_past_the_declared_size(served: tuple[FileRepository, str], tmp_path: Path) -> None:
+    local, url = served
+    with http_server(tmp_path) as server:
+        deps = ReleaseManifest.loads(local.read_manifest("api", "1.0.0"), origin="test").deps
+        stored = (local.root / blob_key(deps.sha256)).read_bytes()
+        server.replies[f"/repository/{blob_key(deps.sha256)}"] = Reply(body=stored + b"\0" * (32 << 20))
+        with pytest.raises(BlobMismatchError) as refused:
+            open_repository(f"{server.url}/repository").download_blob(deps, tmp_path / "downloaded", seconds=60)
+    assert f"is longer than the {deps.size:,} bytes its manifest declares: the download stopped at" in str(refused.value)
+    assert (tmp_path / "downloaded").stat().st_size == deps.size + 1
+
+
+def test_a_download_has_a_deadline(served: tuple[FileRepository, str], tmp_path: Path) -> None:
+    local, _ = served
+    with http_server(tmp_path) as server:
+        deps = ReleaseManifest.loads(local.read_manifest("api", "1.0.0"), origin="test").deps
+        server.replies[f"/repository/{blob_key(deps.sha256)}"] = Reply(body=b"x" * deps.size, byte_interval=60)
+        with pytest.raises(DownloadTimeoutError) as stalled:
+            open_repository(f"{server.url}/repository").download_blob(deps, tmp_path / "downloaded", seconds=0.5)
+    assert str(stalled.value) == (
+        f"Downloading {deps.file} (sha256:{deps.sha256}) from {server.url}/repository took longer than the 0.5 s "
+        f"allowed for its {deps.size:,} bytes: 1 bytes arrived."
+    )
+
+
+def test_a_file_repository_that_hangs_is_given_up_on_too(tmp_path: Path) -> None:
+    repository = file_repository(tmp_path)
+    deps = publish(repository, make_release(tmp_path / "a", "api", "1.0.0")).manifest.deps
+    stored = repository.root / blob_key(deps.sha256)
+    stored.unlink()
+    os.mkfifo(stored)  # opening it blocks, as a hung network mount does
+    try:
+        with pytest.raises(DownloadTimeoutError, match="took longer than the 0.2 s allowed .*: 0 bytes arrived"):
+            repository.download_blob(deps, tmp_path / "downloaded", seconds=0.2)
+    finally:
+        os.close(os.open(stored, os.O_WRONLY | os.O_NONBLOCK))  # lets the abandoned reader go
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("http://user:s3cr3t@host/r", "http://***@host/r"),
+        ("https://host/r?token=s3cr3t&x=1", "https://host/r?***"),
+        ("https:///x?token=s3cr3t", "https:///x?***"),
+        ("http://[::1/x?token=s3cr3t", "http://[::1/x?***"),
+        ("http://KEY:s3cr3t@host:9000", "http://***@host:9000"),
+        ("http://user:s3/cr3t@host/r", "http://***@host/r"),  # an unescaped `/` in the password
+        ("s3://bucket/prefix", "s3://bucket/prefix"),
+        ("file:///srv/releases#s3cr3t", "file:///srv/releases#***"),
+        ("http://host/\x1b[2J", "http://host/\\x1b[2J"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown

@@ -26,9 +26,12 @@ from pex_release import publisher
 from pex_release.manifest import Blob, DepsBlob, ReleaseManifest
 from pex_release.repository import (
     AlreadyPublishedError,
+    FileRepository,
     NotFoundError,
     PublishReport,
     Repository,
+    S3Repository,
+    blob_key,
     open_repository,
     publish,
 )
@@ -96,6 +99,18 @@ def make_release(
     path = directory / f"{app}.release.json"
     path.write_bytes(manifest.dumps())
     return path
+
+
+def damage_blob(repository: Repository, key: str, damage: str) -> None:
+    """Damages a stored blob as a disk, an operator or a lifecycle rule might: "deleted", or
+    "corrupted" (other bytes of the same size)."""
+    if damage == "corrupted":
+        repository._put(key, b"x" * len(repository._get(key)))
+    elif isinstance(repository, FileRepository):
+        (repository.root / key).unlink()
+    else:
+        assert isinstance(repository, S3Repository)
+        repository._client.delete_object(Bucket=repository._bucket, Key=repository._key(key))
 
 
 def python_env() -> dict[str, str]:
@@ -226,6 +241,20 @@ class RepositoryContract:
         rerun = publish(repository, manifest)
         assert self.uploaded(rerun) == [("deps-shared.pex", False), ("api-srcs.pex", False)]
         assert rerun.manifest_written
+        assert repository.read_manifest("api", "1.0.0") == manifest.read_bytes()
+
+    @pytest.mark.parametrize("damage", ["deleted", "corrupted"])
+    def test_publishing_again_repairs_a_damaged_blob(self, repository: Repository, tmp_path: Path, damage: str) -> None:
+        manifest = make_release(tmp_path, "api", "1.0.0")
+        deps = publish(repository, manifest).manifest.deps
+        damage_blob(repository, blob_key(deps.sha256), damage)
+        assert not repository.has_blob(deps.sha256, deps.size)
+        again = publish(repository, manifest)
+        assert self.uploaded(again) == [("deps-shared.pex", True), ("api-srcs.pex", False)]
+        assert (again.previously_published, again.manifest_written) == (True, False)
+        assert repository.has_blob(deps.sha256, deps.size)
+        repository.download_blob(deps, tmp_path / "downloaded", seconds=60)  # as pexrun fetches it
+        assert (tmp_path / "downloaded").read_bytes() == (tmp_path / deps.file).read_bytes()
         assert repository.read_manifest("api", "1.0.0") == manifest.read_bytes()
 
     def test_a_stale_index_is_rebuilt_from_the_manifests(self, repository: Repository, tmp_path: Path) -> None:

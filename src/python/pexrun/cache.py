@@ -5,12 +5,17 @@
     <cache>/blobs/sha256/<hex>                  blobs, written under a temporary name and renamed once verified
     <cache>/manifests/<app>/<version>.json      the releases fetched here; the file's mtime is the last use
     <cache>/run/<app>@<version>/<app>.pex       a link to the sources blob, so `ps` names the release
+
+A read-only cache (e.g. one baked into an image) runs the releases it holds: the record of use and
+the link are skipped when they cannot be written, and the release runs from its blob's path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import stat
 import tempfile
 import time
 import uuid
@@ -21,6 +26,11 @@ from pex_release.manifest import Blob, ManifestError, ReleaseManifest
 from pex_release.repository import BlobMismatchError, Repository, file_sha256
 
 CACHE_DIR_ENV = "PEXRUN_CACHE_DIR"
+DOWNLOAD_TIMEOUT_ENV = "PEXRUN_DOWNLOAD_TIMEOUT"
+DEFAULT_DOWNLOAD_TIMEOUT_SECONDS = 60.0
+# A blob's download may take the download timeout plus one second per this many bytes: a slow link
+# gets time in proportion to the blob, and a server that trickles or stalls is given up on.
+MIN_DOWNLOAD_BYTES_PER_SECOND = 256 * 1024
 # A temporary download older than this was left by a pexrun that died; younger ones may be in progress.
 _ABANDONED_DOWNLOAD_SECONDS = 24 * 3600
 
@@ -30,6 +40,10 @@ def default_cache_dir() -> Path:
     if configured:
         return Path(configured)
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pexrun"
+
+
+class CacheError(Exception):
+    """The cache cannot hold what a run needs; the message names the path and the fix."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,13 @@ class GcReport:
     freed_bytes: int
 
 
+def _lstat_mode(path: Path) -> int | None:
+    try:
+        return path.lstat().st_mode
+    except FileNotFoundError:
+        return None
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -58,8 +79,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 class BlobCache:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT_SECONDS) -> None:
         self.root = root
+        self.download_timeout = download_timeout
         self._blobs = root / "blobs" / "sha256"
         self._records = root / "manifests"
         self._links = root / "run"
@@ -69,30 +91,59 @@ class BlobCache:
 
     def fetch_release(self, repository: Repository, manifest: ReleaseManifest, manifest_bytes: bytes) -> FetchedRelease:
         """The verified local copies of the release's deps and sources PEXes, downloaded if missing."""
-        # Recorded first, so a concurrent `gc` keeps the blobs this fetch is about to add.
-        _write_atomically(self._records / manifest.app / f"{manifest.version}.json", manifest_bytes)
+        # Recorded first, so a concurrent `gc` keeps the blobs this fetch is about to add; a cache
+        # that cannot be written (read-only) still runs what it holds: the record only guides gc.
+        try:
+            _write_atomically(self._records / manifest.app / f"{manifest.version}.json", manifest_bytes)
+        except OSError:
+            pass
         deps = self.fetch_blob(repository, manifest.deps)
         sources = self.fetch_blob(repository, manifest.sources)
         return FetchedRelease(manifest, deps, self._release_link(manifest, sources))
 
+    def download_seconds(self, blob: Blob) -> float:
+        return self.download_timeout + blob.size / MIN_DOWNLOAD_BYTES_PER_SECOND
+
     def fetch_blob(self, repository: Repository, blob: Blob) -> Path:
         path = self.blob_path(blob.sha256)
-        if path.exists():
+        mode = _lstat_mode(path)
+        if mode is not None and stat.S_ISREG(mode):
             self._verify_cached(path, blob)
             return path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if mode is not None:  # a directory, a link, a pipe...: not ours, and in the way
+            self._remove_non_file(path, blob)
         # A name of our own, verified, then renamed into place: a concurrent pexrun never sees half a
         # blob, and when two download the same one, the second rename puts identical bytes in place.
-        fd, temp = tempfile.mkstemp(prefix=f".{blob.sha256}.", suffix=".download", dir=path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=f".{blob.sha256}.", suffix=".download", dir=path.parent)
+        except OSError as e:
+            raise CacheError(
+                f"Cannot download {blob.file} (sha256:{blob.sha256}) into the cache {self.root}: {e.strerror}. "
+                "Make it writable, or use another with --cache-dir DIR (or $PEXRUN_CACHE_DIR)."
+            ) from None
         os.close(fd)
         try:
-            repository.download_blob(blob.sha256, Path(temp))
+            repository.download_blob(blob, Path(temp), seconds=self.download_seconds(blob))
             self._verify_download(Path(temp), blob, repository)
             os.chmod(temp, 0o444)  # blobs are immutable; mkstemp made it 0600
             os.replace(temp, path)
         finally:
             Path(temp).unlink(missing_ok=True)
         return path
+
+    @staticmethod
+    def _remove_non_file(path: Path, blob: Blob) -> None:
+        try:
+            if stat.S_ISDIR(path.lstat().st_mode):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError as e:
+            raise CacheError(
+                f"{path}, where the cache keeps {blob.file} (sha256:{blob.sha256}), is not a file, and pexrun "
+                f"cannot remove it ({e.strerror}): remove it (`rm -r {path}`) and run again."
+            ) from None
 
     @staticmethod
     def _verify_cached(path: Path, blob: Blob) -> None:
@@ -111,18 +162,24 @@ class BlobCache:
             raise BlobMismatchError(
                 f"{blob.file} (sha256:{blob.sha256}, {blob.size:,} bytes) downloaded from {repository.url} is "
                 f"corrupt: its {size:,} bytes hash to {sha256}. Nothing was cached or run. If it happens again, "
-                f"the repository's copy is damaged: delete blobs/sha256/{blob.sha256} there and publish the release again."
+                "the repository's copy is damaged: publish the release again, which replaces it."
             )
 
     def _release_link(self, manifest: ReleaseManifest, sources: Path) -> Path:
+        """The link named after the release, or the blob itself where the link cannot be made."""
         link = self._links / f"{manifest.app}@{manifest.version}" / f"{manifest.app}.pex"
         target = os.path.relpath(sources, link.parent)
         if link.is_symlink() and os.readlink(link) == target:
             return link
-        link.parent.mkdir(parents=True, exist_ok=True)
         temp = link.with_name(f".{link.name}.{uuid.uuid4().hex}")
-        temp.symlink_to(target)
-        os.replace(temp, link)  # atomic, also over a link another pexrun just made
+        try:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            temp.symlink_to(target)
+            os.replace(temp, link)  # atomic, also over a link another pexrun just made
+        except OSError:  # a read-only cache, or something else in the way: only `ps` loses the name
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
+            return sources
         return link
 
     def gc(self, keep: int) -> GcReport:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pex_release.manifest import ReleaseManifest
+from pex_release.manifest import Blob, ReleaseManifest
 from pex_release.repository import BlobMismatchError, FileRepository, Repository, publish
 from pex_release.testutil import make_release, python_env
 from pexrun.cache import BlobCache, default_cache_dir
@@ -21,9 +21,9 @@ class CountingRepository(FileRepository):
 
     downloads = 0
 
-    def download_blob(self, sha256: str, dest_path: Path) -> None:
+    def download_blob(self, blob: Blob, dest_path: Path, *, seconds: float) -> None:
         self.downloads += 1
-        super().download_blob(sha256, dest_path)
+        super().download_blob(blob, dest_path, seconds=seconds)
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_a_corrupt_download_leaves_nothing_in_the_cache(repository: CountingRepo
     assert f"api-srcs.pex (sha256:{manifest.sources.sha256}, {manifest.sources.size:,} bytes) downloaded from" in str(
         refused.value
     )
-    assert f"delete blobs/sha256/{manifest.sources.sha256} there and publish the release again" in str(refused.value)
+    assert "the repository's copy is damaged: publish the release again, which replaces it." in str(refused.value)
     assert cached_files(tmp_path / "cache") == [manifest.deps.sha256]  # no half-written or bad file
 
 

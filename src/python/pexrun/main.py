@@ -8,8 +8,10 @@
     pexrun info  <repository> <app>@<version>
     pexrun gc    --keep N
 
-Every command takes --cache-dir DIR (default: $PEXRUN_CACHE_DIR, else ~/.cache/pexrun) and
---s3-endpoint-url URL (default: $PEXRUN_S3_ENDPOINT_URL). Repositories: file:///path, s3://bucket/prefix (with the host's boto3),
+Every command takes --cache-dir DIR (default: $PEXRUN_CACHE_DIR, else ~/.cache/pexrun),
+--s3-endpoint-url URL (default: $PEXRUN_S3_ENDPOINT_URL) and --download-timeout SECONDS (default:
+$PEXRUN_DOWNLOAD_TIMEOUT, else 60; each blob gets that plus 1 s per 256 KiB of its size).
+Repositories: file:///path, s3://bucket/prefix (with the host's boto3),
 http(s)://host/path. Without a version, `run` and `fetch` take the highest PEP 440 version
 published (a pre-release only when there is nothing else, as pip chooses).
 """
@@ -23,9 +25,16 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from pex_release.manifest import Blob, ManifestError
-from pex_release.repository import Repository, RepositoryError, open_repository
-from pexrun.cache import CACHE_DIR_ENV, BlobCache, default_cache_dir
+from pex_release.manifest import Blob, ManifestError, printable
+from pex_release.repository import DownloadTimeoutError, Repository, RepositoryError, open_repository
+from pexrun.cache import (
+    CACHE_DIR_ENV,
+    DEFAULT_DOWNLOAD_TIMEOUT_SECONDS,
+    DOWNLOAD_TIMEOUT_ENV,
+    BlobCache,
+    CacheError,
+    default_cache_dir,
+)
 from pexrun.launch import (
     Interpreter,
     LaunchError,
@@ -55,6 +64,10 @@ def _repository(args: argparse.Namespace) -> Repository:
     return open_repository(args.repository, s3_endpoint_url=args.s3_endpoint_url)
 
 
+def _cache(args: argparse.Namespace) -> BlobCache:
+    return BlobCache(args.cache_dir, download_timeout=args.download_timeout)
+
+
 def run(args: argparse.Namespace) -> int:
     interpreter = Interpreter.at(args.python)
     repository = _repository(args)
@@ -62,14 +75,14 @@ def run(args: argparse.Namespace) -> int:
     # Checked before anything is downloaded.
     entry_point = script_entry_point(manifest, args.script)
     check_interpreter(interpreter, manifest)
-    release = BlobCache(args.cache_dir).fetch_release(repository, manifest, data)
+    release = _cache(args).fetch_release(repository, manifest, data)
     exec_release(interpreter, release, args.args, release_environ(release, entry_point, os.environ))
 
 
 def fetch(args: argparse.Namespace) -> int:
     repository = _repository(args)
     manifest, data = read_release(repository, *parse_release(args.release))
-    release = BlobCache(args.cache_dir).fetch_release(repository, manifest, data)
+    release = _cache(args).fetch_release(repository, manifest, data)
     print(f"{manifest.app} {manifest.version}: verified in {args.cache_dir}")
     print(f"  deps     {release.deps}")
     print(f"  sources  {release.sources}")
@@ -81,7 +94,7 @@ def list_releases(args: argparse.Namespace) -> int:
     apps = [args.app] if args.app else repository.list_apps()
     for app in apps:
         for version in published_versions(repository, app):
-            print(f"{app}@{version}")
+            print(printable(f"{app}@{version}"))
     return 0
 
 
@@ -106,11 +119,11 @@ def info(args: argparse.Namespace) -> int:
         ("injected args", shlex.join(manifest.args) or "none"),
         ("subset key", manifest.deps.subset_key),
     ]
-    lines = [f"{name + ':':<25}{value}" for name, value in fields]
+    lines = [f"{name + ':':<25}{printable(value)}" for name, value in fields]
     lines += _blob_line("deps", manifest.deps) + _blob_line("sources", manifest.sources)
     lines += _blob_line("single file", manifest.single_file)
     lines.append(f"distributions ({len(manifest.deps.distributions)}):")
-    lines += [f"  {d.name}=={d.version}  sha256:{d.sha256}" for d in manifest.deps.distributions]
+    lines += [printable(f"  {d.name}=={d.version}  sha256:{d.sha256}") for d in manifest.deps.distributions]
     print("\n".join(lines))
     return 0
 
@@ -132,6 +145,16 @@ def _count(value: str) -> int:
     return int(value)
 
 
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds (more than 0), got {value!r}")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Options every command takes (each uses those it needs), so scripts can pass them uniformly.
     common = argparse.ArgumentParser(add_help=False)
@@ -147,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get(S3_ENDPOINT_URL_ENV),
         metavar="URL",
         help=f"the endpoint of an S3-compatible store, for s3:// (default: ${S3_ENDPOINT_URL_ENV}, else AWS)",
+    )
+    common.add_argument(
+        "--download-timeout",
+        type=_seconds,
+        default=os.environ.get(DOWNLOAD_TIMEOUT_ENV, str(DEFAULT_DOWNLOAD_TIMEOUT_SECONDS)),
+        metavar="SECONDS",
+        help=(
+            "the time each blob's download may take, plus 1 s per 256 KiB of its size; a slower download "
+            f"fails (default: ${DOWNLOAD_TIMEOUT_ENV}, else {DEFAULT_DOWNLOAD_TIMEOUT_SECONDS:g})"
+        ),
     )
     parser = argparse.ArgumentParser(prog="pexrun", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -193,10 +226,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except UsageError as e:
-        print(f"pexrun: error: {e}", file=sys.stderr)
+        print(f"pexrun: error: {printable(str(e))}", file=sys.stderr)
         return 2
-    except (RepositoryError, ManifestError, LaunchError, OSError) as e:
-        print(f"pexrun: error: {e}", file=sys.stderr)
+    except DownloadTimeoutError as e:
+        print(
+            f"pexrun: error: {e} Nothing was cached. On a network this slow, allow more time with "
+            f"--download-timeout SECONDS (or ${DOWNLOAD_TIMEOUT_ENV}).",
+            file=sys.stderr,
+        )
+        return 1
+    except (RepositoryError, ManifestError, LaunchError, CacheError, OSError) as e:
+        # Messages quote manifests' fields, which must not drive the terminal.
+        print(f"pexrun: error: {printable(str(e))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

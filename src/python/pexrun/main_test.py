@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,16 +14,16 @@ from typing import Any, Iterator
 
 import pytest
 
-from pex_release.manifest import ReleaseManifest
-from pex_release.repository import FileRepository, open_repository, publish
-from pex_release.testutil import make_release, python_env
+from pex_release.manifest import Blob, ReleaseManifest
+from pex_release.repository import FileRepository, blob_key, open_repository, publish
+from pex_release.testutil import damage_blob, make_release, python_env
 from pexrun.main import main
-from testing.servers import S3Server, http_server
+from testing.servers import HttpServer, Reply, S3Server, http_server
 
 
-def pexrun(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def pexrun(*args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pexrun.main", *args],
+        [*prefix, sys.executable, "-m", "pexrun.main", *args],
         env={**python_env(), **(env or {})},
         capture_output=True,
         text=True,
@@ -227,8 +228,8 @@ def test_gc(repository: FileRepository, cache: Path) -> None:
 
 @pytest.fixture
 def served(repository: FileRepository, tmp_path: Path) -> Iterator[str]:
-    with http_server(repository.root.parent) as base_url:
-        yield f"{base_url}/{repository.root.name}"
+    with http_server(repository.root.parent) as server:
+        yield f"{server.url}/{repository.root.name}"
 
 
 def test_run_and_list_over_http(served: str, cache: Path) -> None:
@@ -259,3 +260,173 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stray_args:
         main(["list", "file:///x", "--", "extra"])
     assert stray_args.value.code == 2 and "only `run` takes arguments after `--`" in capsys.readouterr().err
+
+
+# --- Hostile servers and repositories -------------------------------------------------------------
+
+SECRET = "s3cr3t-7b2e"
+
+
+@pytest.fixture
+def http_repository(repository: FileRepository) -> Iterator[HttpServer]:
+    """The repository fixture's releases, served over HTTP."""
+    with http_server(repository.root.parent) as server:
+        yield server
+
+
+def blob_path(server: HttpServer, blob: Blob) -> str:
+    return f"/repository/{blob_key(blob.sha256)}"
+
+
+def test_credentials_are_not_sent_to_another_origin_on_a_redirect(
+    repository: FileRepository, http_repository: HttpServer, cache: Path
+) -> None:
+    deps = manifest_of(repository, "api", "1.0.0").deps
+    with http_server(repository.root.parent) as elsewhere:
+        # A CDN, say: the same blob, on another origin (localhost, not 127.0.0.1, and another port),
+        # and a Location that copies the query, as `return 302 http://cdn$request_uri` does.
+        location = f"http://localhost:{elsewhere.port}{blob_path(http_repository, deps)}?token={SECRET}&cdn=1"
+        http_repository.replies[blob_path(http_repository, deps)] = Reply(302, {"Location": location})
+        url = f"http://user:{SECRET}@127.0.0.1:{http_repository.port}/repository?token={SECRET}"
+        result = pexrun("run", url, "api@1.0.0", "--cache-dir", str(cache))
+        assert ran(result)["version"] == "1.0.0"
+    assert SECRET not in result.stdout + result.stderr
+    sent_home = http_repository.requests
+    assert all(r.headers.get("Authorization") and f"token={SECRET}" in r.path for r in sent_home), sent_home
+    assert [(r.method, r.path, r.headers.get("Authorization")) for r in elsewhere.requests] == [
+        ("GET", f"{blob_path(http_repository, deps)}?cdn=1", None)
+    ]
+
+
+@pytest.mark.parametrize(
+    "url, endpoint, shown",
+    [
+        (f"http://user:{SECRET}@127.0.0.1:9/releases", None, "The repository http://***@127.0.0.1:9/releases is unreachable"),
+        (f"https:///x?token={SECRET}", None, "'https:///x?***' names no host"),
+        (f"http://[::1/x?token={SECRET}", None, "'http://[::1/x?***' is not a repository URL (Invalid IPv6 URL)"),
+        (f"ftp://user:{SECRET}@host/x?token={SECRET}", None, "'ftp://***@host/x?***' is not a repository URL: use"),
+        (f"http://host/my releases?token={SECRET}", None, "'http://host/my releases?***' is not a repository URL: it contains a space"),
+        (f"http://host/\x1b[2J?token={SECRET}", None, "'http://host/\\x1b[2J?***' is not a repository URL: it contains"),
+        ("s3://bucket/releases", f"http://KEY:{SECRET}@127.0.0.1:9", "s3://bucket/releases (endpoint http://***@127.0.0.1:9) is unreachable"),
+        ("s3://bucket/releases", f"http://[::1/?token={SECRET}", "Cannot use the S3 endpoint 'http://[::1/?***' for s3://bucket/releases"),
+    ],
+)
+def test_secrets_in_urls_are_never_shown(s3_env: S3Server, cache: Path, url: str, endpoint: str | None, shown: str) -> None:
+    endpoint_args = ["--s3-endpoint-url", endpoint] if endpoint else []
+    for command in (["run", url, "api"], ["list", url], ["info", url, "api@1.0"]):
+        result = pexrun(*command, *endpoint_args, "--cache-dir", str(cache))
+        assert shown in failed(result)
+        assert SECRET not in result.stdout + result.stderr
+        assert "\x1b" not in result.stderr
+
+
+def test_manifest_fields_cannot_drive_the_terminal(repository: FileRepository, cache: Path) -> None:
+    published = json.loads(repository.read_manifest("api", "1.0.0"))
+    hostile = {
+        **published,
+        "version": "6.6.6",
+        "revision": "\x1b[2J\x1b]0;owned\x07",
+        "entry_point": "api.main\x1b[8m",
+        "scripts": {"rep\x1bort": "x:y"},
+        "env": {"TERM": "\x1b[31mred"},
+    }
+    (repository.root / "apps" / "api" / "6.6.6.json").write_text(json.dumps(hostile))
+    info = pexrun("info", repository.url, "api@6.6.6")
+    assert info.returncode == 0, info.stderr
+    assert "\x1b" not in info.stdout and "\x07" not in info.stdout
+    assert "revision:                \\x1b[2J\\x1b]0;owned\\x07\n" in info.stdout
+    assert "script:                  rep\\x1bort = x:y\n" in info.stdout
+    assert "injected env:            TERM=\\x1b[31mred\n" in info.stdout
+    run = failed(pexrun("run", repository.url, "api@6.6.6", "--script", "nope", "--cache-dir", str(cache)))
+    assert run == "pexrun: error: api 6.6.6 has no script 'nope' (its scripts: rep\\x1bort).\n"
+
+
+def test_listed_versions_cannot_drive_the_terminal(repository: FileRepository, http_repository: HttpServer) -> None:
+    (repository.root / "apps" / "worker" / "index.json").write_text(json.dumps(["0.1.0", "0.2\x1b[2J"]))
+    listed = pexrun("list", f"{http_repository.url}/repository", "worker")
+    assert listed.stdout == "worker@0.1.0\nworker@0.2\\x1b[2J\n", listed.stderr
+
+
+@pytest.mark.parametrize("damage", ["deleted", "corrupted"])
+def test_a_damaged_release_runs_again_once_published_again(
+    tmp_path: Path, cache: Path, s3_env: S3Server, damage: str
+) -> None:
+    for url, endpoint in ((f"file://{tmp_path / 'repository'}", None), (f"s3://{s3_env.new_bucket()}/r", s3_env.endpoint)):
+        repository = open_repository(url, s3_endpoint_url=endpoint)
+        manifest = make_release(tmp_path / "dist", "api", "1.0.0")
+        publish(repository, manifest)
+        damage_blob(repository, blob_key(manifest_of(repository, "api", "1.0.0").sources.sha256), damage)
+        endpoint_args = ["--s3-endpoint-url", endpoint] if endpoint else []
+        assert "api-srcs.pex (sha256:" in failed(pexrun("run", url, "api@1.0.0", *endpoint_args, "--cache-dir", str(cache)))
+        assert [u.uploaded for u in publish(repository, manifest).blobs] == [False, True]
+        assert ran(pexrun("run", url, "api@1.0.0", *endpoint_args, "--cache-dir", str(cache)))["version"] == "1.0.0"
+        shutil.rmtree(cache)
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_a_trickling_download_is_given_up_on(
+    repository: FileRepository, http_repository: HttpServer, cache: Path, how: str
+) -> None:
+    deps = manifest_of(repository, "api", "1.0.0").deps
+    stored = (repository.root / blob_key(deps.sha256)).read_bytes()
+    http_repository.replies[blob_path(http_repository, deps)] = Reply(body=stored, byte_interval=0.2)
+    timeout = ["--download-timeout", "1"] if how == "option" else []
+    result = pexrun(
+        "run", f"{http_repository.url}/repository", "api@1.0.0", *timeout, "--cache-dir", str(cache),
+        env={"PEXRUN_DOWNLOAD_TIMEOUT": "1" if how == "environment" else "60"},
+    )
+    error = failed(result)
+    assert f"Downloading deps-shared.pex (sha256:{deps.sha256}) from {http_repository.url}/repository took longer " in error
+    assert f"than the 1.0 s allowed for its {deps.size:,} bytes: " in error
+    received = int(error.split(" bytes arrived.")[0].rsplit(": ", 1)[1].replace(",", ""))
+    assert 0 < received < deps.size
+    assert "Nothing was cached. On a network this slow, allow more time with --download-timeout SECONDS (or " in error
+    assert list((cache / "blobs" / "sha256").iterdir()) == []
+
+
+def test_a_download_longer_than_its_blob_is_cut_short(
+    repository: FileRepository, http_repository: HttpServer, cache: Path
+) -> None:
+    deps = manifest_of(repository, "api", "1.0.0").deps
+    stored = (repository.root / blob_key(deps.sha256)).read_bytes()
+    http_repository.replies[blob_path(http_repository, deps)] = Reply(body=stored + b"\0" * (64 << 20))
+    error = failed(pexrun("run", f"{http_repository.url}/repository", "api@1.0.0", "--cache-dir", str(cache)))
+    assert f"deps-shared.pex (sha256:{deps.sha256}) from {http_repository.url}/repository is longer than the " in error
+    assert f"{deps.size:,} bytes its manifest declares: the download stopped at {deps.size + 1:,} bytes." in error
+    assert list((cache / "blobs" / "sha256").iterdir()) == []
+
+
+def test_a_directory_where_a_cached_blob_belongs_is_replaced(repository: FileRepository, cache: Path) -> None:
+    deps = cache / "blobs" / "sha256" / manifest_of(repository, "api", "1.0.0").deps.sha256
+    (deps / "inside").mkdir(parents=True)
+    assert ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))["pex_path"] == str(deps)
+    assert deps.is_file()
+
+
+# Root writes through any mode bits: without these capabilities, it is held to them as anyone is.
+AS_ANY_USER = ("setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--") if os.geteuid() == 0 else ()
+
+
+def test_a_read_only_cache_runs_what_it_holds(repository: FileRepository, cache: Path) -> None:
+    assert ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))["version"] == "1.0.0"
+    shutil.rmtree(cache / "run")  # so the link named after the release cannot be made again
+    in_the_way = cache / "blobs" / "sha256" / manifest_of(repository, "api", "1.10.0").sources.sha256
+    in_the_way.mkdir()
+    for path in (cache, *cache.rglob("*")):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        assert subprocess.run([*AS_ANY_USER, "touch", str(cache / "x")], capture_output=True).returncode != 0
+        report = ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache), prefix=AS_ANY_USER))
+        sources = manifest_of(repository, "api", "1.0.0").sources
+        assert (report["version"], report["argv0"]) == ("1.0.0", str(cache / "blobs" / "sha256" / sources.sha256))
+        missing = failed(pexrun("run", repository.url, "api@1.9.0", "--cache-dir", str(cache), prefix=AS_ANY_USER))
+        assert f"Cannot download api-srcs.pex (sha256:{manifest_of(repository, 'api', '1.9.0').sources.sha256}) " in missing
+        assert f"into the cache {cache}: Permission denied. Make it writable, or use another with --cache-dir DIR" in missing
+        stuck = failed(pexrun("run", repository.url, "api@1.10.0", "--cache-dir", str(cache), prefix=AS_ANY_USER))
+        assert stuck == (
+            f"pexrun: error: {in_the_way}, where the cache keeps api-srcs.pex (sha256:{in_the_way.name}), is not a "
+            f"file, and pexrun cannot remove it (Permission denied): remove it (`rm -r {in_the_way}`) and run again.\n"
+        )
+    finally:
+        for path in (cache, *cache.rglob("*")):
+            path.chmod(0o755)

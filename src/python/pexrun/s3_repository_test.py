@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pex_release import publisher
-from pex_release.manifest import ReleaseManifest
+from pex_release.manifest import Blob, ReleaseManifest
 from pex_release.repository import (
     BlobMismatchError,
     CredentialsError,
@@ -159,5 +159,18 @@ def test_reading_what_is_not_there(s3_env: S3Server, tmp_path: Path) -> None:
     assert repository.list_apps() == [] and repository.list_versions("api") == []
     with pytest.raises(NotFoundError, match=f"api 1.0.0 is not published in {repository.url}"):
         repository.read_manifest("api", "1.0.0")
-    with pytest.raises(NotFoundError, match=f"The blob sha256:{'0' * 64} is not in the repository"):
-        repository.download_blob("0" * 64, tmp_path / "blob")
+    with pytest.raises(NotFoundError, match=f"The blob x.pex \\(sha256:{'0' * 64}\\) is not in the repository"):
+        repository.download_blob(Blob("x.pex", "0" * 64, 1), tmp_path / "blob", seconds=60)
+
+
+def test_a_same_size_object_without_a_checksum_is_not_taken_for_the_blob(s3_env: S3Server, tmp_path: Path) -> None:
+    bucket = s3_env.new_bucket()
+    manifest_path = make_release(tmp_path, "api", "1.0.0")
+    deps = ReleaseManifest.loads(manifest_path.read_bytes(), origin="test").deps
+    key = f"releases/{blob_key(deps.sha256)}"
+    s3_client(s3_env).put_object(Bucket=bucket, Key=key, Body=b"x" * deps.size)  # no SHA-256 stored
+    assert "ChecksumSHA256" not in s3_client(s3_env).head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    report = publish(s3_repository(s3_env, bucket), manifest_path)
+    assert [u.uploaded for u in report.blobs] == [True, True]
+    stored = s3_client(s3_env).get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == deps.sha256

@@ -1,7 +1,8 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""Real servers on loopback for tests: SeaweedFS (S3) through build-support/s3-server, and a
-static HTTP server for a directory. Every server started here is stopped on the way out."""
+"""Real servers on loopback for tests: SeaweedFS (S3) through build-support/s3-server, and an HTTP
+server for a directory, which can also answer chosen paths badly (redirect, trickle, stall, send too
+much). Every server started here is stopped on the way out."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.parse
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 # In a test sandbox, from the test target's dependency on `//build-support:s3-server`.
 S3_SERVER_SCRIPT = Path("build-support/s3-server")
@@ -67,19 +69,82 @@ def s3_server(state_dir: Path) -> Iterator[S3Server]:
         subprocess.run([sys.executable, str(script), "stop", "--dir", str(state_dir)], check=True)
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+@dataclass(frozen=True)
+class Reply:
+    """How the server answers GET and HEAD of one path, instead of serving a file."""
+
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. {"Location": ...} for a redirect
+    body: bytes = b""  # Content-Length is its length
+    byte_interval: float = 0.0  # seconds between the body's bytes: a trickle (or, long, a stall)
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    method: str
+    path: str  # as in the request line, query included
+    headers: Mapping[str, str]
+
+
+@dataclass
+class HttpServer:
+    url: str  # http://127.0.0.1:<port>
+    port: int
+    replies: dict[str, Reply]  # by path (without the query); other paths are served from the directory
+    requests: list[ReceivedRequest]  # every request received, in order
+    stopping: threading.Event
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    test_server: HttpServer
+
+    def do_GET(self) -> None:
+        self._answer(send_body=True)
+
+    def do_HEAD(self) -> None:
+        self._answer(send_body=False)
+
+    def _answer(self, *, send_body: bool) -> None:
+        self.test_server.requests.append(ReceivedRequest(self.command, self.path, dict(self.headers)))
+        reply = self.test_server.replies.get(urllib.parse.urlsplit(self.path).path)
+        if reply is None:
+            return super().do_GET() if send_body else super().do_HEAD()
+        self.send_response(reply.status)
+        for name, value in {"Content-Length": str(len(reply.body)), **reply.headers}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if send_body:
+            self._send(reply)
+
+    def _send(self, reply: Reply) -> None:
+        step = 1 if reply.byte_interval else 1 << 16
+        try:
+            for start in range(0, len(reply.body), step):
+                self.wfile.write(reply.body[start : start + step])
+                self.wfile.flush()
+                if reply.byte_interval and self.test_server.stopping.wait(reply.byte_interval):
+                    return
+        except (BrokenPipeError, ConnectionResetError):  # the client stopped reading, as it should
+            pass
+
     def log_message(self, *args) -> None:
         pass
 
 
 @contextlib.contextmanager
-def http_server(root: Path) -> Iterator[str]:
-    """Serves `root` on loopback; yields its base URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+def http_server(root: Path) -> Iterator[HttpServer]:
+    """Serves `root` on loopback, except for the paths given replies in the yielded server's
+    `replies`, which a test may set at any time."""
+    state = HttpServer(url="", port=0, replies={}, requests=[], stopping=threading.Event())
+    handler = type("Handler", (_Handler,), {"test_server": state})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    state.port = server.server_address[1]
+    state.url = f"http://127.0.0.1:{state.port}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield state
     finally:
+        state.stopping.set()
         server.shutdown()
         server.server_close()
