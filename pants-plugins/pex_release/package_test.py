@@ -266,22 +266,6 @@ def test_a_bad_target_elsewhere_fails_only_itself(rule_runner: RuleRunner) -> No
         build(rule_runner, "src/python/elsewhere")
 
 
-def test_constraints_of_no_known_python(rule_runner: RuleRunner) -> None:
-    write_app(
-        rule_runner,
-        "hello",
-        'pex_release(name="release", entry_point="main.py:main", version="1", interpreter_constraints=["CPython==3.99.*"])',
-    )
-    with engine_error(
-        InvalidFieldException,
-        contains=(
-            "The `interpreter_constraints` field in target src/python/hello:release is `CPython==3.99.*`, which matches no "
-            "Python version Pants knows of (`[python].interpreter_versions_universe`: 2.7, 3.5,"
-        ),
-    ):
-        build(rule_runner, "src/python/hello")
-
-
 def test_a_platform_release_records_its_platforms_python(rule_runner: RuleRunner) -> None:
     write_app(
         rule_runner,
@@ -293,20 +277,25 @@ def test_a_platform_release_records_its_platforms_python(rule_runner: RuleRunner
     assert (manifest.platforms, manifest.interpreter_constraints) == (("manylinux2014_x86_64-cp-39-cp39",), ("CPython==3.9.*",))
 
 
-def test_constraints_that_contradict_the_platforms_are_refused(rule_runner: RuleRunner) -> None:
-    write_app(
-        rule_runner,
-        "hello",
-        'pex_release(name="release", entry_point="main.py:main", version="1", '
-        'platforms=["manylinux2014_x86_64-cp-39-cp39"], interpreter_constraints=["CPython==3.12.*"])',
-    )
-    with engine_error(
-        InvalidFieldException,
-        contains=(
-            "The `interpreter_constraints` field in target src/python/hello:release is `CPython==3.12.*`, which does not "
-            "include `CPython==3.9.*`, the Python of its platforms (manylinux2014_x86_64-cp-39-cp39)"
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (
+            'interpreter_constraints=["CPython==3.99.*"]',
+            "The `interpreter_constraints` field in target src/python/hello:release is `CPython==3.99.*`, which matches no "
+            "Python version Pants knows of (`[python].interpreter_versions_universe`: 2.7, 3.5,",
         ),
-    ):
+        (
+            'platforms=["manylinux2014_x86_64-cp-39-cp39"], interpreter_constraints=["CPython==3.12.*"]',
+            "The `interpreter_constraints` field in target src/python/hello:release is `CPython==3.12.*`, which does not "
+            "include `CPython==3.9.*`, the Python of its platforms (manylinux2014_x86_64-cp-39-cp39)",
+        ),
+    ],
+    ids=["no known Python", "contradicts the platforms"],
+)
+def test_bad_interpreter_constraints(rule_runner: RuleRunner, fields: str, message: str) -> None:
+    write_app(rule_runner, "hello", f'pex_release(name="release", entry_point="main.py:main", version="1", {fields})')
+    with engine_error(InvalidFieldException, contains=message):
         build(rule_runner, "src/python/hello")
 
 

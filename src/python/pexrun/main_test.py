@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from pex_release.manifest import ReleaseManifest
+from pex_release.manifest import CompletePlatform, ReleaseManifest
 from pex_release.repository import FileRepository, open_repository, publish
 from pex_release.testutil import make_release, python_env
 from pexrun.launch_test import HOST_TAG, PY, host_platform
@@ -140,13 +140,14 @@ def test_another_python_is_checked_by_running_it(repository: FileRepository, cac
     assert report["version"] == "0.1.0"
 
 
-def publish_for_platform(tmp_path: Path, platform: str) -> FileRepository:
-    """A repository with api 1.0.0 built for `platform` (and any Python, so only the platform is checked)."""
+def publish_for_platforms(tmp_path: Path, **platforms: Any) -> FileRepository:
+    """A repository with api 1.0.0 built for `platforms` and/or `complete_platforms` (and for any
+    Python, so only the platform is checked)."""
     repository = open_repository(f"file://{tmp_path / 'repository'}")
     assert isinstance(repository, FileRepository)
     path = make_release(tmp_path / "dist", "api", "1.0.0", interpreter_constraints=())
     manifest = ReleaseManifest.loads(path.read_bytes(), origin=str(path))
-    path.write_bytes(dataclasses.replace(manifest, platforms=(platform,)).dumps())
+    path.write_bytes(dataclasses.replace(manifest, **platforms).dumps())
     publish(repository, path)
     return repository
 
@@ -160,7 +161,7 @@ def publish_for_platform(tmp_path: Path, platform: str) -> FileRepository:
     ],
 )
 def test_a_release_for_another_platform_is_refused_before_any_download(tmp_path: Path, cache: Path, platform: str) -> None:
-    repository = publish_for_platform(tmp_path, platform)
+    repository = publish_for_platforms(tmp_path, platforms=(platform,))
     error = failed(pexrun("run", repository.url, "api", "--cache-dir", str(cache)))
     assert error.startswith(f"pexrun: error: api 1.0.0 is built for {platform} (wheel tags "), error
     assert f"the most specific wheel tag of CPython {sys.version.split()[0]} ({sys.executable}) here is {HOST_TAG}" in error
@@ -168,7 +169,7 @@ def test_a_release_for_another_platform_is_refused_before_any_download(tmp_path:
 
 
 def test_a_release_for_this_platform_runs(tmp_path: Path, cache: Path) -> None:
-    repository = publish_for_platform(tmp_path, host_platform())
+    repository = publish_for_platforms(tmp_path, platforms=(host_platform(),))
     assert ran(pexrun("run", repository.url, "api", "--cache-dir", str(cache)))["version"] == "1.0.0"
 
 
@@ -244,6 +245,17 @@ def test_info(repository: FileRepository) -> None:
     ]
     assert lines[-1] == "distributions (0):"
     assert failed(pexrun("info", repository.url, "api"), code=2).endswith("info needs an exact release: api@<version> (`pexrun list` shows them).\n")
+
+
+def test_info_shows_complete_platforms(tmp_path: Path) -> None:
+    alpine = CompletePlatform("platforms/alpine.json", "f" * 64, "CPython", "3.12.1", "cp312-cp312-musllinux_1_2_x86_64")
+    repository = publish_for_platforms(tmp_path, complete_platforms=(alpine,))
+    info = pexrun("info", repository.url, "api@1.0.0")
+    assert info.returncode == 0, info.stderr
+    assert (
+        "platforms:               cp312-cp312-musllinux_1_2_x86_64 (CPython 3.12.1, platforms/alpine.json sha256:ffffffffffffffff)"
+        in info.stdout.splitlines()
+    )
 
 
 def test_gc(repository: FileRepository, cache: Path) -> None:
