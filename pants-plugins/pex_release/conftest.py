@@ -44,6 +44,23 @@ def requirement(name: str) -> str:
     return f"python_requirement(name='{name}', requirements=['{name}'])\n"
 
 
+def set_options(rule_runner: RuleRunner, *extra: str) -> None:
+    """The repository's options (`set_options` replaces all of them), plus `extra`."""
+    rule_runner.set_options(
+        [
+            "--python-enable-resolves",
+            "--python-resolves={'python-default': '3rdparty/python/default.lock'}",
+            "--python-pip-version=23.1.2",
+            "--source-root-patterns=['/src/python']",
+            "--subprocess-environment-env-vars=['PIP_CONFIG_FILE=/dev/null']",
+            *extra,
+        ],
+        # Not a flag: flagged interpreter constraints would override the targets' own.
+        env={"PANTS_PYTHON_INTERPRETER_CONSTRAINTS": "['CPython==3.12.*']"},
+        env_inherit={"PATH", "PYENV_ROOT", "HOME", *LAUNCHER_ENV},
+    )
+
+
 @pytest.fixture
 def rule_runner() -> RuleRunner:
     missing = [var for var in LAUNCHER_ENV if var not in os.environ]
@@ -65,18 +82,7 @@ def rule_runner() -> RuleRunner:
         ],
         ca_certs_path=os.environ.get("PANTS_CA_CERTS_PATH"),
     )
-    rule_runner.set_options(
-        [
-            "--python-enable-resolves",
-            "--python-resolves={'python-default': '3rdparty/python/default.lock'}",
-            "--python-pip-version=23.1.2",
-            "--source-root-patterns=['/src/python']",
-            "--subprocess-environment-env-vars=['PIP_CONFIG_FILE=/dev/null']",
-        ],
-        # Not a flag: flagged interpreter constraints would override the targets' own.
-        env={"PANTS_PYTHON_INTERPRETER_CONSTRAINTS": "['CPython==3.12.*']"},
-        env_inherit={"PATH", "PYENV_ROOT", "HOME", *LAUNCHER_ENV},
-    )
+    set_options(rule_runner)
     rule_runner.write_files(
         {
             "3rdparty/python/default.lock": DEFAULT_LOCK,

@@ -22,7 +22,7 @@ from pants.engine.target import InvalidFieldException
 from pants.option.global_options import KeepSandboxes
 from pants.testutil.rule_runner import RuleRunner, engine_error
 from pex_release.closure import ClosureLockError
-from pex_release.conftest import CLI_APP, requirement
+from pex_release.conftest import CLI_APP, requirement, set_options
 from pex_release.manifest import CompletePlatform, ReleaseManifest
 from pex_release.package import PexReleaseFieldSet, explain_deps_pex_failure
 from pex_release.repository import RepositoryError, open_repository, publish
@@ -333,6 +333,25 @@ Configured with:
 Dependency on click not satisfied, 1 incompatible candidate found:
 1.) click 8.5.1 (via: click==8.5.1) requires Python >=3.10
 """
+
+
+def test_requires_python_is_named_as_the_cause_in_a_real_build(rule_runner: RuleRunner) -> None:
+    # With lockfile validation off, pex itself meets click's `requires-python`.
+    set_options(rule_runner, "--python-invalid-lockfile-behavior=ignore")
+    write_app(
+        rule_runner,
+        "hello",
+        'pex_release(name="release", entry_point="main.py:main", version="1", platforms=["manylinux2014_x86_64-cp-39-cp39"])',
+    )
+    with engine_error(
+        InvalidFieldException,
+        contains=(
+            "The `pex_release` target src/python/hello:release cannot be built for its `platforms` / `complete_platforms` "
+            "(manylinux2014_x86_64-cp-39-cp39): the lockfile of its resolve `python-default` pins versions their Python "
+            "(CPython==3.9.*) cannot install: click 8.5.1 requires Python >=3.10. To fix,"
+        ),
+    ):
+        build(rule_runner, "src/python/hello")
 
 
 def test_requires_python_is_named_as_the_cause() -> None:
