@@ -151,6 +151,15 @@ def test_two_clean_clones_build_identical_releases(packaged_repo: PackagedRepo, 
             'pex_release(name="release", entry_point="main.py", dependencies=[":new"], version="1")',
             "run `./pants generate-lockfiles --resolve=python-default`",
         ),
+        (
+            'pex_release(name="release", entry_point="main.py", version="1", shebang="/bin/sh\\nrm -rf /")',
+            "The `shebang` field in target src/python/apps/broken:release is '/bin/sh\\nrm -rf /', which is not a shebang",
+        ),
+        (
+            'pex_release(name="release", entry_point="main.py", version="1", interpreter_constraints=["CPython==3.99.*"])',
+            "The `interpreter_constraints` field in target src/python/apps/broken:release is `CPython==3.99.*`, which "
+            "matches no Python version Pants knows of",
+        ),
     ],
 )
 def test_bad_input_fails_and_leaves_dist_alone(packaged_repo: PackagedRepo, build_file: str, message: str) -> None:
@@ -166,6 +175,24 @@ def test_bad_input_fails_and_leaves_dist_alone(packaged_repo: PackagedRepo, buil
     assert run.returncode != 0
     assert message in " ".join(run.stderr.split()), run.stderr[-3000:]
     assert release_files(repo.root) == before
+
+
+def test_a_bad_target_fails_only_itself(packaged_repo: PackagedRepo) -> None:
+    repo = packaged_repo.repo
+    broken = repo.root / "src/python/apps/broken"
+    repo.write("src/python/apps/broken/main.py", "print('broken')\n")
+    repo.write(
+        "src/python/apps/broken/BUILD",
+        'python_sources()\npex_release(name="release", entry_point="main.py", platforms=["linux-x86_64"])\n',
+    )
+    try:
+        other = repo.pants("package", "src/python/apps/cli:release", check=False)
+        itself = repo.pants("package", "src/python/apps/broken:release", check=False)
+    finally:
+        shutil.rmtree(broken)
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert itself.returncode != 0
+    assert "The `platforms` field in target src/python/apps/broken:release has 'linux-x86_64'" in " ".join(itself.stderr.split())
 
 
 # The tests below change the scratch repository, so they run last.

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from pants.backend.python.subsystems.setup import PythonSetup
+from pants.backend.python.subsystems.setup import InvalidLockfileBehavior, PythonSetup
 from pants.backend.python.util_rules import pex_cli
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex_cli import PexCli, PexCliProcess
@@ -153,6 +153,8 @@ class ClosureLockRequest:
     resolve: str
     req_strings: tuple[str, ...]
     interpreter_constraints: InterpreterConstraints
+    # The `platforms` / `complete_platforms` these constraints come from, if any, for messages.
+    platforms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,22 @@ def explain_subset_failure(request: ClosureLockRequest, lockfile_url: str, pex_v
     return softwrap(problem) + "\n\npex said:\n" + stderr.strip()
 
 
+def platform_resolve_fix(resolve: str, constraints: InterpreterConstraints) -> str:
+    """How to build for platforms whose Python the resolve's lockfile was not locked for."""
+    # e.g. `py39` for `CPython==3.9.*`
+    new_resolve = "-".join("py" + "".join(ch for ch in str(c) if ch.isdigit()) for c in constraints)
+    return softwrap(
+        f"""
+        To fix, build it from a resolve whose interpreter constraints cover {constraints}: e.g. a
+        separate resolve for these apps, `{new_resolve} = "3rdparty/python/{new_resolve}.lock"` in
+        `[python.resolves]` and `{new_resolve} = {json.dumps([str(c) for c in constraints])}` in
+        `[python.resolves_to_interpreter_constraints]`, then `./pants generate-lockfiles
+        --resolve={new_resolve}` and `resolve="{new_resolve}"` on the target; or widen the
+        interpreter constraints of `{resolve}` and regenerate its lockfile.
+        """
+    )
+
+
 @rule(desc="Resolving an app's closure from the lockfile")
 async def closure_lock(request: ClosureLockRequest, python_setup: PythonSetup, pex: PexCli) -> ClosureLock:
     lockfile = await Get(Lockfile, Resolve(request.resolve, use_entire_lockfile=False))
@@ -205,6 +223,24 @@ async def closure_lock(request: ClosureLockRequest, python_setup: PythonSetup, p
         Get(ResolvePexConfig, ResolvePexConfigRequest(request.resolve)),
     )
     if loaded.metadata:
+        locked_for = loaded.metadata.valid_for_interpreter_constraints
+        universe = python_setup.interpreter_versions_universe
+        if (
+            request.platforms
+            and python_setup.invalid_lockfile_behavior is InvalidLockfileBehavior.error
+            and not locked_for.contains(request.interpreter_constraints, universe)
+        ):
+            raise ClosureLockError(
+                softwrap(
+                    f"""
+                    The `pex_release` target {request.address} cannot be built for its platforms
+                    ({', '.join(request.platforms)}), whose Python is {request.interpreter_constraints}:
+                    the lockfile of its resolve `{request.resolve}` ({lockfile.url}) is locked for
+                    {locked_for} only, so its pins need not install there.
+                    {platform_resolve_fix(request.resolve, request.interpreter_constraints)}
+                    """
+                )
+            )
         # Pants never sees the closure lock, so validate the real one as Pants would.
         validate_metadata(
             loaded.metadata,

@@ -17,6 +17,13 @@ from typing import Any, Mapping
 SCHEMA = 1
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# pex's abbreviated platform: PLATFORM-IMPL-PYVER-ABI, e.g. `manylinux2014_x86_64-cp-39-cp39`.
+_ABBREVIATED_PLATFORM = re.compile(
+    r"(?P<platform>[a-z0-9_.]+)-(?P<impl>cp|pp)-(?P<version>\d{2,}|\d+(\.\d+)+)-(?P<abi>[a-z0-9_]+)"
+)
+_IMPLEMENTATIONS = {"cp": "CPython", "pp": "PyPy"}
+_TAG = re.compile(r"[a-z0-9_.]+-[a-z0-9_.]+-[a-z0-9_.]+")
+_PYTHON_VERSION = re.compile(r"\d+\.\d+(\.\d+)?[a-z0-9.+]*")
 
 
 def printable(text: str) -> str:
@@ -52,6 +59,86 @@ class DepsBlob(Blob):
 
 
 @dataclass(frozen=True)
+class AbbreviatedPlatform:
+    """A pex abbreviated platform (a release's `platforms` entry), read as pex reads it."""
+
+    value: str  # As written, e.g. `macosx_11_0_arm64-cp-3.12.1-cp312`.
+    platform: str  # e.g. `manylinux2014_x86_64`
+    implementation: str  # `CPython` or `PyPy`
+    python: tuple[int, int]  # (major, minor): pex reads `39` as 3.9, `312` and `3.12.1` as 3.12.
+    abi: str
+
+    @classmethod
+    def parse(cls, value: str) -> AbbreviatedPlatform:
+        match = _ABBREVIATED_PLATFORM.fullmatch(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a pex platform (PLATFORM-IMPL-PYVER-ABI)")
+        version = match["version"]
+        major, minor = version.split(".")[:2] if "." in version else (version[0], version[1:])
+        return cls(value, match["platform"], _IMPLEMENTATIONS[match["impl"]], (int(major), int(minor)), match["abi"])
+
+    @property
+    def tag(self) -> str:
+        """Its most specific wheel tag, e.g. `cp39-cp39-manylinux2014_x86_64`."""
+        impl = next(short for short, name in _IMPLEMENTATIONS.items() if name == self.implementation)
+        return f"{impl}{self.python[0]}{self.python[1]}-{self.abi}-{self.platform.replace('.', '_')}"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class CompletePlatform:
+    """A `complete_platforms` file the release was built for, summarized (pex reads the whole file)."""
+
+    file: str  # Its path in the source repository.
+    sha256: str  # Of the file's bytes.
+    implementation: str  # `CPython`, `PyPy`: the file's `platform_python_implementation`.
+    python_version: str  # The file's `python_full_version`, e.g. `3.9.18`.
+    tag: str  # Its most specific compatible wheel tag (the file's first), e.g. `cp39-cp39-manylinux_2_35_x86_64`.
+
+    @classmethod
+    def from_json(cls, file: str, data: bytes) -> CompletePlatform:
+        """The summary of a complete platform JSON file, as `pex3 interpreter inspect --markers --tags` writes it."""
+        try:
+            parsed = json.loads(data)
+            markers = parsed["marker_environment"]
+            platform = cls(
+                file=file,
+                sha256=hashlib.sha256(data).hexdigest(),
+                implementation=_str(markers["platform_python_implementation"]),
+                python_version=_str(markers["python_full_version"]),
+                tag=_str(parsed["compatible_tags"][0]),
+            )
+            platform.check()
+            return platform
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            raise ValueError(
+                f"{file} is not a complete platform ({type(e).__name__}: {e}): write it with "
+                "`pex3 interpreter inspect --markers --tags --indent 2` on a host of that platform."
+            ) from None
+
+    def check(self) -> None:
+        if not (
+            self.implementation.isalpha()
+            and _PYTHON_VERSION.fullmatch(self.python_version)
+            and _TAG.fullmatch(self.tag)
+        ):
+            raise ValueError(
+                f"{self.file} does not name a Python implementation, version and wheel tag: "
+                f"{self.implementation!r}, {self.python_version!r}, {self.tag!r}"
+            )
+
+    @property
+    def python(self) -> tuple[int, int]:
+        major, minor = self.python_version.split(".")[:2]
+        return int(major), int(minor)
+
+    def __str__(self) -> str:
+        return f"{self.tag} ({self.implementation} {self.python_version}, {self.file} sha256:{self.sha256[:16]})"
+
+
+@dataclass(frozen=True)
 class ReleaseManifest:
     app: str
     version: str
@@ -62,6 +149,8 @@ class ReleaseManifest:
     scripts: Mapping[str, str] = field(default_factory=dict)
     interpreter_constraints: tuple[str, ...] = ()
     platforms: tuple[str, ...] = ()
+    # Optional in schema 1: absent from manifests without complete platforms (older pexruns ignore it).
+    complete_platforms: tuple[CompletePlatform, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
     single_file: Blob | None = None
@@ -71,10 +160,21 @@ class ReleaseManifest:
     def blobs(self) -> tuple[Blob, ...]:
         return tuple(b for b in (self.deps, self.sources, self.single_file) if b is not None)
 
+    @property
+    def platform_tags(self) -> tuple[str, ...]:
+        """The most specific wheel tag of each platform it was built for; none when it was built
+        for the build host's interpreter."""
+        return (
+            *(AbbreviatedPlatform.parse(p).tag for p in self.platforms),
+            *(p.tag for p in self.complete_platforms),
+        )
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        if self.single_file is None:
-            del data["single_file"]
+        # Optional keys stay out when unset, so manifests without them keep their bytes.
+        for optional in ("single_file", "complete_platforms"):
+            if not data[optional]:
+                del data[optional]
         return data
 
     def dumps(self) -> bytes:
@@ -113,7 +213,8 @@ class ReleaseManifest:
                 entry_point=_str(data["entry_point"]),
                 scripts={_str(k): _str(v) for k, v in data.get("scripts", {}).items()},
                 interpreter_constraints=tuple(_str(c) for c in data.get("interpreter_constraints", ())),
-                platforms=tuple(_str(p) for p in data.get("platforms", ())),
+                platforms=tuple(_platform(p) for p in data.get("platforms", ())),
+                complete_platforms=tuple(_complete_platform(p) for p in data.get("complete_platforms", ())),
                 env={_str(k): _str(v) for k, v in data.get("env", {}).items()},
                 args=tuple(_str(a) for a in data.get("args", ())),
                 deps=DepsBlob(
@@ -137,10 +238,32 @@ def _str(value: Any) -> str:
     return value
 
 
-def _blob(data: Any) -> dict[str, Any]:
-    sha256 = _str(data["sha256"])
+def _platform(value: Any) -> str:
+    AbbreviatedPlatform.parse(_str(value))
+    return value
+
+
+def _complete_platform(data: Any) -> CompletePlatform:
+    platform = CompletePlatform(
+        file=_str(data["file"]),
+        sha256=_sha256(data["sha256"]),
+        implementation=_str(data["implementation"]),
+        python_version=_str(data["python_version"]),
+        tag=_str(data["tag"]),
+    )
+    platform.check()
+    return platform
+
+
+def _sha256(value: Any) -> str:
+    sha256 = _str(value)
     if not _SHA256.fullmatch(sha256):
         raise ValueError(f"{sha256!r} is not a sha256 hex digest")
+    return sha256
+
+
+def _blob(data: Any) -> dict[str, Any]:
+    sha256 = _sha256(data["sha256"])
     size = data["size"]
     if not isinstance(size, int) or size < 0:
         raise TypeError(f"expected a size in bytes, got {size!r}")

@@ -2,11 +2,21 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 
 import pytest
 
-from pex_release.manifest import Blob, DepsBlob, Distribution, ManifestError, ReleaseManifest
+from pex_release.manifest import (
+    AbbreviatedPlatform,
+    Blob,
+    CompletePlatform,
+    DepsBlob,
+    Distribution,
+    ManifestError,
+    ReleaseManifest,
+)
 
 SHA_A, SHA_B, SHA_C = "a" * 64, "b" * 64, "c" * 64
 
@@ -68,6 +78,66 @@ def test_unknown_schema() -> None:
     ],
 )
 def test_schema_violations_are_named(change: dict, problem: str) -> None:
+    with pytest.raises(ManifestError, match="does not follow manifest schema 1") as exc:
+        ReleaseManifest.loads(json.dumps({**MANIFEST.to_json(), **change}), origin="m.json")
+    assert problem in str(exc.value)
+
+
+CP39 = CompletePlatform(
+    file="platforms/linux-py39.json",
+    sha256=SHA_C,
+    implementation="CPython",
+    python_version="3.9.18",
+    tag="cp39-cp39-manylinux_2_17_x86_64",
+)
+
+
+def test_complete_platforms_are_optional_in_schema_1() -> None:
+    # Manifests without complete platforms keep their bytes (and so their sha256) ...
+    assert "complete_platforms" not in json.loads(MANIFEST.dumps())
+    # ... and with them, the summary round-trips; older readers ignore the key.
+    manifest = dataclasses.replace(MANIFEST, complete_platforms=(CP39,), platforms=("macosx_11_0_arm64-cp-3.12.1-cp312",))
+    data = manifest.dumps()
+    assert json.loads(data)["complete_platforms"] == [dataclasses.asdict(CP39)]
+    assert ReleaseManifest.loads(data, origin="test") == manifest
+    assert manifest.platform_tags == ("cp312-cp312-macosx_11_0_arm64", "cp39-cp39-manylinux_2_17_x86_64")
+
+
+@pytest.mark.parametrize(
+    "platform, python, tag",
+    [
+        ("manylinux2014_x86_64-cp-39-cp39", ("CPython", (3, 9)), "cp39-cp39-manylinux2014_x86_64"),
+        ("macosx_11_0_arm64-cp-3.12.1-cp312", ("CPython", (3, 12)), "cp312-cp312-macosx_11_0_arm64"),
+        ("linux_x86_64-pp-310-pypy310_pp73", ("PyPy", (3, 10)), "pp310-pypy310_pp73-linux_x86_64"),
+    ],
+)
+def test_abbreviated_platforms_are_read_as_pex_reads_them(platform: str, python: tuple, tag: str) -> None:
+    parsed = AbbreviatedPlatform.parse(platform)
+    assert ((parsed.implementation, parsed.python), parsed.tag, str(parsed)) == (python, tag, platform)
+
+
+def test_a_complete_platform_file_is_summarized() -> None:
+    data = json.dumps(
+        {
+            "compatible_tags": ["cp39-cp39-manylinux_2_17_x86_64", "py3-none-any"],
+            "marker_environment": {"platform_python_implementation": "CPython", "python_full_version": "3.9.18"},
+        }
+    ).encode()
+    summary = CompletePlatform.from_json("platforms/linux-py39.json", data)
+    assert summary == dataclasses.replace(CP39, sha256=hashlib.sha256(data).hexdigest())
+    assert summary.python == (3, 9)
+    with pytest.raises(ValueError, match=r"platforms/x.json is not a complete platform \(KeyError: 'marker_environment'\)"):
+        CompletePlatform.from_json("platforms/x.json", b'{"compatible_tags": []}')
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"platforms": ["linux-x86_64"]}, "'linux-x86_64' is not a pex platform"),
+        ({"complete_platforms": [{**dataclasses.asdict(CP39), "tag": "\x1b[2J"}]}, "does not name a Python implementation"),
+    ],
+)
+def test_platforms_in_a_manifest_are_checked(change: dict, problem: str) -> None:
     with pytest.raises(ManifestError, match="does not follow manifest schema 1") as exc:
         ReleaseManifest.loads(json.dumps({**MANIFEST.to_json(), **change}), origin="m.json")
     assert problem in str(exc.value)

@@ -11,6 +11,7 @@ import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Sequence
 
 from pants.backend.python.subsystems.setup import PythonSetup
 from pants.backend.python.target_types import (
@@ -25,7 +26,6 @@ from pants.backend.python.target_types import (
     PexLayout,
     PexLayoutField,
     PexScriptField,
-    PexShebangField,
     PythonResolveField,
 )
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
@@ -46,6 +46,7 @@ from pants.engine.addresses import Address
 from pants.engine.fs import (
     CreateDigest,
     Digest,
+    DigestContents,
     DigestEntries,
     Directory,
     FileContent,
@@ -67,6 +68,7 @@ from pex_release.closure import (
     LockedDistribution,
     canonical_name,
     dumps,
+    platform_resolve_fix,
 )
 from pex_release.entry_points import (
     CheckedEntryPoints,
@@ -74,7 +76,14 @@ from pex_release.entry_points import (
     ReleaseEntryPoints,
     ReleaseEntryPointsRequest,
 )
-from pex_release.manifest import Blob, DepsBlob, Distribution, ReleaseManifest
+from pex_release.manifest import (
+    AbbreviatedPlatform,
+    Blob,
+    CompletePlatform,
+    DepsBlob,
+    Distribution,
+    ReleaseManifest,
+)
 from pex_release.pex_version import CheckedPexVersion
 from pex_release.revision import SourceRevision
 from pex_release.target_types import (
@@ -82,8 +91,10 @@ from pex_release.target_types import (
     PexReleaseEntryPointField,
     PexReleasePlatformsField,
     PexReleaseScriptsField,
+    PexReleaseShebangField,
     PexReleaseSingleFileField,
     PexReleaseVersionField,
+    check_entry_point_or_script,
 )
 
 RELEASES_DIR = "releases"
@@ -103,7 +114,7 @@ class PexReleaseFieldSet(PackageFieldSet, RunFieldSet):
     interpreter_constraints: InterpreterConstraintsField
     platforms: PexReleasePlatformsField
     complete_platforms: PexCompletePlatformsField
-    shebang: PexShebangField
+    shebang: PexReleaseShebangField
     env: PexEnvField
     args: PexArgsField
     execution_mode: PexExecutionModeField
@@ -113,6 +124,12 @@ class PexReleaseFieldSet(PackageFieldSet, RunFieldSet):
     @property
     def app_name(self) -> str:
         return self.app.value_or_default()
+
+    def check(self) -> None:
+        """The target's bad field values, raised when it is built (see target_types.py)."""
+        for field in (self.app, self.version, self.scripts, self.platforms, self.shebang):
+            field.check(self.address)
+        check_entry_point_or_script(self.address, self.entry_point, self.script)
 
     def sources_pex_args(self) -> tuple[str, ...]:
         """pex options of the PEX that runs the app; the deps PEX stays app-neutral."""
@@ -190,6 +207,7 @@ class ReleasePexes:
     closure: ClosureLock | None  # None when the app has no third-party requirements.
     deps_contents: DepsPexContents
     interpreter_constraints: tuple[str, ...]
+    complete_platforms: tuple[CompletePlatform, ...]
     main: EntryPoint  # A `script` is resolved to the entry point it names.
     entry_points: ReleaseEntryPoints
 
@@ -204,6 +222,7 @@ def subset_key(closure: ClosureLock | None, build_options: dict) -> str:
 
 def explain_deps_pex_failure(
     address: Address,
+    resolve: str,
     constraints: InterpreterConstraints,
     platforms: tuple[str, ...],
     failure: ProcessExecutionFailure,
@@ -211,12 +230,21 @@ def explain_deps_pex_failure(
     """The deps PEX build's failure in terms of the target's fields, when pex says which."""
     stderr = failure.stderr.decode(errors="replace")
     unsatisfied = sorted(set(re.findall(r"Dependency on (\S+) not satisfied", stderr)))
+    # e.g. `1.) click 8.5.1 (via: click==8.5.1) requires Python >=3.10`
+    too_new = sorted(set(re.findall(r"(\S+ \S+) \(via: [^\n]*?\) requires Python (\S+)", stderr)))
     if "No interpreter compatible with the requested constraints" in stderr:
         problem = f"""
             needs a Python interpreter matching its `{InterpreterConstraintsField.alias}`
             ({constraints}), and none was found. To fix, install one (e.g. with pyenv) where
             `[python-bootstrap].search_path` looks, or change the target's
             `{InterpreterConstraintsField.alias}`.
+            """
+    elif platforms and too_new:
+        requires = ", ".join(f"{dist} requires Python {spec}" for dist, spec in too_new)
+        problem = f"""
+            cannot be built for its `platforms` / `complete_platforms` ({', '.join(platforms)}):
+            the lockfile of its resolve `{resolve}` pins versions their Python ({constraints})
+            cannot install: {requires}. {platform_resolve_fix(resolve, constraints)}
             """
     elif platforms and unsatisfied:
         problem = f"""
@@ -228,8 +256,83 @@ def explain_deps_pex_failure(
     else:
         return failure
     return InvalidFieldException(
-        softwrap(f"The `pex_release` target {address} {problem}") + "\n\npex said:\n" + stderr.strip()
+        f"The `pex_release` target {address} {softwrap(problem)}\n\npex said:\n{stderr.strip()}"
     )
+
+
+def check_interpreter_constraints(
+    address: Address, field: InterpreterConstraintsField, python_setup: PythonSetup
+) -> None:
+    """Constraints that match no Python Pants knows of fail here, against the target, rather than in
+    a Pants `ValueError` about `interpreter_versions_universe` that names no target."""
+    constraints = InterpreterConstraints(field.value_or_global_default(python_setup))
+    universe = python_setup.interpreter_versions_universe
+    try:
+        constraints.enumerate_python_versions(universe)
+    except ValueError:
+        origin = (
+            f"The `{field.alias}` field in target {address} is"
+            if field.value is not None
+            else f"The `pex_release` target {address} has no `{field.alias}` field, and"
+            " `[python].interpreter_constraints` is"
+        )
+        raise InvalidFieldException(
+            softwrap(
+                f"""
+                {origin} `{constraints}`, which matches no Python version Pants knows of
+                (`[python].interpreter_versions_universe`: {', '.join(universe)}). To fix, use
+                constraints of a Python you build for, e.g. `["CPython==3.12.*"]`; if that Python is
+                newer than Pants 2.17 knows, add its version to
+                `[python].interpreter_versions_universe` in pants.toml.
+                """
+            )
+        ) from None
+
+
+def platform_interpreter_constraints(
+    address: Address,
+    field: InterpreterConstraintsField,
+    platforms: Sequence[AbbreviatedPlatform | CompletePlatform],
+    python_setup: PythonSetup,
+) -> InterpreterConstraints | None:
+    """The Pythons a release built for `platforms` runs on, e.g. `CPython==3.9.*` for
+    `manylinux2014_x86_64-cp-39-cp39`; None without platforms (it runs on its constraints').
+
+    A major.minor, not a patch version: the platform's wheels are tagged for every patch release
+    (`cp39`), and pex's abbreviated `3.12.1` only steers environment markers at build time. The
+    target's own `interpreter_constraints`, when set, must include them.
+    """
+    if not platforms:
+        return None
+    pythons = sorted({(p.implementation, p.python) for p in platforms})
+    derived = InterpreterConstraints(f"{impl}=={major}.{minor}.*" for impl, (major, minor) in pythons)
+    names = ", ".join(str(p) for p in platforms)
+    universe = python_setup.interpreter_versions_universe
+    unknown = sorted({f"{major}.{minor}" for _, (major, minor) in pythons} - set(universe))
+    if unknown:
+        raise InvalidFieldException(
+            softwrap(
+                f"""
+                The `pex_release` target {address} is built for Python {', '.join(unknown)} (its
+                platforms: {names}), which is not in `[python].interpreter_versions_universe`
+                ({', '.join(universe)}). To fix, add {', '.join(repr(v) for v in unknown)} to
+                `[python].interpreter_versions_universe` in pants.toml.
+                """
+            )
+        )
+    if field.value is not None and not InterpreterConstraints(field.value).contains(derived, universe):
+        raise InvalidFieldException(
+            softwrap(
+                f"""
+                The `{field.alias}` field in target {address} is
+                `{InterpreterConstraints(field.value)}`, which does not include `{derived}`, the Python
+                of its platforms ({names}): the release would record constraints it cannot run on.
+                To fix, remove `{field.alias}` (a release built for platforms takes its constraints
+                from them), or set it to `{list(str(c) for c in derived)}`.
+                """
+            )
+        )
+    return derived
 
 
 @rule(desc="Building the PEX files of a `pex_release`", level=LogLevel.DEBUG)
@@ -239,14 +342,32 @@ async def build_release_pexes(
     # Before any work: an old pex would otherwise fail later, and less clearly.
     await Get(CheckedPexVersion)
     address = field_set.address
+    field_set.check()
+    # Before anything resolves the target's dependencies, which checks these constraints too.
+    check_interpreter_constraints(address, field_set.interpreter_constraints, python_setup)
     entry_points, complete_platforms = await MultiGet(
         Get(ReleaseEntryPoints, ReleaseEntryPointsRequest(field_set.entry_point, field_set.scripts)),
         Get(CompletePlatforms, PexCompletePlatformsField, field_set.complete_platforms),
     )
+    complete_platform_files = await Get(DigestContents, Digest, complete_platforms.digest)
+    try:
+        complete_platform_summaries = tuple(
+            CompletePlatform.from_json(f.path, f.content) for f in complete_platform_files
+        )
+    except ValueError as e:
+        raise InvalidFieldException(
+            f"The `{PexCompletePlatformsField.alias}` field in target {address} names a file that {e}"
+        ) from None
+    platforms = PexPlatforms.create_from_platforms_field(field_set.platforms)
+    platform_constraints = platform_interpreter_constraints(
+        address,
+        field_set.interpreter_constraints,
+        (*(AbbreviatedPlatform.parse(p) for p in platforms), *complete_platform_summaries),
+        python_setup,
+    )
     resolve = field_set.resolve.normalized_value(python_setup)
     await Get(CheckedEntryPoints, CheckedEntryPointsRequest(address, entry_points, resolve))
 
-    platforms = PexPlatforms.create_from_platforms_field(field_set.platforms)
     layout = PexLayout(field_set.layout.value)
     common = dict(
         addresses=[address],
@@ -279,12 +400,24 @@ async def build_release_pexes(
             ),
         ),
     )
+    if platform_constraints:
+        # What the release runs on, so what the manifest records and the lockfile must cover.
+        deps_request, sources_request = (
+            dataclasses.replace(r, interpreter_constraints=platform_constraints)
+            for r in (deps_request, sources_request)
+        )
 
     req_strings = (await Get(ReqStrings, PexRequirements, deps_request.requirements)).req_strings
     closure = (
         await Get(
             ClosureLock,
-            ClosureLockRequest(address, resolve, req_strings, deps_request.interpreter_constraints),
+            ClosureLockRequest(
+                address,
+                resolve,
+                req_strings,
+                deps_request.interpreter_constraints,
+                platforms=(*platforms, *complete_platforms),
+            ),
         )
         if req_strings
         else None
@@ -323,7 +456,7 @@ async def build_release_pexes(
         deps = await Get(Pex, PexRequest, deps_request)
     except ProcessExecutionFailure as e:
         raise explain_deps_pex_failure(
-            address, deps_request.interpreter_constraints, (*platforms, *complete_platforms), e
+            address, resolve, deps_request.interpreter_constraints, (*platforms, *complete_platforms), e
         ) from None
 
     deps_contents = await Get(DepsPexContents, Pex, deps)
@@ -352,6 +485,7 @@ async def build_release_pexes(
         closure=closure,
         deps_contents=deps_contents,
         interpreter_constraints=tuple(str(c) for c in deps_request.interpreter_constraints),
+        complete_platforms=complete_platform_summaries,
         main=main,
         entry_points=entry_points,
     )
@@ -504,6 +638,7 @@ async def package_pex_release(field_set: PexReleaseFieldSet, apps: PexReleaseApp
         scripts={name: ep.spec for name, ep in pexes.entry_points.scripts},
         interpreter_constraints=pexes.interpreter_constraints,
         platforms=tuple(field_set.platforms.value or ()),
+        complete_platforms=pexes.complete_platforms,
         env=dict(field_set.env.value or {}),
         args=tuple(field_set.args.value or ()),
         deps=DepsBlob(

@@ -10,18 +10,22 @@ from pathlib import Path
 
 import pytest
 
+from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.core.goals.generate_lockfiles import UnrecognizedResolveNamesError
 from pants.core.goals.package import BuiltPackage
 from pants.core.goals.publish import PublishProcesses
 from pants.core.goals.run import RunRequest
 from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, DigestContents
+from pants.engine.internals.scheduler import ExecutionError
+from pants.engine.process import ProcessExecutionFailure
 from pants.engine.target import InvalidFieldException
+from pants.option.global_options import KeepSandboxes
 from pants.testutil.rule_runner import RuleRunner, engine_error
 from pex_release.closure import ClosureLockError
 from pex_release.conftest import CLI_APP, requirement, set_repo_options
-from pex_release.manifest import ReleaseManifest
-from pex_release.package import PexReleaseFieldSet
+from pex_release.manifest import CompletePlatform, ReleaseManifest
+from pex_release.package import PexReleaseFieldSet, explain_deps_pex_failure
 from pex_release.pex_version import PexTooOldError
 from pex_release.publish import PublishPexReleaseFieldSet
 from pex_release.repository import RepositoryError, open_repository, publish
@@ -264,3 +268,180 @@ def test_too_old_pex_fails_before_any_work(rule_runner: RuleRunner) -> None:
     request = PublishPexReleaseFieldSet.create(target)._request((BuiltPackage(EMPTY_DIGEST, ()),))
     with engine_error(PexTooOldError, contains=too_old):
         rule_runner.request(PublishProcesses, [request])
+
+
+# -----------------------------------------------------------------------------------------------
+# Bad input elsewhere, interpreter constraints and platforms
+# -----------------------------------------------------------------------------------------------
+
+NO_DEPS_APP = "def main():\n    print('hello')\n"
+
+
+def test_a_bad_target_elsewhere_fails_only_itself(rule_runner: RuleRunner) -> None:
+    write_app(rule_runner, "good", 'pex_release(name="release", entry_point="main.py:main", version="1")', NO_DEPS_APP)
+    write_app(
+        rule_runner, "typo", 'pex_release(name="release", entry_point="main.py:main", platforms=["linux-x86_64"])', NO_DEPS_APP
+    )
+    write_app(rule_runner, "elsewhere", 'pex_release(name="release", entry_point="main.py:main", resolve="nope")', NO_DEPS_APP)
+    assert _manifest(rule_runner, build(rule_runner, "src/python/good"), "good").app == "good"
+    with engine_error(InvalidFieldException, contains="The `platforms` field in target src/python/typo:release has 'linux-x86_64'"):
+        build(rule_runner, "src/python/typo")
+    with engine_error(UnrecognizedResolveNamesError, contains="the field `resolve` in the target src/python/elsewhere:release"):
+        build(rule_runner, "src/python/elsewhere")
+
+
+def test_a_platform_release_records_its_platforms_python(rule_runner: RuleRunner) -> None:
+    write_app(
+        rule_runner,
+        "hello",
+        'pex_release(name="release", entry_point="main.py:main", version="1", platforms=["manylinux2014_x86_64-cp-39-cp39"])',
+        NO_DEPS_APP,
+    )
+    manifest = _manifest(rule_runner, build(rule_runner, "src/python/hello"), "hello")
+    assert (manifest.platforms, manifest.interpreter_constraints) == (("manylinux2014_x86_64-cp-39-cp39",), ("CPython==3.9.*",))
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (
+            'interpreter_constraints=["CPython==3.99.*"]',
+            "The `interpreter_constraints` field in target src/python/hello:release is `CPython==3.99.*`, which matches no "
+            "Python version Pants knows of (`[python].interpreter_versions_universe`: 2.7, 3.5,",
+        ),
+        (
+            'platforms=["manylinux2014_x86_64-cp-39-cp39"], interpreter_constraints=["CPython==3.12.*"]',
+            "The `interpreter_constraints` field in target src/python/hello:release is `CPython==3.12.*`, which does not "
+            "include `CPython==3.9.*`, the Python of its platforms (manylinux2014_x86_64-cp-39-cp39)",
+        ),
+    ],
+    ids=["no known Python", "contradicts the platforms"],
+)
+def test_bad_interpreter_constraints(rule_runner: RuleRunner, fields: str, message: str) -> None:
+    write_app(rule_runner, "hello", f'pex_release(name="release", entry_point="main.py:main", version="1", {fields})')
+    with engine_error(InvalidFieldException, contains=message):
+        build(rule_runner, "src/python/hello")
+
+
+def test_a_platform_the_lockfile_was_not_locked_for(rule_runner: RuleRunner) -> None:
+    write_app(
+        rule_runner,
+        "hello",
+        'pex_release(name="release", entry_point="main.py:main", version="1", platforms=["manylinux2014_x86_64-cp-39-cp39"])',
+    )
+    with pytest.raises(ExecutionError) as error:
+        build(rule_runner, "src/python/hello")
+    (underlying,) = error.value.wrapped_exceptions
+    assert isinstance(underlying, ClosureLockError)
+    assert _one_line(underlying) == (
+        "The `pex_release` target src/python/hello:release cannot be built for its platforms "
+        "(manylinux2014_x86_64-cp-39-cp39), whose Python is CPython==3.9.*: the lockfile of its resolve `python-default` "
+        "(3rdparty/python/default.lock) is locked for CPython==3.12.* only, so its pins need not install there. "
+        "To fix, build it from a resolve whose interpreter constraints cover CPython==3.9.*: e.g. a separate resolve "
+        'for these apps, `py39 = "3rdparty/python/py39.lock"` in `[python.resolves]` and `py39 = ["CPython==3.9.*"]` in '
+        "`[python.resolves_to_interpreter_constraints]`, then `./pants generate-lockfiles --resolve=py39` and "
+        '`resolve="py39"` on the target; or widen the interpreter constraints of `python-default` and regenerate its lockfile.'
+    )
+
+
+# What pex 2.103.5 said when building click 8.5.1 (locked for CPython==3.12.*) for a cp39 platform.
+PEX_REQUIRES_PYTHON_STDERR = b"""\
+Failed to resolve compatible artifacts from lock __closure.lock for 1 target:
+1. cp39-cp39-manylinux2014_x86_64:
+    Failed to resolve all requirements for abbreviated platform cp39-cp39-manylinux2014_x86_64 from __closure.lock:
+
+Configured with:
+    build: False
+    use_wheel: True
+
+Dependency on click not satisfied, 1 incompatible candidate found:
+1.) click 8.5.1 (via: click==8.5.1) requires Python >=3.10
+"""
+
+
+def test_requires_python_is_named_as_the_cause_in_a_real_build(rule_runner: RuleRunner) -> None:
+    # With lockfile validation off, pex itself meets click's `requires-python`.
+    set_repo_options(rule_runner, "--python-invalid-lockfile-behavior=ignore")
+    write_app(
+        rule_runner,
+        "hello",
+        'pex_release(name="release", entry_point="main.py:main", version="1", platforms=["manylinux2014_x86_64-cp-39-cp39"])',
+    )
+    with engine_error(
+        InvalidFieldException,
+        contains=(
+            "The `pex_release` target src/python/hello:release cannot be built for its `platforms` / `complete_platforms` "
+            "(manylinux2014_x86_64-cp-39-cp39): the lockfile of its resolve `python-default` pins versions their Python "
+            "(CPython==3.9.*) cannot install: click 8.5.1 requires Python >=3.10. To fix,"
+        ),
+    ):
+        build(rule_runner, "src/python/hello")
+
+
+def test_requires_python_is_named_as_the_cause() -> None:
+    failure = ProcessExecutionFailure(1, b"", PEX_REQUIRES_PYTHON_STDERR, "Building deps PEX", keep_sandboxes=KeepSandboxes.never)
+    error = explain_deps_pex_failure(
+        Address("src/python/hello", target_name="release"),
+        "python-default",
+        InterpreterConstraints(["CPython==3.9.*"]),
+        ("manylinux2014_x86_64-cp-39-cp39",),
+        failure,
+    )
+    assert isinstance(error, InvalidFieldException)
+    headline, pex_said = str(error).split("\n\npex said:\n")
+    assert headline.startswith(
+        "The `pex_release` target src/python/hello:release cannot be built for its `platforms` / `complete_platforms` "
+        "(manylinux2014_x86_64-cp-39-cp39): the lockfile of its resolve `python-default` pins versions their Python "
+        "(CPython==3.9.*) cannot install: click 8.5.1 requires Python >=3.10. To fix, build it from a resolve whose "
+        "interpreter constraints cover CPython==3.9.*"
+    )
+    assert "\n" not in headline  # one paragraph, without stray line breaks or indentation
+    assert pex_said == PEX_REQUIRES_PYTHON_STDERR.decode().strip()
+
+
+# A complete platform as `pex3 interpreter inspect --markers --tags` writes it, cut to a few tags.
+CP39_COMPLETE_PLATFORM = {
+    "path": "/usr/bin/python3.9",
+    "compatible_tags": ["cp39-cp39-manylinux_2_17_x86_64", "cp39-abi3-manylinux_2_17_x86_64", "py39-none-any", "py3-none-any"],
+    "marker_environment": {
+        "implementation_name": "cpython",
+        "implementation_version": "3.9.18",
+        "os_name": "posix",
+        "platform_machine": "x86_64",
+        "platform_python_implementation": "CPython",
+        "platform_release": "6.1.0",
+        "platform_system": "Linux",
+        "platform_version": "#1 SMP",
+        "python_full_version": "3.9.18",
+        "python_version": "3.9",
+        "sys_platform": "linux",
+    },
+}
+
+
+def test_a_complete_platform_release_records_what_it_targets(rule_runner: RuleRunner) -> None:
+    platform_json = json.dumps(CP39_COMPLETE_PLATFORM, indent=2).encode()
+    rule_runner.write_files({"src/python/hello/cp39.json": platform_json})
+    write_app(
+        rule_runner,
+        "hello",
+        'file(name="cp39", source="cp39.json")\n'
+        'pex_release(name="release", entry_point="main.py:main", version="1", complete_platforms=[":cp39"])',
+        NO_DEPS_APP,
+    )
+    manifest = _manifest(rule_runner, build(rule_runner, "src/python/hello"), "hello")
+    assert manifest.complete_platforms == (
+        CompletePlatform(
+            file="src/python/hello/cp39.json",
+            sha256=_sha256(platform_json),
+            implementation="CPython",
+            python_version="3.9.18",
+            tag="cp39-cp39-manylinux_2_17_x86_64",
+        ),
+    )
+    assert manifest.interpreter_constraints == ("CPython==3.9.*",)
+    assert manifest.platform_tags == ("cp39-cp39-manylinux_2_17_x86_64",)
+
+
+def _one_line(error: object) -> str:
+    return " ".join(str(error).split())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterable, Optional, Tuple
+from typing import Optional
 
 from packaging.version import InvalidVersion, Version
 
@@ -36,8 +36,12 @@ from pants.engine.target import (
     StringField,
     Target,
 )
-from pants.util.frozendict import FrozenDict
 from pants.util.strutil import help_text, softwrap
+from pex_release.manifest import AbbreviatedPlatform
+
+# The fields below are checked by `check(address)` when their release is built or run, not when the
+# target is made: Pants makes every target of the repository (e.g. for dependency inference), so an
+# exception there would make one bad field fail every build, not just its own target's.
 
 
 class PexReleaseEntryPointField(EntryPointField):
@@ -66,32 +70,28 @@ class PexReleaseScriptsField(DictStringToStringField):
         """
     )
 
-    @classmethod
-    def compute_value(
-        cls, raw_value: Optional[dict[str, str]], address: Address
-    ) -> Optional[FrozenDict[str, str]]:
-        value = super().compute_value(raw_value, address)
-        if value is None:
-            return None
-        for name, spec in value.items():
+    def check(self, address: Address) -> None:
+        for name, spec in (self.value or {}).items():
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
                 raise InvalidFieldException(
                     softwrap(
                         f"""
-                        The `{cls.alias}` field in target {address} has the command name {name!r}.
+                        The `{self.alias}` field in target {address} has the command name {name!r}.
                         To fix, use letters, digits, `.`, `_` and `-` only, e.g. `acme-checksum`.
                         """
                     )
                 )
             try:
-                EntryPoint.parse(spec, provenance=f"for the `{cls.alias}` entry {name!r} in {address}")
+                EntryPoint.parse(spec, provenance=f"for the `{self.alias}` entry {name!r} in {address}")
             except ValueError as e:
                 raise InvalidFieldException(str(e)) from None
-        return value
 
 
 class PexReleaseDependenciesField(Dependencies):
     supports_transitive_excludes = True
+
+
+_APP_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 class PexReleaseAppField(StringField, AsyncFieldMixin):
@@ -99,7 +99,8 @@ class PexReleaseAppField(StringField, AsyncFieldMixin):
     help = help_text(
         """
         The release's name: its manifest is `<app>.release.json` and repositories store it as
-        `apps/<app>/<version>.json`.
+        `apps/<app>/<version>.json`. Lower-case letters, digits, `.`, `_` and `-`, starting with a
+        letter or digit.
 
         Defaults to the name of the directory holding this BUILD file. It must be unique in the
         repository.
@@ -109,19 +110,26 @@ class PexReleaseAppField(StringField, AsyncFieldMixin):
     def value_or_default(self) -> str:
         return self.value or os.path.basename(self.address.spec_path) or "release"
 
-    @classmethod
-    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
-        value = super().compute_value(raw_value, address)
-        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", value):
+    def check(self, address: Address) -> None:
+        # The name derived from the directory is checked too: it names files and repository paths.
+        name = self.value_or_default()
+        if not _APP_NAME.fullmatch(name):
+            suggestion = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("._-") or "my-app"
+            problem = (
+                f"The `pex_release` target {address} has no `{self.alias}` field, so its app name is "
+                f"its directory's name, {name!r}"
+                if self.value is None
+                else f"The `{self.alias}` field in target {address} is {name!r}"
+            )
             raise InvalidFieldException(
                 softwrap(
                     f"""
-                    The `{cls.alias}` field in target {address} is {value!r}. To fix, use lower-case
-                    letters, digits, `.`, `_` and `-`, starting with a letter or digit.
+                    {problem}, which is not a valid app name. To fix, set
+                    `{self.alias}="{suggestion}"` (lower-case letters, digits, `.`, `_` and `-`,
+                    starting with a letter or digit).
                     """
                 )
             )
-        return value
 
 
 class PexReleaseVersionField(StringField):
@@ -138,15 +146,20 @@ class PexReleaseVersionField(StringField):
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
-        if value is None:
-            return None
         try:
-            return str(Version(value))
+            return None if value is None else str(Version(value))
+        except InvalidVersion:
+            return value  # `check` reports it.
+
+    def check(self, address: Address) -> None:
+        try:
+            if self.value is not None:
+                Version(self.value)
         except InvalidVersion:
             raise InvalidFieldException(
                 softwrap(
                     f"""
-                    The `{cls.alias}` field in target {address} is {value!r}, which is not a
+                    The `{self.alias}` field in target {address} is {self.value!r}, which is not a
                     PEP 440 version. To fix, use a version like `1.4.0`, `1.4.0rc1` or
                     `1.4.0.post1`, or remove the field to derive it from the source revision.
                     """
@@ -155,27 +168,38 @@ class PexReleaseVersionField(StringField):
 
 
 class PexReleasePlatformsField(PexPlatformsField):
-    # Checked here so a typo is reported against the target, not deep inside a pex process.
-    @classmethod
-    def compute_value(
-        cls, raw_value: Optional[Iterable[str]], address: Address
-    ) -> Optional[Tuple[str, ...]]:
-        value = super().compute_value(raw_value, address)
-        for platform in value or ():
-            if not _ABBREVIATED_PLATFORM.fullmatch(platform):
+    # Checked so a typo is reported against the target, not deep inside a pex process.
+    def check(self, address: Address) -> None:
+        for platform in self.value or ():
+            try:
+                AbbreviatedPlatform.parse(platform)
+            except ValueError:
                 raise InvalidFieldException(
                     softwrap(
                         f"""
-                        The `{cls.alias}` field in target {address} has {platform!r}, which is not
+                        The `{self.alias}` field in target {address} has {platform!r}, which is not
                         a pex platform. To fix, use PLATFORM-IMPL-PYVER-ABI, e.g.
                         `linux_x86_64-cp-312-cp312` or `macosx_11_0_arm64-cp-3.12.1-cp312`.
                         """
                     )
+                ) from None
+
+
+class PexReleaseShebangField(PexShebangField):
+    # pex writes the value as the PEX's first line: anything after a line break would be a command.
+    def check(self, address: Address) -> None:
+        value = self.value
+        if value is not None and not (value.isprintable() and re.match(r"(#!)?/", value)):
+            raise InvalidFieldException(
+                softwrap(
+                    f"""
+                    The `{self.alias}` field in target {address} is {value!r}, which is not a
+                    shebang: one line, without control characters, starting with an interpreter's
+                    absolute path (`#!` is optional). To fix, use e.g.
+                    `{self.alias}="/usr/bin/env python3.12"` or `{self.alias}="#!/usr/bin/python3"`.
+                    """
                 )
-        return value
-
-
-_ABBREVIATED_PLATFORM = re.compile(r"[a-z0-9_.]+-(cp|pp)-\d+(\.\d+)*-[a-z0-9_]+")
+            )
 
 
 class PexReleaseSingleFileField(BoolField):
@@ -203,7 +227,7 @@ class PexReleaseTarget(Target):
         InterpreterConstraintsField,
         PexReleasePlatformsField,
         PexCompletePlatformsField,
-        PexShebangField,
+        PexReleaseShebangField,
         PexEnvField,
         PexArgsField,
         PexExecutionModeField,
@@ -221,18 +245,21 @@ class PexReleaseTarget(Target):
         """
     )
 
-    def validate(self) -> None:
-        has_entry_point = self[PexReleaseEntryPointField].value is not None
-        has_script = self[PexScriptField].value is not None
-        if has_entry_point == has_script:
-            problem = "sets both" if has_entry_point else "sets neither of"
-            raise InvalidTargetException(
-                softwrap(
-                    f"""
-                    The `{self.alias}` target {self.address} {problem} the
-                    `{PexReleaseEntryPointField.alias}` and `{PexScriptField.alias}` fields. To
-                    fix, set exactly one: `entry_point="main.py"` for your own code, or
-                    `script="<console script>"` for one from a distribution.
-                    """
-                )
+
+def check_entry_point_or_script(
+    address: Address, entry_point: PexReleaseEntryPointField, script: PexScriptField
+) -> None:
+    has_entry_point = entry_point.value is not None
+    has_script = script.value is not None
+    if has_entry_point == has_script:
+        problem = "sets both" if has_entry_point else "sets neither of"
+        raise InvalidTargetException(
+            softwrap(
+                f"""
+                The `{PexReleaseTarget.alias}` target {address} {problem} the
+                `{PexReleaseEntryPointField.alias}` and `{PexScriptField.alias}` fields. To
+                fix, set exactly one: `entry_point="main.py"` for your own code, or
+                `script="<console script>"` for one from a distribution.
+                """
             )
+        )

@@ -5,10 +5,16 @@ from __future__ import annotations
 import pytest
 
 from pants.engine.addresses import Address
-from pants.engine.internals.scheduler import ExecutionError
+from pants.engine.target import InvalidFieldException, InvalidTargetException
 from pants.testutil.rule_runner import RuleRunner
 from pex_release import register
-from pex_release.target_types import PexReleaseAppField, PexReleaseScriptsField, PexReleaseVersionField
+from pex_release.package import PexReleaseFieldSet
+from pex_release.target_types import (
+    PexReleaseAppField,
+    PexReleaseScriptsField,
+    PexReleaseShebangField,
+    PexReleaseVersionField,
+)
 
 
 @pytest.fixture
@@ -21,10 +27,13 @@ def target(rule_runner: RuleRunner, fields: str, path: str = "src/python/api"):
     return rule_runner.get_target(Address(path, target_name="release"))
 
 
-def error(rule_runner: RuleRunner, fields: str) -> str:
-    with pytest.raises(ExecutionError) as exc:
-        target(rule_runner, fields)
-    return str(exc.value)
+def error(rule_runner: RuleRunner, fields: str, path: str = "src/python/api") -> str:
+    """The error building the release reports. Making the target succeeds: a bad field fails its
+    own release only, not everything that makes every target (such as dependency inference)."""
+    field_set = PexReleaseFieldSet.create(target(rule_runner, fields, path))
+    with pytest.raises((InvalidFieldException, InvalidTargetException)) as exc:
+        field_set.check()
+    return " ".join(str(exc.value).split())
 
 
 def test_app_defaults_to_directory_name(rule_runner: RuleRunner) -> None:
@@ -64,3 +73,25 @@ def test_scripts_are_checked(rule_runner: RuleRunner) -> None:
 
 def test_app_name_is_checked(rule_runner: RuleRunner) -> None:
     assert "The `app` field in target src/python/api:release is 'My App'" in error(rule_runner, "entry_point='main.py', app='My App'")
+
+
+def test_app_name_derived_from_the_directory_is_checked(rule_runner: RuleRunner) -> None:
+    message = error(rule_runner, "entry_point='main.py'", path="src/python/bad/Bad App")
+    assert (
+        "The `pex_release` target src/python/bad/Bad App:release has no `app` field, so its app name is its "
+        "directory's name, 'Bad App', which is not a valid app name. To fix, set `app=\"bad-app\"`"
+    ) in message
+    # An explicit, valid `app` is the fix.
+    assert target(rule_runner, "entry_point='main.py', app='bad-app'", "src/python/bad/Bad App")[PexReleaseAppField].value == "bad-app"
+
+
+@pytest.mark.parametrize("shebang", ["not a shebang\nrm -rf /", "python3", "/usr/bin/python3\n", "#!/usr/bin/env\x1b[2Jpython"])
+def test_shebang_is_one_line_starting_with_a_path(rule_runner: RuleRunner, shebang: str) -> None:
+    message = error(rule_runner, f"entry_point='main.py', shebang={shebang!r}")
+    assert f"The `shebang` field in target src/python/api:release is {shebang!r}, which is not a shebang" in message
+    assert 'To fix, use e.g. `shebang="/usr/bin/env python3.12"`' in message
+
+
+@pytest.mark.parametrize("shebang", ["/usr/bin/env python3.12", "#!/usr/bin/python3"])
+def test_shebang_with_or_without_hash_bang(rule_runner: RuleRunner, shebang: str) -> None:
+    assert target(rule_runner, f"entry_point='main.py', shebang={shebang!r}")[PexReleaseShebangField].value == shebang

@@ -12,7 +12,9 @@ import sys
 from dataclasses import dataclass
 from typing import Mapping, NoReturn, Sequence
 
+import packaging
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.tags import sys_tags
 from packaging.version import InvalidVersion, Version
 
 from pex_release.manifest import ReleaseManifest
@@ -22,6 +24,8 @@ from pexrun.cache import FetchedRelease
 # release; `--script` is the way to choose one of its scripts.
 _ENTRY_POINT_OVERRIDES = ("PEX_MODULE", "PEX_SCRIPT")
 _PROBE = "import platform, sys; sys.stdout.write(platform.python_implementation() + ' ' + platform.python_version())"
+# Run by another interpreter with pexrun's own `packaging` (argv[1] is the directory holding it).
+_TAGS_PROBE = "import sys; sys.path.insert(0, sys.argv[1]); from packaging.tags import sys_tags; print(*sys_tags())"
 
 
 class LaunchError(Exception):
@@ -72,6 +76,21 @@ class Interpreter:
         except (OSError, subprocess.SubprocessError, ValueError, InvalidVersion):
             raise LaunchError(f"{executable} is not a working Python interpreter: pass --python /path/to/python.") from None
 
+    def supported_tags(self) -> tuple[str, ...]:
+        """The wheel tags this interpreter supports on this host, most specific first."""
+        if sys.executable and os.path.samefile(self.path, sys.executable):
+            return tuple(str(tag) for tag in sys_tags())
+        packaging_root = os.path.dirname(os.path.dirname(packaging.__file__))
+        try:
+            probe = subprocess.run(
+                [self.path, "-S", "-c", _TAGS_PROBE, packaging_root], capture_output=True, text=True, timeout=60
+            )
+        except (OSError, subprocess.SubprocessError) as e:
+            raise LaunchError(f"Could not ask {self} for its platform: {e}") from None
+        if probe.returncode != 0 or not probe.stdout.split():
+            raise LaunchError(f"Could not ask {self} for its platform: {probe.stderr.strip()[-500:]}")
+        return tuple(probe.stdout.split())
+
     def satisfies(self, constraint: str) -> bool:
         return _allows(constraint, self.implementation, self.version)
 
@@ -87,6 +106,25 @@ def check_interpreter(interpreter: Interpreter, manifest: ReleaseManifest) -> No
     raise LaunchError(
         f"{manifest.app} {manifest.version} needs Python {' or '.join(constraints)}, but this is {interpreter}. "
         f"Pass --python /path/to/{example}, or run pexrun itself with that Python (`{example} pexrun.pyz run ...`)."
+    )
+
+
+def check_platforms(interpreter: Interpreter, manifest: ReleaseManifest) -> None:
+    """A release built for `platforms` holds wheels for those only: it runs where the interpreter
+    supports one platform's most specific tag. A release without platforms is not checked here."""
+    wanted = manifest.platform_tags
+    if not wanted:
+        return
+    supported = interpreter.supported_tags()
+    if set(wanted) & set(supported):
+        return
+    platforms = [*manifest.platforms, *(f"the complete platform {p.tag}" for p in manifest.complete_platforms)]
+    interpreter_tag, abi, platform_tag = supported[0].split("-", 2)
+    raise LaunchError(
+        f"{manifest.app} {manifest.version} is built for {', '.join(platforms)} (wheel tags {', '.join(wanted)}), "
+        f"and this host cannot run it: the most specific wheel tag of {interpreter} here is {supported[0]}. "
+        "Run it on a host of its platforms, pass --python with an interpreter that matches one, or rebuild "
+        f"it with `platforms` that include this host's, e.g. `{platform_tag}-{interpreter_tag[:2]}-{interpreter_tag[2:]}-{abi}`."
     )
 
 

@@ -8,15 +8,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.tags import sys_tags
 from packaging.version import Version
 
-from pex_release.manifest import ReleaseManifest
+from pex_release.manifest import CompletePlatform, ReleaseManifest
 from pex_release.testutil import make_release
 from pexrun.cache import FetchedRelease
 from pexrun.launch import (
     Interpreter,
     LaunchError,
     check_interpreter,
+    check_platforms,
     parse_constraint,
     release_environ,
     script_entry_point,
@@ -107,3 +109,48 @@ def test_the_release_environment(manifest: ReleaseManifest, tmp_path: Path) -> N
         "PEXRUN_VERSION": "1.4.0",
     }
     assert release_environ(release, "api.report:main", base)["PEX_MODULE"] == "api.report:main"
+
+
+def host_platform() -> str:
+    """This interpreter's most specific wheel tag as a pex platform, e.g. `manylinux_2_35_x86_64-cp-39-cp39`."""
+    interpreter, abi, platform = str(next(iter(sys_tags()))).split("-", 2)
+    return f"{platform}-{interpreter[:2]}-{interpreter[2:]}-{abi}"
+
+
+HOST_TAG = str(next(iter(sys_tags())))
+PY = f"{sys.version_info.major}{sys.version_info.minor}"
+
+
+def test_a_release_for_this_host_passes(manifest: ReleaseManifest) -> None:
+    this = Interpreter.at(sys.executable)
+    check_platforms(this, dataclasses.replace(manifest, platforms=("macosx_11_0_arm64-cp-312-cp312", host_platform())))
+    complete = CompletePlatform("platforms/here.json", "a" * 64, "CPython", platform.python_version(), HOST_TAG)
+    check_platforms(this, dataclasses.replace(manifest, complete_platforms=(complete,)))
+
+
+def test_a_release_without_platforms_is_not_checked_by_tags(manifest: ReleaseManifest) -> None:
+    nowhere = Interpreter("/nonexistent/python", "CPython", Version("3.12.1"))  # asking it would fail
+    check_platforms(nowhere, manifest)
+
+
+def test_a_release_for_another_platform_is_refused(manifest: ReleaseManifest) -> None:
+    mac = dataclasses.replace(manifest, platforms=(f"macosx_11_0_arm64-cp-{PY}-cp{PY}",))
+    this = Interpreter.at(sys.executable)
+    with pytest.raises(LaunchError) as refused:
+        check_platforms(this, mac)
+    assert str(refused.value) == (
+        f"api 1.4.0 is built for macosx_11_0_arm64-cp-{PY}-cp{PY} (wheel tags cp{PY}-cp{PY}-macosx_11_0_arm64), and this "
+        f"host cannot run it: the most specific wheel tag of {this} here is {HOST_TAG}. Run it on a host of its "
+        "platforms, pass --python with an interpreter that matches one, or rebuild it with `platforms` that include "
+        f"this host's, e.g. `{host_platform()}`."
+    )
+    musl = CompletePlatform("platforms/alpine.json", "a" * 64, "CPython", "3.12.1", "cp312-cp312-musllinux_1_2_x86_64")
+    with pytest.raises(LaunchError, match=r"is built for the complete platform cp312-cp312-musllinux_1_2_x86_64 \("):
+        check_platforms(this, dataclasses.replace(manifest, complete_platforms=(musl,)))
+
+
+def test_another_interpreters_tags_are_asked(tmp_path: Path) -> None:
+    wrapper = tmp_path / "python-wrapper"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    assert Interpreter.at(str(wrapper)).supported_tags() == tuple(str(tag) for tag in sys_tags())

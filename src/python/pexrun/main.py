@@ -39,6 +39,7 @@ from pexrun.launch import (
     Interpreter,
     LaunchError,
     check_interpreter,
+    check_platforms,
     exec_release,
     release_environ,
     script_entry_point,
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     # Checked before anything is downloaded.
     entry_point = script_entry_point(manifest, args.script)
     check_interpreter(interpreter, manifest)
+    check_platforms(interpreter, manifest)
     release = _cache(args).fetch_release(repository, manifest, data)
     exec_release(interpreter, release, args.args, release_environ(release, entry_point, os.environ))
 
@@ -114,7 +116,10 @@ def info(args: argparse.Namespace) -> int:
         ("entry point", manifest.entry_point),
         *(("script", f"{name} = {entry_point}") for name, entry_point in sorted(manifest.scripts.items())),
         ("interpreter constraints", " or ".join(manifest.interpreter_constraints) or "any"),
-        ("platforms", ", ".join(manifest.platforms) or "this host's"),
+        (
+            "platforms",
+            ", ".join((*manifest.platforms, *(str(p) for p in manifest.complete_platforms))) or "the build host's",
+        ),
         ("injected env", " ".join(f"{name}={value}" for name, value in sorted(manifest.env.items())) or "none"),
         ("injected args", shlex.join(manifest.args) or "none"),
         ("subset key", manifest.deps.subset_key),

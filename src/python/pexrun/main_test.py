@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -14,9 +15,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from pex_release.manifest import Blob, ReleaseManifest
+from pex_release.manifest import Blob, CompletePlatform, ReleaseManifest
 from pex_release.repository import FileRepository, blob_key, open_repository, publish
 from pex_release.testutil import damage_blob, make_release, python_env
+from pexrun.launch_test import HOST_TAG, PY, host_platform
 from pexrun.main import main
 from testing.servers import HttpServer, Reply, S3Server, http_server
 
@@ -139,6 +141,39 @@ def test_another_python_is_checked_by_running_it(repository: FileRepository, cac
     assert report["version"] == "0.1.0"
 
 
+def publish_for_platforms(tmp_path: Path, **platforms: Any) -> FileRepository:
+    """A repository with api 1.0.0 built for `platforms` and/or `complete_platforms` (and for any
+    Python, so only the platform is checked)."""
+    repository = open_repository(f"file://{tmp_path / 'repository'}")
+    assert isinstance(repository, FileRepository)
+    path = make_release(tmp_path / "dist", "api", "1.0.0", interpreter_constraints=())
+    manifest = ReleaseManifest.loads(path.read_bytes(), origin=str(path))
+    path.write_bytes(dataclasses.replace(manifest, **platforms).dumps())
+    publish(repository, path)
+    return repository
+
+
+@pytest.mark.parametrize(
+    "platform",
+    [
+        f"macosx_11_0_arm64-cp-{PY}-cp{PY}",
+        f"musllinux_1_1_x86_64-cp-{PY}-cp{PY}",
+        "manylinux2014_x86_64-cp-38-cp38",  # another Python: pexrun's tests run on 3.9 and newer
+    ],
+)
+def test_a_release_for_another_platform_is_refused_before_any_download(tmp_path: Path, cache: Path, platform: str) -> None:
+    repository = publish_for_platforms(tmp_path, platforms=(platform,))
+    error = failed(pexrun("run", repository.url, "api", "--cache-dir", str(cache)))
+    assert error.startswith(f"pexrun: error: api 1.0.0 is built for {platform} (wheel tags "), error
+    assert f"the most specific wheel tag of CPython {sys.version.split()[0]} ({sys.executable}) here is {HOST_TAG}" in error
+    assert not (cache / "blobs").exists()
+
+
+def test_a_release_for_this_platform_runs(tmp_path: Path, cache: Path) -> None:
+    repository = publish_for_platforms(tmp_path, platforms=(host_platform(),))
+    assert ran(pexrun("run", repository.url, "api", "--cache-dir", str(cache)))["version"] == "1.0.0"
+
+
 @pytest.mark.parametrize(
     "release, message",
     [
@@ -203,7 +238,7 @@ def test_info(repository: FileRepository) -> None:
         "entry point:             api.main",
         "script:                  report = api.report:main",
         "interpreter constraints: CPython>=3.9",
-        "platforms:               this host's",
+        "platforms:               the build host's",
         "injected env:            none",
         "injected args:           none",
         f"subset key:              {manifest.deps.subset_key}",
@@ -211,6 +246,17 @@ def test_info(repository: FileRepository) -> None:
     ]
     assert lines[-1] == "distributions (0):"
     assert failed(pexrun("info", repository.url, "api"), code=2).endswith("info needs an exact release: api@<version> (`pexrun list` shows them).\n")
+
+
+def test_info_shows_complete_platforms(tmp_path: Path) -> None:
+    alpine = CompletePlatform("platforms/alpine.json", "f" * 64, "CPython", "3.12.1", "cp312-cp312-musllinux_1_2_x86_64")
+    repository = publish_for_platforms(tmp_path, complete_platforms=(alpine,))
+    info = pexrun("info", repository.url, "api@1.0.0")
+    assert info.returncode == 0, info.stderr
+    assert (
+        "platforms:               cp312-cp312-musllinux_1_2_x86_64 (CPython 3.12.1, platforms/alpine.json sha256:ffffffffffffffff)"
+        in info.stdout.splitlines()
+    )
 
 
 def test_gc(repository: FileRepository, cache: Path) -> None:
