@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except DownloadTimeoutError as e:
         print(
-            f"pexrun: error: {e} Nothing was cached. On a network this slow, allow more time with "
+            f"pexrun: error: {printable(str(e))} Nothing was cached. On a network this slow, allow more time with "
             f"--download-timeout SECONDS (or ${DOWNLOAD_TIMEOUT_ENV}).",
             file=sys.stderr,
         )
