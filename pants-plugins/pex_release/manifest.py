@@ -1,20 +1,31 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""The release manifest: the JSON document that names a release's blobs.
+"""The release manifest: the JSON document that names a release's PEXes and their blobs.
 
 Pure Python (3.9+, standard library only): the Pants plugin writes manifests, and the publisher and
 `pexrun` read them, all through this one module.
+
+Schema 2 describes each PEX either as one file (the zipapp layout) or as a tree (the packed and
+loose layouts: a directory): every file with its path, sha256, size and mode, and every symlink with
+its target. Every file is a blob, stored by its sha256, so releases share the bytes they have in
+common: pex's `.bootstrap`, each wheel, each unchanged source file. Paths are checked here, where
+every manifest is built or read, so a reader that writes `<root>/<path>` for each entry, in order,
+never writes outside `<root>`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-SCHEMA = 1
+SCHEMA = 2
+
+LAYOUTS = ("packed", "loose", "zipapp")  # pex's `--layout`: the first two are trees, zipapp one file
+TREE_FILE_MODES = ("0644", "0755")  # Pants digests record only whether a file is executable.
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # pex's abbreviated platform: PLATFORM-IMPL-PYVER-ABI, e.g. `manylinux2014_x86_64-cp-39-cp39`.
@@ -40,22 +51,165 @@ class ManifestError(ValueError):
 class Distribution:
     name: str
     version: str
-    sha256: str  # Of the artifact (wheel or sdist) the lockfile pins and the deps PEX holds.
+    sha256: str  # Of the artifact the lockfile pins: the wheel the deps PEX holds, or the sdist pex built it from.
+    file: str  # That artifact's file name.
 
 
 @dataclass(frozen=True)
 class Blob:
-    """A PEX file of the release, stored by its sha256."""
+    """Bytes stored under their sha256: a zipapp PEX, or one file of a tree."""
 
-    file: str  # Relative to the manifest's directory.
+    file: str  # Relative to the manifest's directory: `<pex>` or `<pex>/<path in its tree>`.
     sha256: str
     size: int
 
 
 @dataclass(frozen=True)
-class DepsBlob(Blob):
+class TreeFile:
+    path: str  # Relative to the tree's root, `/`-separated.
+    sha256: str
+    size: int
+    mode: str = "0644"  # One of TREE_FILE_MODES.
+
+    @property
+    def executable(self) -> bool:
+        return self.mode == "0755"
+
+
+@dataclass(frozen=True)
+class TreeSymlink:
+    path: str
+    target: str  # Relative to the link's directory, and inside the tree.
+
+
+def tree_sha256(files: tuple[TreeFile, ...], symlinks: tuple[TreeSymlink, ...]) -> str:
+    """The identity of a tree: a hash over its entries, sorted by path."""
+    lines = [
+        *((f.path, f"file {f.path}\0{f.sha256}\0{f.mode}\n") for f in files),
+        *((s.path, f"link {s.path}\0{s.target}\n") for s in symlinks),
+    ]
+    return hashlib.sha256("".join(line for _, line in sorted(lines)).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ReleasePex:
+    """One PEX of the release: a zipapp file, or a tree of files and symlinks."""
+
+    file: str  # Its name in the manifest's directory (a directory for a tree).
+    layout: str  # One of LAYOUTS.
+    sha256: str  # A zipapp's sha256, or a tree's `tree_sha256`.
+    size: int  # A zipapp's size, or the sum of a tree's file sizes.
+    files: tuple[TreeFile, ...] = ()
+    symlinks: tuple[TreeSymlink, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    @classmethod
+    def tree(
+        cls, file: str, layout: str, files: tuple[TreeFile, ...], symlinks: tuple[TreeSymlink, ...] = (), **extra: Any
+    ) -> ReleasePex:
+        """A tree, with its digest and size computed from its entries (sorted by path)."""
+        files = tuple(sorted(files, key=lambda f: f.path))
+        symlinks = tuple(sorted(symlinks, key=lambda s: s.path))
+        return cls(
+            file=file,
+            layout=layout,
+            sha256=tree_sha256(files, symlinks),
+            size=sum(f.size for f in files),
+            files=files,
+            symlinks=symlinks,
+            **extra,
+        )
+
+    @property
+    def is_tree(self) -> bool:
+        return self.layout != "zipapp"
+
+    @property
+    def blobs(self) -> tuple[Blob, ...]:
+        if not self.is_tree:
+            return (Blob(self.file, self.sha256, self.size),)
+        return tuple(Blob(f"{self.file}/{f.path}", f.sha256, f.size) for f in self.files)
+
+    def check(self) -> None:
+        """Raises ValueError naming what is wrong: a bad name, path, symlink, digest or size."""
+        _check_component(self.file, "PEX file name")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"{self.file}: layout {self.layout!r} is not one of {', '.join(LAYOUTS)}")
+        _sha256(self.sha256)
+        _size(self.size)
+        if not self.is_tree:
+            if self.files or self.symlinks:
+                raise ValueError(f"{self.file}: a zipapp PEX is one file; it lists no files or symlinks")
+            return
+        _check_tree(self.file, self.files, self.symlinks)
+        if (self.sha256, self.size) != (tree_sha256(self.files, self.symlinks), sum(f.size for f in self.files)):
+            raise ValueError(
+                f"{self.file}: its sha256 {self.sha256} and size {self.size} are not the digest and total size "
+                "of the files and symlinks it lists"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        if not self.is_tree:
+            del data["files"], data["symlinks"]
+        return data
+
+
+@dataclass(frozen=True)
+class DepsPex(ReleasePex):
     subset_key: str = ""
     distributions: tuple[Distribution, ...] = ()
+
+    def wheel_mismatches(self) -> tuple[tuple[str, str, str], ...]:
+        """(path, sha256 the lockfile pins, the file's sha256) of each `.deps/` wheel that differs
+        from the artifact the lockfile pins under its name; wheels pex built from an sdist have none."""
+        locked = {d.file: d.sha256 for d in self.distributions}
+        return tuple(
+            (f.path, locked[name], f.sha256)
+            for f in self.files
+            for directory, name in [posixpath.split(f.path)]
+            if directory == ".deps" and name in locked and locked[name] != f.sha256
+        )
+
+
+def _check_component(name: Any, what: str) -> None:
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or not _printable_path(name):
+        raise ValueError(f"{name!r} is not a valid {what}: one path component, printable, not `.` or `..`")
+
+
+def _printable_path(path: str) -> bool:
+    return path.isprintable() and "\\" not in path
+
+
+def _check_path(pex: str, path: Any, what: str) -> None:
+    if not isinstance(path, str) or not path or not _printable_path(path):
+        raise ValueError(f"{pex}: the {what} path {path!r} is empty or has a control character or backslash")
+    if path.startswith("/") or posixpath.normpath(path) != path or ".." in path.split("/"):
+        raise ValueError(f"{pex}: the {what} path {path!r} is not a normalized relative path inside the PEX")
+
+
+def _check_tree(pex: str, files: tuple[TreeFile, ...], symlinks: tuple[TreeSymlink, ...]) -> None:
+    for f in files:
+        _check_path(pex, f.path, "file")
+        _sha256(f.sha256)
+        _size(f.size)
+        if f.mode not in TREE_FILE_MODES:
+            raise ValueError(f"{pex}: {f.path} has mode {f.mode!r}, not one of {', '.join(TREE_FILE_MODES)}")
+    for s in symlinks:
+        _check_path(pex, s.path, "symlink")
+        target = s.target
+        if not isinstance(target, str) or not target or not _printable_path(target) or target.startswith("/"):
+            raise ValueError(f"{pex}: the symlink {s.path} points to {target!r}, which is not a relative path")
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(s.path), target))
+        if resolved == ".." or resolved.startswith("../"):
+            raise ValueError(f"{pex}: the symlink {s.path} points to {target!r}, outside the PEX")
+    paths = sorted([*(f.path for f in files), *(s.path for s in symlinks)])
+    for path, following in zip(paths, paths[1:]):
+        if following == path or following.startswith(path + "/"):
+            # Two entries at one path, or an entry below a file or symlink (writing it would follow the link).
+            raise ValueError(f"{pex}: {following} is listed below or at {path}, which is a file or symlink")
 
 
 @dataclass(frozen=True)
@@ -144,8 +298,8 @@ class ReleaseManifest:
     version: str
     revision: str
     entry_point: str  # `module[:func]`, or the console script name when `script` is set.
-    deps: DepsBlob
-    sources: Blob
+    deps: DepsPex
+    sources: ReleasePex
     scripts: Mapping[str, str] = field(default_factory=dict)
     interpreter_constraints: tuple[str, ...] = ()
     platforms: tuple[str, ...] = ()
@@ -153,12 +307,21 @@ class ReleaseManifest:
     complete_platforms: tuple[CompletePlatform, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
-    single_file: Blob | None = None
+    single_file: ReleasePex | None = None  # A zipapp.
     schema: int = SCHEMA
 
     @property
+    def pexes(self) -> tuple[ReleasePex, ...]:
+        return tuple(p for p in (self.deps, self.sources, self.single_file) if p is not None)
+
+    @property
     def blobs(self) -> tuple[Blob, ...]:
-        return tuple(b for b in (self.deps, self.sources, self.single_file) if b is not None)
+        """Every blob of the release, once each (the first file with those bytes names it)."""
+        by_sha256: dict[str, Blob] = {}
+        for pex in self.pexes:
+            for blob in pex.blobs:
+                by_sha256.setdefault(blob.sha256, blob)
+        return tuple(by_sha256.values())
 
     @property
     def platform_tags(self) -> tuple[str, ...]:
@@ -171,7 +334,10 @@ class ReleaseManifest:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data.update((role, pex.to_json()) for role, pex in (("deps", self.deps), ("sources", self.sources)))
         # Optional keys stay out when unset, so manifests without them keep their bytes.
+        if self.single_file:
+            data["single_file"] = self.single_file.to_json()
         for optional in ("single_file", "complete_platforms"):
             if not data[optional]:
                 del data[optional]
@@ -198,6 +364,12 @@ class ReleaseManifest:
         if not isinstance(data, dict):
             raise ManifestError(f"{origin} is not a release manifest: expected a JSON object.")
         schema = data.get("schema")
+        if schema == 1:
+            raise ManifestError(
+                f"{origin} has manifest schema 1, written by an older pex-release that published whole PEX files; "
+                f"this version reads schema {SCHEMA} (release trees). Rebuild and publish the release with this "
+                "pex-release (`./pants publish`), or run it with the pexrun of the pex-release that published it."
+            )
         if schema != SCHEMA:
             raise ManifestError(
                 f"{origin} has manifest schema {schema!r}; this version of pex-release reads "
@@ -217,16 +389,18 @@ class ReleaseManifest:
                 complete_platforms=tuple(_complete_platform(p) for p in data.get("complete_platforms", ())),
                 env={_str(k): _str(v) for k, v in data.get("env", {}).items()},
                 args=tuple(_str(a) for a in data.get("args", ())),
-                deps=DepsBlob(
-                    **_blob(data["deps"]),
-                    subset_key=_str(data["deps"]["subset_key"]),
+                deps=DepsPex(
+                    **_pex(data["deps"]),
+                    subset_key=_sha256(data["deps"]["subset_key"]),
                     distributions=tuple(
-                        Distribution(name=_str(d["name"]), version=_str(d["version"]), sha256=_str(d["sha256"]))
-                        for d in data["deps"]["distributions"]
+                        Distribution(
+                            name=_str(d["name"]), version=_str(d["version"]), sha256=_sha256(d["sha256"]), file=_str(d["file"])
+                        )
+                        for d in _list(data["deps"]["distributions"])
                     ),
                 ),
-                sources=Blob(**_blob(data["sources"])),
-                single_file=Blob(**_blob(single_file)) if single_file is not None else None,
+                sources=ReleasePex(**_pex(data["sources"])),
+                single_file=ReleasePex(**_pex(single_file)) if single_file is not None else None,
             )
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ManifestError(f"{origin} does not follow manifest schema {SCHEMA}: {type(e).__name__}: {e}") from None
@@ -262,9 +436,28 @@ def _sha256(value: Any) -> str:
     return sha256
 
 
-def _blob(data: Any) -> dict[str, Any]:
-    sha256 = _sha256(data["sha256"])
-    size = data["size"]
-    if not isinstance(size, int) or size < 0:
-        raise TypeError(f"expected a size in bytes, got {size!r}")
-    return {"file": _str(data["file"]), "sha256": sha256, "size": size}
+def _size(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise TypeError(f"expected a size in bytes, got {value!r}")
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {value!r}")
+    return value
+
+
+def _pex(data: Any) -> dict[str, Any]:
+    """The fields of a ReleasePex; constructing it checks them."""
+    return {
+        "file": _str(data["file"]),
+        "layout": _str(data["layout"]),
+        "sha256": _str(data["sha256"]),
+        "size": data["size"],
+        "files": tuple(
+            TreeFile(path=_str(f["path"]), sha256=_str(f["sha256"]), size=f["size"], mode=_str(f["mode"]))
+            for f in _list(data.get("files", []))
+        ),
+        "symlinks": tuple(TreeSymlink(path=_str(s["path"]), target=_str(s["target"])) for s in _list(data.get("symlinks", []))),
+    }

@@ -3,8 +3,10 @@
 """Test helpers shared by the plugin's tests and pexrun's: small releases, a static HTTP server,
 and the behaviour every writable repository must have (`RepositoryContract`).
 
-The releases' "PEX files" are plain PEP 441 zipapps: pexrun only runs `python <sources> args` with
-PEX_PATH naming the deps file, so a sources zipapp that imports from PEX_PATH stands in for a PEX.
+The releases' "PEXes" stand in for real ones: pexrun only runs `python <sources> args` with PEX_PATH
+naming the deps PEX, so a sources tree (or PEP 441 zipapp) whose `__main__.py` imports from PEX_PATH
+does what a PEX does. Trees are shaped like pex's packed layout: a `.bootstrap` every tree shares, a
+`.deps/` wheel in the deps tree, and a `pex` symlink to `__main__.py`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from pex_release import publisher
-from pex_release.manifest import Blob, DepsBlob, ReleaseManifest
+from pex_release.manifest import DepsPex, Distribution, ReleaseManifest, ReleasePex, TreeFile, TreeSymlink
 from pex_release.repository import (
     AlreadyPublishedError,
     FileRepository,
@@ -63,9 +65,25 @@ def write_zip(path: Path, files: dict[str, str]) -> Path:
     return path
 
 
-def blob_of(path: Path) -> Blob:
-    data = path.read_bytes()
-    return Blob(file=path.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_pex(directory: Path, name: str, files: dict[str, str], layout: str, **extra: object) -> ReleasePex:
+    """Writes a stand-in PEX into directory: a zipapp of files, or a tree of them with a `.bootstrap`
+    and a `pex` symlink, as pex's packed layout has; returns its manifest entry."""
+    if layout == "zipapp":
+        path = write_zip(directory / name, files)
+        return (DepsPex if extra else ReleasePex)(name, layout, _sha256(path), path.stat().st_size, **extra)
+    root = directory / name
+    tree_files = []
+    for relpath, text in sorted({".bootstrap": "the same in every tree\n", **files}.items()):
+        path = root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        tree_files.append(TreeFile(relpath, _sha256(path), path.stat().st_size))
+    (root / "pex").symlink_to("__main__.py")
+    return (DepsPex if extra else ReleasePex).tree(name, layout, tuple(tree_files), (TreeSymlink("pex", "__main__.py"),), **extra)
 
 
 def make_release(
@@ -76,16 +94,20 @@ def make_release(
     deps: str = "shared",
     sources: str = "",
     interpreter_constraints: tuple[str, ...] = ("CPython>=3.9",),
+    layout: str = "packed",
 ) -> Path:
-    """Writes `<app>.release.json` and its deps and sources zipapps into directory, as `./pants
-    package` writes a release into dist/releases; returns the manifest's path.
+    """Writes `<app>.release.json` and its deps and sources PEXes into directory, as `./pants package`
+    writes a release into dist/releases; returns the manifest's path.
 
-    Releases with the same `deps` share a deps blob; `sources` changes the sources blob.
+    Releases with the same `deps` share a deps PEX; `sources` changes the sources PEX's `release.txt`.
+    The deps PEX holds a wheel, `.deps/release_deps-1.0-py3-none-any.whl`, whose sha256 the
+    manifest records as the lockfile's.
     """
-    deps_file = write_zip(directory / f"deps-{deps}.pex", {"release_deps.py": f"NAME = {deps!r}\n"})
-    sources_file = write_zip(
-        directory / f"{app}-srcs.pex", {"__main__.py": REPORTER_MAIN, "release.txt": f"{app} {sources}"}
-    )
+    wheel = "release_deps-1.0-py3-none-any.whl"
+    deps_files = {"release_deps.py": f"NAME = {deps!r}\n", "__main__.py": "raise SystemExit('a deps PEX')\n"}
+    if layout != "zipapp":
+        deps_files[f".deps/{wheel}"] = f"the wheel of {deps}\n"
+    wheel_sha256 = hashlib.sha256(deps_files.get(f".deps/{wheel}", "").encode()).hexdigest()
     manifest = ReleaseManifest(
         app=app,
         version=version,
@@ -93,8 +115,15 @@ def make_release(
         entry_point=f"{app}.main",
         scripts={"report": f"{app}.report:main"},
         interpreter_constraints=interpreter_constraints,
-        deps=DepsBlob(**dataclasses.asdict(blob_of(deps_file)), subset_key=hashlib.sha256(deps.encode()).hexdigest()),
-        sources=blob_of(sources_file),
+        deps=write_pex(
+            directory,
+            f"deps-{deps}.pex",
+            deps_files,
+            layout,
+            subset_key=hashlib.sha256(deps.encode()).hexdigest(),
+            distributions=(Distribution("release-deps", "1.0", wheel_sha256, wheel),),
+        ),
+        sources=write_pex(directory, f"{app}-srcs.pex", {"__main__.py": REPORTER_MAIN, "release.txt": f"{app} {sources}"}, layout),
     )
     path = directory / f"{app}.release.json"
     path.write_bytes(manifest.dumps())
