@@ -1,18 +1,39 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""The local cache of a host: blobs by sha256, verified before every use, shared by concurrent pexruns.
+"""The local cache of a host: blobs by sha256 and the release trees built from them, shared by
+concurrent pexruns.
 
-    <cache>/blobs/sha256/<hex>                  blobs, written under a temporary name and renamed once verified
+    <cache>/blobs/sha256/<hex>                  blobs (mode 0444), written under a temporary name and renamed once verified
+    <cache>/trees/<tree sha256>/pex/            a tree PEX (packed or loose layout): each file a hard link to its blob (a
+                                                copy, mode 0555, if executable), each symlink as the manifest says
+    <cache>/trees/<tree sha256>/stat.json       each entry's (inode, size, mode, mtime) when the tree was last verified
+    <cache>/trees/.<tree sha256>.<random>       a tree being built, renamed into place once whole
     <cache>/manifests/<app>/<version>.json      the releases fetched here; the file's mtime is the last use
-    <cache>/run/<app>@<version>/<app>.pex       a link to the sources blob, so `ps` names the release
+    <cache>/run/<app>@<version>/<app>.pex       a link to the sources PEX, so `ps` names the release
 
-A read-only cache (e.g. one baked into an image) runs the releases it holds: the record of use and
-the link are skipped when they cannot be written, and the release runs from its blob's path.
+What is checked when. A blob is verified by sha256 when it is downloaded, and a cached one whenever
+a tree is built from it (and whenever a zipapp PEX runs). A tree is built in a directory of its own
+and renamed into place whole, so a tree in place is complete whatever happened to the pexrun that
+built it. A warm start compares each of a tree's entries' lstat with its stat.json instead of
+hashing: a write changes a file's mtime, a chmod its mode, a replacement (rename, copy over, new
+link) its inode, a truncation its size. On any difference pexrun hashes the tree's files: if they
+are intact it records their new stat (a `touch`, a copied cache), else it verifies the tree's blobs
+(downloading damaged ones again) and builds the tree anew. The cache belongs to the user who runs
+pexrun, so this guards against accidents, killed runs and damaged downloads, not against that user:
+it trusts mtimes (a change whose mtime is deliberately set back goes unseen), and it cannot see bytes
+a failing disk changes below the file system; `pexrun fetch` hashes every file for that.
+The ctime would catch a reset mtime, but every tree links the same blobs (pex's `.bootstrap`), and
+each link or unlink of a blob, by any tree, changes its ctime: every other tree would be re-hashed.
+
+A read-only cache (e.g. one baked into an image) runs the releases it holds: the record of use, the
+link and a new stat.json are skipped when they cannot be written, and the release runs from its trees.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import shutil
 import stat
@@ -21,9 +42,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, Sequence
 
-from pex_release.manifest import Blob, ManifestError, ReleaseManifest
-from pex_release.repository import BlobMismatchError, Repository, file_sha256
+from pex_release.manifest import Blob, ManifestError, ReleaseManifest, ReleasePex, TreeFile
+from pex_release.repository import BlobMismatchError, NotFoundError, Repository, file_sha256
 
 CACHE_DIR_ENV = "PEXRUN_CACHE_DIR"
 DOWNLOAD_TIMEOUT_ENV = "PEXRUN_DOWNLOAD_TIMEOUT"
@@ -31,8 +53,14 @@ DEFAULT_DOWNLOAD_TIMEOUT_SECONDS = 60.0
 # A blob's download may take the download timeout plus one second per this many bytes: a slow link
 # gets time in proportion to the blob, and a server that trickles or stalls is given up on.
 MIN_DOWNLOAD_BYTES_PER_SECOND = 256 * 1024
-# A temporary download older than this was left by a pexrun that died; younger ones may be in progress.
-_ABANDONED_DOWNLOAD_SECONDS = 24 * 3600
+# Blobs fetched (or verified) at once: a tree has many small files, each a round trip away.
+FETCH_THREADS = 8
+# A temporary download or tree older than this was left by a pexrun that died; younger ones may be in progress.
+_ABANDONED_SECONDS = 24 * 3600
+_TREE = "pex"  # The PEX directory, in <cache>/trees/<tree sha256>/.
+_TREE_RECORD = "stat.json"
+_BLOB_MODE = 0o444  # Blobs, and the tree files linked to them, are read-only: a cache is not edited.
+_EXECUTABLE_MODE = 0o555
 
 
 def default_cache_dir() -> Path:
@@ -49,13 +77,16 @@ class CacheError(Exception):
 @dataclass(frozen=True)
 class FetchedRelease:
     manifest: ReleaseManifest
-    deps: Path  # The deps PEX, for PEX_PATH.
-    sources: Path  # The sources PEX, through the link named after the release.
+    deps: Path  # The deps PEX (a tree's directory, or a zipapp's blob), for PEX_PATH.
+    sources: Path  # The sources PEX.
+    command: Path  # What python runs: the link named after the release, or the sources PEX itself.
+    repairs: tuple[str, ...] = ()  # What was found damaged in the cache and put right, for a warning.
 
 
 @dataclass(frozen=True)
 class GcReport:
     removed_releases: tuple[str, ...]  # `<app>@<version>`
+    removed_trees: int
     removed_blobs: int
     freed_bytes: int
 
@@ -78,42 +109,178 @@ def _write_atomically(path: Path, data: bytes) -> None:
         Path(temp).unlink(missing_ok=True)
 
 
+def _tree_mode(file: TreeFile) -> int:
+    return _EXECUTABLE_MODE if file.executable else _BLOB_MODE
+
+
+def _tree_entries(pex: ReleasePex) -> list[str]:
+    return [*(f.path for f in pex.files), *(s.path for s in pex.symlinks)]
+
+
+def _fingerprint(path: str) -> list[int]:
+    """What a change to the entry at path changes (see the module's docstring)."""
+    st = os.lstat(path)
+    return [st.st_ino, st.st_size, st.st_mode, st.st_mtime_ns]
+
+
+def _inside(root: Path, path: str, what: str) -> Path:
+    """root/path, refused unless it resolves inside root. Manifests' paths are checked when they are
+    read; this keeps pexrun's writes inside its cache whatever a manifest says."""
+    joined, real_root = root / path, os.path.realpath(root)
+    resolved = os.path.realpath(joined)
+    if resolved != real_root and not resolved.startswith(real_root + os.sep):
+        raise CacheError(
+            f"{what} leads outside the tree pexrun builds for it: pexrun refused the release and wrote nothing "
+            "outside its cache. The manifest is damaged or was edited by hand: publish the release again."
+        )
+    return joined
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """An exclusive lock on directory between pexruns; the kernel releases it when its holder dies."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _freed_by_removing(path: str) -> int:
+    """The bytes removing path frees: its size, unless it is not a file or another link keeps it."""
+    with contextlib.suppress(OSError):
+        st = os.lstat(path)
+        if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+            return st.st_size
+    return 0
+
+
+def _remove(path: Path) -> int:
+    """Removes a blob, a tree or a temporary one; returns the bytes that freed (a tree's files linked
+    to a blob still there free none)."""
+    if not stat.S_ISDIR(path.lstat().st_mode):
+        freed = _freed_by_removing(str(path))
+        path.unlink()
+        return freed
+    freed = sum(_freed_by_removing(os.path.join(parent, name)) for parent, _, names in os.walk(path) for name in names)
+    shutil.rmtree(path, ignore_errors=True)
+    return freed
+
+
 class BlobCache:
     def __init__(self, root: Path, *, download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT_SECONDS) -> None:
         self.root = root
         self.download_timeout = download_timeout
         self._blobs = root / "blobs" / "sha256"
+        self._trees = root / "trees"
         self._records = root / "manifests"
         self._links = root / "run"
 
     def blob_path(self, sha256: str) -> Path:
         return self._blobs / sha256
 
-    def fetch_release(self, repository: Repository, manifest: ReleaseManifest, manifest_bytes: bytes) -> FetchedRelease:
-        """The verified local copies of the release's deps and sources PEXes, downloaded if missing."""
+    def pex_path(self, pex: ReleasePex) -> Path:
+        """Where the cache holds a PEX: a tree's directory, or a zipapp's blob."""
+        return self._trees / pex.sha256 / _TREE if pex.is_tree else self.blob_path(pex.sha256)
+
+    def fetch_release(
+        self, repository: Repository, manifest: ReleaseManifest, manifest_bytes: bytes, *, verify: bool = False
+    ) -> FetchedRelease:
+        """The release's deps and sources PEXes in the cache, downloaded, built or repaired as needed.
+
+        A tree in place is trusted when its entries' stat is unchanged; with `verify`, its files are
+        hashed all the same."""
         # Recorded first, so a concurrent `gc` keeps the blobs this fetch is about to add; a cache
         # that cannot be written (read-only) still runs what it holds: the record only guides gc.
         try:
             _write_atomically(self._records / manifest.app / f"{manifest.version}.json", manifest_bytes)
         except OSError:
             pass
-        deps = self.fetch_blob(repository, manifest.deps)
-        sources = self.fetch_blob(repository, manifest.sources)
-        return FetchedRelease(manifest, deps, self._release_link(manifest, sources))
+        release = f"{manifest.app} {manifest.version}"
+        pexes = (manifest.deps, manifest.sources)
+        repairs: list[str] = []
+        to_build: dict[str, tuple[ReleasePex, int | None]] = {}
+        for pex in pexes:
+            if pex.is_tree and pex.sha256 not in to_build:
+                damage = self._tree_damage(pex, verify=verify)
+                if damage is not None:
+                    replacing, note = damage
+                    to_build[pex.sha256] = (pex, replacing)
+                    repairs += [note] if note else []
+        # Zipapps are verified on every use; trees' blobs only when the tree is built.
+        blobs: dict[str, Blob] = {}
+        for pex in pexes:
+            if not pex.is_tree or pex.sha256 in to_build:
+                for blob in pex.blobs:
+                    blobs.setdefault(blob.sha256, blob)  # named, in messages, by the first file with its bytes
+        try:
+            repairs += self._ensure_blobs(repository, list(blobs.values()))
+        except NotFoundError as e:
+            raise NotFoundError(f"{release} cannot be fetched. {e} A later run completes once it is there.") from None
+        for pex, replacing in to_build.values():
+            self._build_tree(pex, release, replacing)
+        sources = self.pex_path(manifest.sources)
+        return FetchedRelease(
+            manifest, self.pex_path(manifest.deps), sources, self._release_link(manifest, sources), tuple(repairs)
+        )
+
+    # --- Blobs -------------------------------------------------------------------------------------
 
     def download_seconds(self, blob: Blob) -> float:
         return self.download_timeout + blob.size / MIN_DOWNLOAD_BYTES_PER_SECOND
 
-    def fetch_blob(self, repository: Repository, blob: Blob) -> Path:
+    def _ensure_blobs(self, repository: Repository, blobs: Sequence[Blob]) -> list[str]:
+        """Verifies each blob in the cache, downloads the missing ones and replaces the damaged ones,
+        several at a time; returns a note for each damaged one. The first failure (in the order of
+        blobs) is raised once the blobs under way are done; those not started are not."""
+        if len(blobs) < 2:
+            notes = [self._ensure_blob(repository, blob) for blob in blobs]
+        else:
+            from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+            pool = ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(blobs)), thread_name_prefix="fetch")
+            try:
+                futures = [pool.submit(self._ensure_blob, repository, blob) for blob in blobs]
+                wait(futures, return_when=FIRST_EXCEPTION)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+            for future in futures:
+                error = None if future.cancelled() else future.exception()
+                if error is not None:
+                    raise error
+            notes = [future.result() for future in futures]
+        return [note for note in notes if note]
+
+    def _ensure_blob(self, repository: Repository, blob: Blob) -> str | None:
         path = self.blob_path(blob.sha256)
         mode = _lstat_mode(path)
+        note = None
         if mode is not None and stat.S_ISREG(mode):
-            self._verify_cached(path, blob)
-            return path
-        if mode is not None:  # a directory, a link, a pipe...: not ours, and in the way
-            self._remove_non_file(path, blob)
+            try:
+                sha256, size = file_sha256(path)
+            except FileNotFoundError:  # removed meanwhile by another pexrun that found it damaged
+                sha256, size = "", 0
+            if (sha256, size) == (blob.sha256, blob.size):
+                if stat.S_IMODE(mode) != _BLOB_MODE:  # so the trees linked to it have the mode they record
+                    with contextlib.suppress(OSError):
+                        path.chmod(_BLOB_MODE)
+                return None
+            if sha256:
+                self._remove_damaged(path, blob, f"its {size:,} bytes hash to {sha256}")
+                note = (
+                    f"The cached copy of {blob.file} (sha256:{blob.sha256}) in {path.parent} was corrupt: its "
+                    f"{size:,} bytes hashed to {sha256}. pexrun deleted it and downloaded it again."
+                )
+        elif mode is not None:  # a directory, a link, a pipe...: not ours, and in the way
+            self._remove_damaged(path, blob, "it is not a file")
+        self._download(repository, blob)
+        return note
+
+    def _download(self, repository: Repository, blob: Blob) -> None:
         # A name of our own, verified, then renamed into place: a concurrent pexrun never sees half a
         # blob, and when two download the same one, the second rename puts identical bytes in place.
+        path = self.blob_path(blob.sha256)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, temp = tempfile.mkstemp(prefix=f".{blob.sha256}.", suffix=".download", dir=path.parent)
@@ -126,34 +293,25 @@ class BlobCache:
         try:
             repository.download_blob(blob, Path(temp), seconds=self.download_seconds(blob))
             self._verify_download(Path(temp), blob, repository)
-            os.chmod(temp, 0o444)  # blobs are immutable; mkstemp made it 0600
+            os.chmod(temp, _BLOB_MODE)  # mkstemp made it 0600
             os.replace(temp, path)
         finally:
             Path(temp).unlink(missing_ok=True)
-        return path
 
     @staticmethod
-    def _remove_non_file(path: Path, blob: Blob) -> None:
+    def _remove_damaged(path: Path, blob: Blob, damage: str) -> None:
         try:
             if stat.S_ISDIR(path.lstat().st_mode):
                 shutil.rmtree(path)
             else:
-                path.unlink()
+                path.unlink(missing_ok=True)
+        except FileNotFoundError:  # another pexrun removed it
+            pass
         except OSError as e:
             raise CacheError(
-                f"{path}, where the cache keeps {blob.file} (sha256:{blob.sha256}), is not a file, and pexrun "
-                f"cannot remove it ({e.strerror}): remove it (`rm -r {path}`) and run again."
+                f"{path}, where the cache keeps {blob.file} (sha256:{blob.sha256}), is damaged ({damage}), and "
+                f"pexrun cannot remove it ({e.strerror}): remove it (`rm -r {path}`) and run again."
             ) from None
-
-    @staticmethod
-    def _verify_cached(path: Path, blob: Blob) -> None:
-        sha256, size = file_sha256(path)
-        if (sha256, size) != (blob.sha256, blob.size):
-            path.unlink(missing_ok=True)
-            raise BlobMismatchError(
-                f"The cached copy of {blob.file} (sha256:{blob.sha256}) in {path.parent} is corrupt: its {size:,} "
-                f"bytes hash to {sha256}. pexrun refused to run it and deleted it; run again to fetch it anew."
-            )
 
     @staticmethod
     def _verify_download(path: Path, blob: Blob, repository: Repository) -> None:
@@ -165,8 +323,119 @@ class BlobCache:
                 "the repository's copy is damaged: publish the release again, which replaces it."
             )
 
+    # --- Trees -------------------------------------------------------------------------------------
+
+    def _tree_damage(self, pex: ReleasePex, *, verify: bool) -> tuple[int | None, str] | None:
+        """None when the tree is in place and intact. Otherwise it must be built: returns the inode of
+        the directory the new tree replaces (None if there is none) and a note that says what was
+        wrong with it ("" if it was missing)."""
+        if not verify and self._tree_unchanged(pex):
+            return None
+        directory = self._trees / pex.sha256
+        try:
+            inode = directory.lstat().st_ino
+        except FileNotFoundError:
+            return None, ""
+        if self._tree_intact(pex):
+            with contextlib.suppress(OSError):  # read-only: it is hashed again next time
+                _write_atomically(directory / _TREE_RECORD, self._tree_record(pex))
+            return None
+        return inode, (
+            f"{self.pex_path(pex)} ({pex.file}) had changed since pexrun built it: a file's bytes, mode or type, "
+            "or a symlink, differs from the manifest. pexrun built it again from verified blobs."
+        )
+
+    def _tree_unchanged(self, pex: ReleasePex) -> bool:
+        """Whether each entry's stat is the one recorded when the tree was last verified."""
+        root = str(self.pex_path(pex))
+        try:
+            record = json.loads((self._trees / pex.sha256 / _TREE_RECORD).read_bytes())
+            entries = _tree_entries(pex)
+            return (
+                isinstance(record, dict)
+                and len(record) == len(entries)
+                and all(record.get(path) == _fingerprint(f"{root}/{path}") for path in entries)
+            )
+        except (OSError, ValueError):
+            return False
+
+    def _tree_intact(self, pex: ReleasePex) -> bool:
+        """Whether the tree's files have the bytes and modes, and its symlinks the targets, of the manifest."""
+        root = self.pex_path(pex)
+        try:
+            for file in pex.files:
+                mode = (root / file.path).lstat().st_mode
+                if not stat.S_ISREG(mode) or stat.S_IMODE(mode) != _tree_mode(file):
+                    return False
+                if file_sha256(root / file.path) != (file.sha256, file.size):
+                    return False
+            return all(os.readlink(root / link.path) == link.target for link in pex.symlinks)
+        except OSError:  # missing, or not a symlink
+            return False
+
+    def _tree_record(self, pex: ReleasePex, root: Path | None = None) -> bytes:
+        root_path = str(root or self.pex_path(pex))
+        return json.dumps({path: _fingerprint(f"{root_path}/{path}") for path in _tree_entries(pex)}).encode()
+
+    def _build_tree(self, pex: ReleasePex, release: str, replacing: int | None) -> None:
+        """Builds the tree from verified blobs in a directory of its own, then renames it into place
+        (over the damaged tree whose directory has inode `replacing`)."""
+        try:
+            building = self._trees / f".{pex.sha256}.{uuid.uuid4().hex}"  # not mkdtemp: its 0700 ignores the umask
+            building.mkdir(parents=True)
+        except OSError as e:
+            raise CacheError(
+                f"Cannot build {pex.file} of {release} in the cache {self.root}: {e.strerror}. Make it writable, "
+                "or use another with --cache-dir DIR (or $PEXRUN_CACHE_DIR)."
+            ) from None
+        try:
+            root = building / _TREE
+            root.mkdir()
+            for file in pex.files:
+                path = _inside(root, file.path, f"{release}: {pex.file}/{file.path}")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._place(file, path)
+            for link in pex.symlinks:
+                what = f"{release}: the symlink {pex.file}/{link.path} -> {link.target}"
+                path = _inside(root, link.path, what)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.symlink_to(link.target)
+                _inside(root, link.path, what)  # now through the link: its target must be inside too
+            (building / _TREE_RECORD).write_bytes(self._tree_record(pex, root))
+            self._install_tree(pex, building, replacing)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+
+    def _place(self, file: TreeFile, path: Path) -> None:
+        blob = self.blob_path(file.sha256)
+        if not file.executable:  # a link has the blob's mode, 0444
+            try:
+                os.link(blob, path)
+                return
+            except OSError:  # another file system, or the blob's limit of links: a copy will do
+                pass
+        shutil.copyfile(blob, path)
+        path.chmod(_tree_mode(file))
+
+    def _install_tree(self, pex: ReleasePex, building: Path, replacing: int | None) -> None:
+        directory = self._trees / pex.sha256
+        replaced = building.with_name(building.name + ".replaced")
+        with _locked(self._trees):
+            try:
+                current: int | None = directory.lstat().st_ino
+            except FileNotFoundError:
+                current = None
+            # Another pexrun built it meanwhile: that copy is as good, and may be running already.
+            if current is not None and current != replacing and self._tree_unchanged(pex):
+                return
+            if current is not None:  # the damaged tree, replaced whole
+                os.rename(directory, replaced)
+            os.rename(building, directory)
+        if os.path.lexists(replaced):
+            _remove(replaced)
+
     def _release_link(self, manifest: ReleaseManifest, sources: Path) -> Path:
-        """The link named after the release, or the blob itself where the link cannot be made."""
+        """The link named after the release, or the sources PEX itself where the link cannot be made."""
         link = self._links / f"{manifest.app}@{manifest.version}" / f"{manifest.app}.pex"
         target = os.path.relpath(sources, link.parent)
         if link.is_symlink() and os.readlink(link) == target:
@@ -182,44 +451,55 @@ class BlobCache:
             return sources
         return link
 
+    # --- gc ----------------------------------------------------------------------------------------
+
     def gc(self, keep: int) -> GcReport:
-        """Keeps the blobs of each app's `keep` most recently used releases and removes the rest."""
+        """Keeps the trees and blobs of each app's `keep` most recently used releases and removes the
+        rest, and the temporary files and trees of pexruns that died."""
         kept_blobs: set[str] = set()
+        kept_trees: set[str] = set()
         removed: list[str] = []
         app_dirs = sorted(self._records.iterdir()) if self._records.is_dir() else []
         for app_dir in app_dirs:
             records = sorted(app_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
             for record in records[:keep]:
-                kept_blobs.update(self._blobs_of(record))
+                manifest = self._manifest_of(record)
+                if manifest is not None:
+                    kept_blobs.update(blob.sha256 for blob in manifest.blobs)
+                    kept_trees.update(pex.sha256 for pex in manifest.pexes if pex.is_tree)
             for record in records[keep:]:
                 removed.append(f"{app_dir.name}@{record.stem}")
                 record.unlink()
                 shutil.rmtree(self._links / f"{app_dir.name}@{record.stem}", ignore_errors=True)
-        removed_blobs, freed = self._remove_blobs(keep=kept_blobs)
-        return GcReport(tuple(removed), removed_blobs, freed)
+        # Trees first: a blob's bytes are freed once no tree links them.
+        removed_trees, trees_freed = self._remove_unkept(self._trees, keep=kept_trees)
+        removed_blobs, blobs_freed = self._remove_unkept(self._blobs, keep=kept_blobs)
+        return GcReport(tuple(removed), removed_trees, removed_blobs, trees_freed + blobs_freed)
 
     @staticmethod
-    def _blobs_of(record: Path) -> set[str]:
+    def _manifest_of(record: Path) -> ReleaseManifest | None:
         try:
-            manifest = ReleaseManifest.loads(record.read_bytes(), origin=str(record))
+            return ReleaseManifest.loads(record.read_bytes(), origin=str(record))
         except ManifestError:
             record.unlink()  # unreadable: treat the release as unused, and fetch it again when it is run
-            return set()
-        return {blob.sha256 for blob in manifest.blobs}
+            return None
 
-    def _remove_blobs(self, *, keep: set[str]) -> tuple[int, int]:
+    @staticmethod
+    def _remove_unkept(directory: Path, *, keep: set[str]) -> tuple[int, int]:
+        """Removes the blobs or trees in directory not in keep, and temporary ones (named `.*`) that
+        were abandoned; returns how many of those kept were removed, and the bytes freed."""
         removed, freed = 0, 0
-        blobs = list(self._blobs.iterdir()) if self._blobs.is_dir() else []
-        for blob in blobs:
+        entries = list(directory.iterdir()) if directory.is_dir() else []
+        for entry in entries:
             try:
-                stat = blob.stat()
+                if entry.name.startswith("."):
+                    if time.time() - entry.lstat().st_mtime < _ABANDONED_SECONDS:
+                        continue  # a download or a tree in progress
+                elif entry.name in keep:
+                    continue
+                else:
+                    removed += 1
+                freed += _remove(entry)
             except FileNotFoundError:  # a concurrent gc, or a download that just finished
                 continue
-            if blob.name.startswith("."):
-                if time.time() - stat.st_mtime < _ABANDONED_DOWNLOAD_SECONDS:
-                    continue  # a download in progress
-            elif blob.name in keep:
-                continue
-            blob.unlink(missing_ok=True)
-            removed, freed = removed + 1, freed + stat.st_size
         return removed, freed

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from pex_release.manifest import Blob, ManifestError, printable
+from pex_release.manifest import ManifestError, ReleasePex, printable
 from pex_release.repository import DownloadTimeoutError, Repository, RepositoryError, open_repository
 from pexrun.cache import (
     CACHE_DIR_ENV,
@@ -78,13 +78,15 @@ def run(args: argparse.Namespace) -> int:
     check_interpreter(interpreter, manifest)
     check_platforms(interpreter, manifest)
     release = _cache(args).fetch_release(repository, manifest, data)
+    _warn(release.repairs)
     exec_release(interpreter, release, args.args, release_environ(release, entry_point, os.environ))
 
 
 def fetch(args: argparse.Namespace) -> int:
     repository = _repository(args)
     manifest, data = read_release(repository, *parse_release(args.release))
-    release = _cache(args).fetch_release(repository, manifest, data)
+    release = _cache(args).fetch_release(repository, manifest, data, verify=True)
+    _warn(release.repairs)
     print(f"{manifest.app} {manifest.version}: verified in {args.cache_dir}")
     print(f"  deps     {release.deps}")
     print(f"  sources  {release.sources}")
@@ -100,8 +102,20 @@ def list_releases(args: argparse.Namespace) -> int:
     return 0
 
 
-def _blob_line(role: str, blob: Blob | None) -> list[str]:
-    return [] if blob is None else [f"{role + ':':<25}{blob.file}  sha256:{blob.sha256}  {blob.size:,} bytes"]
+def _warn(repairs: Sequence[str]) -> None:
+    for repair in repairs:
+        print(f"pexrun: warning: {printable(repair)}", file=sys.stderr)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _pex_line(role: str, pex: ReleasePex | None) -> list[str]:
+    if pex is None:
+        return []
+    files = f"{_plural(len(pex.files), 'file')}, {_plural(len(pex.symlinks), 'symlink')}" if pex.is_tree else "1 file"
+    return [f"{role + ':':<25}{pex.file}  {pex.layout}, {files}, {pex.size:,} bytes  sha256:{pex.sha256}"]
 
 
 def info(args: argparse.Namespace) -> int:
@@ -125,8 +139,8 @@ def info(args: argparse.Namespace) -> int:
         ("subset key", manifest.deps.subset_key),
     ]
     lines = [f"{name + ':':<25}{printable(value)}" for name, value in fields]
-    lines += _blob_line("deps", manifest.deps) + _blob_line("sources", manifest.sources)
-    lines += _blob_line("single file", manifest.single_file)
+    lines += _pex_line("deps", manifest.deps) + _pex_line("sources", manifest.sources)
+    lines += _pex_line("single file", manifest.single_file)
     lines.append(f"distributions ({len(manifest.deps.distributions)}):")
     lines += [printable(f"  {d.name}=={d.version}  sha256:{d.sha256}") for d in manifest.deps.distributions]
     print("\n".join(lines))
@@ -139,7 +153,8 @@ def gc(args: argparse.Namespace) -> int:
         print(f"removed {release}")
     print(
         f"kept the {args.keep} most recently used releases of each app in {args.cache_dir}: removed "
-        f"{len(report.removed_releases)} releases and {report.removed_blobs} blobs, freed {report.freed_bytes:,} bytes"
+        f"{len(report.removed_releases)} releases, {report.removed_trees} trees and {report.removed_blobs} blobs, "
+        f"freed {report.freed_bytes:,} bytes"
     )
     return 0
 
@@ -202,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--python", default=sys.executable, metavar="PATH", help="the interpreter (default: %(default)s)")
     run_cmd.add_argument("--script", metavar="NAME", help="run one of the release's scripts instead of its entry point")
 
-    fetch_cmd = command("fetch", fetch, "download and verify a release without running it; prints its local paths")
+    fetch_cmd = command(
+        "fetch", fetch, "download a release and verify every file of it by hash, without running it; prints its PEXes' paths"
+    )
     fetch_cmd.add_argument("repository", help=repository_help)
     fetch_cmd.add_argument("release", help=latest)
 
