@@ -142,7 +142,7 @@ def info(args: argparse.Namespace) -> int:
     lines += _pex_line("deps", manifest.deps) + _pex_line("sources", manifest.sources)
     lines += _pex_line("single file", manifest.single_file)
     lines.append(f"distributions ({len(manifest.deps.distributions)}):")
-    lines += [printable(f"  {d.name}=={d.version}  sha256:{d.sha256}") for d in manifest.deps.distributions]
+    lines += [printable(f"  {d.name}=={d.version}  {d.file}  sha256:{d.sha256}") for d in manifest.deps.distributions]
     print("\n".join(lines))
     return 0
 
@@ -252,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except DownloadTimeoutError as e:
         print(
-            f"pexrun: error: {printable(str(e))} Nothing was cached. On a network this slow, allow more time with "
+            f"pexrun: error: {printable(str(e))} It was not cached. On a network this slow, allow more time with "
             f"--download-timeout SECONDS (or ${DOWNLOAD_TIMEOUT_ENV}).",
             file=sys.stderr,
         )

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +17,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from pex_release.manifest import Blob, CompletePlatform, ReleaseManifest
+from pex_release.manifest import Blob, CompletePlatform, ReleaseManifest, ReleasePex
 from pex_release.repository import FileRepository, blob_key, open_repository, publish
-from pex_release.testutil import damage_blob, make_release, python_env
+from pex_release.testutil import REPORTER_MAIN, damage_blob, make_release, python_env
 from pexrun.launch_test import HOST_TAG, PY, host_platform
 from pexrun.main import main
 from testing.servers import HttpServer, Reply, S3Server, http_server
@@ -64,6 +66,27 @@ def manifest_of(repository: FileRepository, app: str, version: str) -> ReleaseMa
     return ReleaseManifest.loads(repository.read_manifest(app, version), origin="test")
 
 
+def wheel_of(manifest: ReleaseManifest) -> Blob:
+    """The blob of the deps tree's wheel, which no other file shares."""
+    return next(blob for blob in manifest.deps.blobs if blob.file.endswith(".whl"))
+
+
+def release_txt(manifest: ReleaseManifest) -> Blob:
+    """The blob of the sources tree's release.txt, which no other release shares."""
+    return next(blob for blob in manifest.sources.blobs if blob.file.endswith("/release.txt"))
+
+
+def not_cached(cache: Path, blob: Blob) -> bool:
+    """Whether the cache holds neither the blob nor a part of it, nor any tree (the others' blobs, fetched
+    alongside, may be there, verified)."""
+    names = [p.name for p in (cache / "blobs" / "sha256").iterdir()]
+    return blob.sha256 not in names and not [n for n in names if n.startswith(".")] and not (cache / "trees").exists()
+
+
+def tree(cache: Path, pex: ReleasePex) -> Path:
+    return cache / "trees" / pex.sha256 / "pex"
+
+
 def test_run_execs_the_highest_release_with_its_deps(repository: FileRepository, cache: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "pexrun.main", "run", repository.url, "api", "--cache-dir", str(cache), "--", "--port", "8080", "--", "-x"],
@@ -81,12 +104,12 @@ def test_run_execs_the_highest_release_with_its_deps(repository: FileRepository,
         "args": ["--port", "8080", "--", "-x"],
         "pid": process.pid,  # exec'd: the release is the process pexrun started as, no wrapper
         "deps": "shared",
-        "pex_path": str(cache / "blobs" / "sha256" / manifest.deps.sha256),
+        "pex_path": str(tree(cache, manifest.deps)),
         "pex_module": None,
         "app": "api",
         "version": "1.10.0",
     }
-    assert (cache / "run" / "api@1.10.0" / "api.pex").resolve() == cache / "blobs" / "sha256" / manifest.sources.sha256
+    assert (cache / "run" / "api@1.10.0" / "api.pex").resolve() == tree(cache, manifest.sources)
 
 
 def test_a_warm_cache_runs_without_the_repository_blobs(repository: FileRepository, cache: Path) -> None:
@@ -111,17 +134,128 @@ def test_an_unknown_script_lists_the_scripts_and_fetches_nothing(repository: Fil
     assert not (cache / "blobs").exists()
 
 
-def test_a_corrupt_cached_blob_is_refused_deleted_and_refetched_on_the_next_run(
-    repository: FileRepository, cache: Path
-) -> None:
+def test_a_tree_file_modified_in_the_cache_is_put_back_and_the_release_runs(repository: FileRepository, cache: Path) -> None:
+    """pexrun notices the change by the file's stat, hashes the tree, replaces the blob it shares its
+    inode with, builds the tree again, warns, and runs the release as published."""
+    first = ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))
+    main = Path(first["argv0"]) / "__main__.py"
+    main.chmod(0o644)
+    main.write_text("print('edited in the cache')\n")
+    result = pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache))
+    assert ran(result) == {**first, "pid": ran(result)["pid"]}
+    sources = tree(cache, manifest_of(repository, "api", "1.0.0").sources)
+    warnings = result.stderr.splitlines()
+    assert warnings[0] == (
+        f"pexrun: warning: {sources} (api-srcs.pex) had changed since pexrun built it: a file's bytes, mode or type, "
+        "or a symlink, differs from the manifest. pexrun built it again from verified blobs."
+    )
+    assert warnings[1].startswith("pexrun: warning: The cached copy of api-srcs.pex/__main__.py (sha256:")
+    assert len(warnings) == 2
+    assert (sources / "__main__.py").read_text() == REPORTER_MAIN
+    assert pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)).stderr == ""
+
+
+def test_a_corrupt_zipapp_blob_is_downloaded_again(tmp_path: Path, cache: Path) -> None:
+    repository = open_repository(f"file://{tmp_path / 'repository'}")
+    publish(repository, make_release(tmp_path / "dist", "api", "1.0.0", layout="zipapp"))
     deps = Path(ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))["pex_path"])
+    assert deps == cache / "blobs" / "sha256" / manifest_of(repository, "api", "1.0.0").deps.sha256
     deps.chmod(0o644)
     deps.write_bytes(b"corrupted")
-    error = failed(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))
-    assert f"The cached copy of deps-shared.pex (sha256:{deps.name}) in {deps.parent} is corrupt" in error
-    assert "pexrun refused to run it and deleted it; run again to fetch it anew." in error
-    assert not deps.exists()
-    assert ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))["version"] == "1.0.0"
+    result = pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache))
+    assert ran(result)["deps"] == "shared"
+    assert result.stderr == (
+        f"pexrun: warning: The cached copy of deps-shared.pex (sha256:{deps.name}) in {deps.parent} was corrupt: its 9 "
+        f"bytes hashed to {hashlib.sha256(b'corrupted').hexdigest()}. pexrun deleted it and downloaded it again.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "change, refused",
+    [
+        ({"files": [{"path": "../../outside.txt"}]}, "the file path '../../outside.txt' is not a normalized relative path"),
+        ({"files": [{"path": "{tmp}/outside.txt"}]}, "the file path '{tmp}/outside.txt' is not a normalized relative path"),
+        ({"symlinks": [{"path": "pex", "target": "../../outside"}]}, "the symlink pex points to '../../outside', outside the PEX"),
+        ({"symlinks": [{"path": "pex", "target": "{tmp}/outside"}]}, "the symlink pex points to '{tmp}/outside', which is not a relative path"),
+    ],
+)
+def test_a_hand_made_manifest_with_a_path_outside_its_tree_is_refused(
+    repository: FileRepository, cache: Path, tmp_path: Path, change: dict[str, list[dict[str, str]]], refused: str
+) -> None:
+    published = json.loads(repository.read_manifest("api", "1.0.0"))
+    sources = published["sources"]
+    for key, entries in change.items():
+        sources[key][0].update({name: value.format(tmp=tmp_path) for name, value in entries[0].items()})
+    (repository.root / "apps" / "api" / "6.6.6.json").write_text(json.dumps({**published, "version": "6.6.6"}))
+    before = sorted(tmp_path.rglob("*"))
+    for command in ("run", "fetch"):
+        error = failed(pexrun(command, repository.url, "api@6.6.6", "--cache-dir", str(cache)))
+        assert f"apps/api/6.6.6.json in {repository.url} does not follow manifest schema 2: ValueError: api-srcs.pex: " in error
+        assert refused.format(tmp=tmp_path) in error
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, in the cache or anywhere else
+
+
+def test_a_blob_missing_from_the_repository_is_named_and_a_later_run_completes(
+    repository: FileRepository, cache: Path, tmp_path: Path
+) -> None:
+    manifest = manifest_of(repository, "api", "1.9.0")
+    missing = next(f for f in manifest.sources.files if f.path == "release.txt")
+    damage_blob(repository, blob_key(missing.sha256), "deleted")
+    error = failed(pexrun("run", repository.url, "api@1.9.0", "--cache-dir", str(cache)))
+    assert error == (
+        f"pexrun: error: api 1.9.0 cannot be fetched. The blob api-srcs.pex/release.txt (sha256:{missing.sha256}) is "
+        f"not in the repository {repository.url}, though a manifest names it. Publish the release again to restore it. "
+        "A later run completes once it is there.\n"
+    )
+    assert not (cache / "trees").exists()
+    publish(repository, tmp_path / "dist" / "api" / "1.9.0" / "api.release.json")
+    assert ran(pexrun("run", repository.url, "api@1.9.0", "--cache-dir", str(cache)))["version"] == "1.9.0"
+
+
+# `pexrun run`, killed (SIGKILL) once it has placed two files of the first tree it builds.
+_KILLED_RUN = """
+import os, signal, sys
+from pexrun.cache import BlobCache
+from pexrun.main import main
+place = BlobCache._place
+def place_and_die(self, file, path, placed=[]):
+    place(self, file, path)
+    placed.append(path)
+    if len(placed) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+BlobCache._place = place_and_die
+main(sys.argv[1:])
+"""
+
+
+def test_a_run_killed_while_building_a_tree_and_the_next_run(repository: FileRepository, cache: Path) -> None:
+    argv = ["run", repository.url, "api@1.0.0", "--cache-dir", str(cache)]
+    killed = subprocess.run([sys.executable, "-c", _KILLED_RUN, *argv], env=python_env(), capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    assert [p.name.startswith(".") for p in (cache / "trees").iterdir()] == [True]  # no tree in place
+    assert ran(pexrun(*argv))["deps"] == "shared"
+    manifest = manifest_of(repository, "api", "1.0.0")
+    assert sorted(p.name for p in (cache / "trees").iterdir() if not p.name.startswith(".")) == sorted(
+        [manifest.deps.sha256, manifest.sources.sha256]
+    )
+
+
+def test_eight_runs_building_the_same_trees_at_once(repository: FileRepository, cache: Path) -> None:
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pexrun.main", "run", repository.url, "api@1.0.0", "--cache-dir", str(cache)],
+            env=python_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    results = [(*run.communicate(timeout=120), run.returncode) for run in runs]
+    assert [(err, code) for _, err, code in results] == [("", 0)] * 8
+    assert {json.loads(out)["pex_path"] for out, _, _ in results} == {str(tree(cache, manifest_of(repository, "api", "1.0.0").deps))}
+    manifest = manifest_of(repository, "api", "1.0.0")
+    assert sorted(p.name for p in (cache / "trees").iterdir()) == sorted([manifest.deps.sha256, manifest.sources.sha256])
 
 
 def test_an_interpreter_outside_the_constraints(tmp_path: Path, cache: Path) -> None:
@@ -191,8 +325,14 @@ def test_what_is_not_published(repository: FileRepository, cache: Path, release:
     "content, message",
     [
         (b"{not json", "apps/api/3.0.0.json in {url} is not valid JSON"),
-        (b'{"schema": 99}', "apps/api/3.0.0.json in {url} has manifest schema 99; this version of pex-release reads schema 1"),
-        (b'{"schema": 1, "app": "api"}', "apps/api/3.0.0.json in {url} does not follow manifest schema 1"),
+        (b'{"schema": 99}', "apps/api/3.0.0.json in {url} has manifest schema 99; this version of pex-release reads schema 2"),
+        (b'{"schema": 2, "app": "api"}', "apps/api/3.0.0.json in {url} does not follow manifest schema 2"),
+        (
+            b'{"schema": 1, "app": "api"}',
+            "apps/api/3.0.0.json in {url} has manifest schema 1, written by an older pex-release that published whole "
+            "PEX files; this version reads schema 2 (release trees). Rebuild and publish the release with this "
+            "pex-release (`./pants publish`), or run it with the pexrun of the pex-release that published it.",
+        ),
     ],
 )
 def test_bad_manifests(repository: FileRepository, cache: Path, content: bytes, message: str) -> None:
@@ -215,8 +355,8 @@ def test_fetch_prints_the_local_paths(repository: FileRepository, cache: Path) -
     manifest = manifest_of(repository, "api", "1.9.0")
     assert fetched.stdout.splitlines() == [
         f"api 1.9.0: verified in {cache}",
-        f"  deps     {cache / 'blobs' / 'sha256' / manifest.deps.sha256}",
-        f"  sources  {cache / 'run' / 'api@1.9.0' / 'api.pex'}",
+        f"  deps     {tree(cache, manifest.deps)}",
+        f"  sources  {tree(cache, manifest.sources)}",
     ]
 
 
@@ -231,7 +371,7 @@ def test_info(repository: FileRepository) -> None:
     assert info.returncode == 0, info.stderr
     manifest = manifest_of(repository, "api", "1.9.0")
     lines = info.stdout.splitlines()
-    assert lines[:11] == [
+    assert lines[:12] == [
         "app:                     api",
         "version:                 1.9.0",
         "revision:                0123456789abcdef0123456789abcdef01234567",
@@ -242,9 +382,13 @@ def test_info(repository: FileRepository) -> None:
         "injected env:            none",
         "injected args:           none",
         f"subset key:              {manifest.deps.subset_key}",
-        f"deps:                    deps-shared.pex  sha256:{manifest.deps.sha256}  {manifest.deps.size:,} bytes",
+        f"deps:                    deps-shared.pex  packed, 4 files, 1 symlink, {manifest.deps.size:,} bytes  "
+        f"sha256:{manifest.deps.sha256}",
+        f"sources:                 api-srcs.pex  packed, 3 files, 1 symlink, {manifest.sources.size:,} bytes  "
+        f"sha256:{manifest.sources.sha256}",
     ]
-    assert lines[-1] == "distributions (0):"
+    [locked] = manifest.deps.distributions
+    assert lines[-2:] == ["distributions (1):", f"  release-deps==1.0  release_deps-1.0-py3-none-any.whl  sha256:{locked.sha256}"]
     assert failed(pexrun("info", repository.url, "api"), code=2).endswith("info needs an exact release: api@<version> (`pexrun list` shows them).\n")
 
 
@@ -262,13 +406,16 @@ def test_info_shows_complete_platforms(tmp_path: Path) -> None:
 def test_gc(repository: FileRepository, cache: Path) -> None:
     for version in ("1.0.0", "1.9.0"):
         assert pexrun("fetch", repository.url, f"api@{version}", "--cache-dir", str(cache)).returncode == 0
+    removed = manifest_of(repository, "api", "1.0.0").sources
+    only_removed = next(f for f in removed.files if f.path == "release.txt").size  # the others are shared with 1.9.0
+    record = (tree(cache, removed).parent / "stat.json").stat().st_size
     gc = pexrun("gc", "--keep", "1", "--cache-dir", str(cache))
-    removed_sources = manifest_of(repository, "api", "1.0.0").sources.size
     assert gc.stdout.splitlines() == [
         "removed api@1.0.0",
-        f"kept the 1 most recently used releases of each app in {cache}: removed 1 releases and 1 blobs, freed "
-        f"{removed_sources:,} bytes",
+        f"kept the 1 most recently used releases of each app in {cache}: removed 1 releases, 1 trees and 1 blobs, "
+        f"freed {only_removed + record:,} bytes",
     ]
+    assert not tree(cache, removed).parent.exists()
     assert "expected a number of releases" in pexrun("gc", "--keep", "-1").stderr
 
 
@@ -327,7 +474,7 @@ def blob_path(server: HttpServer, blob: Blob) -> str:
 def test_credentials_are_not_sent_to_another_origin_on_a_redirect(
     repository: FileRepository, http_repository: HttpServer, cache: Path
 ) -> None:
-    deps = manifest_of(repository, "api", "1.0.0").deps
+    deps = wheel_of(manifest_of(repository, "api", "1.0.0"))
     with http_server(repository.root.parent) as elsewhere:
         # A CDN, say: the same blob, on another origin (localhost, not 127.0.0.1, and another port),
         # and a Location that copies the query, as `return 302 http://cdn$request_uri` does.
@@ -399,12 +546,15 @@ def test_a_damaged_release_runs_again_once_published_again(
 ) -> None:
     for url, endpoint in ((f"file://{tmp_path / 'repository'}", None), (f"s3://{s3_env.new_bucket()}/r", s3_env.endpoint)):
         repository = open_repository(url, s3_endpoint_url=endpoint)
-        manifest = make_release(tmp_path / "dist", "api", "1.0.0")
+        manifest = make_release(tmp_path / "dist" / url.split(":")[0], "api", "1.0.0")
         publish(repository, manifest)
-        damage_blob(repository, blob_key(manifest_of(repository, "api", "1.0.0").sources.sha256), damage)
+        damage_blob(repository, blob_key(wheel_of(manifest_of(repository, "api", "1.0.0")).sha256), damage)
         endpoint_args = ["--s3-endpoint-url", endpoint] if endpoint else []
-        assert "api-srcs.pex (sha256:" in failed(pexrun("run", url, "api@1.0.0", *endpoint_args, "--cache-dir", str(cache)))
-        assert [u.uploaded for u in publish(repository, manifest).blobs] == [False, True]
+        error = failed(pexrun("run", url, "api@1.0.0", *endpoint_args, "--cache-dir", str(cache)))
+        assert "deps-shared.pex/.deps/release_deps-1.0-py3-none-any.whl (sha256:" in error
+        assert [u.blob.file for u in publish(repository, manifest).blobs if u.uploaded] == [
+            "deps-shared.pex/.deps/release_deps-1.0-py3-none-any.whl"
+        ]
         assert ran(pexrun("run", url, "api@1.0.0", *endpoint_args, "--cache-dir", str(cache)))["version"] == "1.0.0"
         shutil.rmtree(cache)
 
@@ -413,7 +563,7 @@ def test_a_damaged_release_runs_again_once_published_again(
 def test_a_trickling_download_is_given_up_on(
     repository: FileRepository, http_repository: HttpServer, cache: Path, how: str
 ) -> None:
-    deps = manifest_of(repository, "api", "1.0.0").deps
+    deps = wheel_of(manifest_of(repository, "api", "1.0.0"))
     stored = (repository.root / blob_key(deps.sha256)).read_bytes()
     http_repository.replies[blob_path(http_repository, deps)] = Reply(body=stored, byte_interval=0.2)
     timeout = ["--download-timeout", "1"] if how == "option" else []
@@ -422,31 +572,31 @@ def test_a_trickling_download_is_given_up_on(
         env={"PEXRUN_DOWNLOAD_TIMEOUT": "1" if how == "environment" else "60"},
     )
     error = failed(result)
-    assert f"Downloading deps-shared.pex (sha256:{deps.sha256}) from {http_repository.url}/repository took longer " in error
+    assert f"Downloading {deps.file} (sha256:{deps.sha256}) from {http_repository.url}/repository took longer " in error
     assert f"than the 1.0 s allowed for its {deps.size:,} bytes: " in error
     received = int(error.split(" bytes arrived.")[0].rsplit(": ", 1)[1].replace(",", ""))
     assert 0 < received < deps.size
-    assert "Nothing was cached. On a network this slow, allow more time with --download-timeout SECONDS (or " in error
-    assert list((cache / "blobs" / "sha256").iterdir()) == []
+    assert "It was not cached. On a network this slow, allow more time with --download-timeout SECONDS (or " in error
+    assert not_cached(cache, deps)
 
 
 def test_a_download_longer_than_its_blob_is_cut_short(
     repository: FileRepository, http_repository: HttpServer, cache: Path
 ) -> None:
-    deps = manifest_of(repository, "api", "1.0.0").deps
+    deps = wheel_of(manifest_of(repository, "api", "1.0.0"))
     stored = (repository.root / blob_key(deps.sha256)).read_bytes()
     http_repository.replies[blob_path(http_repository, deps)] = Reply(body=stored + b"\0" * (64 << 20))
     error = failed(pexrun("run", f"{http_repository.url}/repository", "api@1.0.0", "--cache-dir", str(cache)))
-    assert f"deps-shared.pex (sha256:{deps.sha256}) from {http_repository.url}/repository is longer than the " in error
+    assert f"{deps.file} (sha256:{deps.sha256}) from {http_repository.url}/repository is longer than the " in error
     assert f"{deps.size:,} bytes its manifest declares: the download stopped at {deps.size + 1:,} bytes." in error
-    assert list((cache / "blobs" / "sha256").iterdir()) == []
+    assert not_cached(cache, deps)
 
 
 def test_a_directory_where_a_cached_blob_belongs_is_replaced(repository: FileRepository, cache: Path) -> None:
-    deps = cache / "blobs" / "sha256" / manifest_of(repository, "api", "1.0.0").deps.sha256
-    (deps / "inside").mkdir(parents=True)
-    assert ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))["pex_path"] == str(deps)
-    assert deps.is_file()
+    wheel = cache / "blobs" / "sha256" / wheel_of(manifest_of(repository, "api", "1.0.0")).sha256
+    (wheel / "inside").mkdir(parents=True)
+    assert ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))["deps"] == "shared"
+    assert wheel.is_file()
 
 
 # Root writes through any mode bits: without these capabilities, it is held to them as anyone is.
@@ -456,7 +606,7 @@ AS_ANY_USER = ("setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner
 def test_a_read_only_cache_runs_what_it_holds(repository: FileRepository, cache: Path) -> None:
     assert ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))["version"] == "1.0.0"
     shutil.rmtree(cache / "run")  # so the link named after the release cannot be made again
-    in_the_way = cache / "blobs" / "sha256" / manifest_of(repository, "api", "1.10.0").sources.sha256
+    in_the_way = cache / "blobs" / "sha256" / release_txt(manifest_of(repository, "api", "1.10.0")).sha256
     in_the_way.mkdir()
     for path in (cache, *cache.rglob("*")):
         path.chmod(0o555 if path.is_dir() else 0o444)
@@ -464,14 +614,15 @@ def test_a_read_only_cache_runs_what_it_holds(repository: FileRepository, cache:
         assert subprocess.run([*AS_ANY_USER, "touch", str(cache / "x")], capture_output=True).returncode != 0
         report = ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache), prefix=AS_ANY_USER))
         sources = manifest_of(repository, "api", "1.0.0").sources
-        assert (report["version"], report["argv0"]) == ("1.0.0", str(cache / "blobs" / "sha256" / sources.sha256))
+        assert (report["version"], report["argv0"]) == ("1.0.0", str(tree(cache, sources)))
         missing = failed(pexrun("run", repository.url, "api@1.9.0", "--cache-dir", str(cache), prefix=AS_ANY_USER))
-        assert f"Cannot download api-srcs.pex (sha256:{manifest_of(repository, 'api', '1.9.0').sources.sha256}) " in missing
+        assert f"Cannot download api-srcs.pex/release.txt (sha256:{release_txt(manifest_of(repository, 'api', '1.9.0')).sha256}) " in missing
         assert f"into the cache {cache}: Permission denied. Make it writable, or use another with --cache-dir DIR" in missing
         stuck = failed(pexrun("run", repository.url, "api@1.10.0", "--cache-dir", str(cache), prefix=AS_ANY_USER))
         assert stuck == (
-            f"pexrun: error: {in_the_way}, where the cache keeps api-srcs.pex (sha256:{in_the_way.name}), is not a "
-            f"file, and pexrun cannot remove it (Permission denied): remove it (`rm -r {in_the_way}`) and run again.\n"
+            f"pexrun: error: {in_the_way}, where the cache keeps api-srcs.pex/release.txt (sha256:{in_the_way.name}), is "
+            f"damaged (it is not a file), and pexrun cannot remove it (Permission denied): remove it (`rm -r {in_the_way}`) "
+            "and run again.\n"
         )
     finally:
         for path in (cache, *cache.rglob("*")):
