@@ -32,6 +32,16 @@ class LaunchError(Exception):
     """The release cannot run here as asked; the message says why and what to do."""
 
 
+def base_python() -> str:
+    """The interpreter running pexrun, outside the virtual environment it may run in (an activated
+    venv's `python3`): pex would re-execute a release started by a venv's interpreter with the base
+    interpreter, a second start-up. A venv made with copies keeps its own."""
+    if sys.prefix == sys.base_prefix:
+        return sys.executable
+    resolved = os.path.realpath(sys.executable)  # a venv's python is a link to its base interpreter
+    return sys.executable if resolved.startswith(os.path.join(os.path.realpath(sys.prefix), "")) else resolved
+
+
 def parse_constraint(constraint: str) -> Requirement:
     """An interpreter constraint read as Pants reads it: `CPython==3.12.*`, `CPython>=3.11,<3.13`,
     or bare specifiers (`>=3.9`), which mean CPython."""

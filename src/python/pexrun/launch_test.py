@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,11 +14,12 @@ from packaging.tags import sys_tags
 from packaging.version import Version
 
 from pex_release.manifest import CompletePlatform, ReleaseManifest
-from pex_release.testutil import make_release
+from pex_release.testutil import make_release, python_env
 from pexrun.cache import FetchedRelease
 from pexrun.launch import (
     Interpreter,
     LaunchError,
+    base_python,
     check_interpreter,
     check_platforms,
     parse_constraint,
@@ -154,3 +157,15 @@ def test_another_interpreters_tags_are_asked(tmp_path: Path) -> None:
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     wrapper.chmod(0o755)
     assert Interpreter.at(str(wrapper)).supported_tags() == tuple(str(tag) for tag in sys_tags())
+
+
+def test_a_venvs_python_runs_releases_with_its_base_interpreter(tmp_path: Path) -> None:
+    base = base_python()  # the tests may run in a venv themselves
+    subprocess.run([base, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True)
+    venv_python = tmp_path / "venv" / "bin" / "python"
+    asked = subprocess.run(
+        [str(venv_python), "-c", "from pexrun.launch import base_python; print(base_python())"],
+        env=python_env(), capture_output=True, text=True, check=True,
+    )
+    assert asked.stdout.strip() == os.path.realpath(venv_python) == os.path.realpath(base)
+    assert Interpreter.at(asked.stdout.strip()).version == Version(platform.python_version())

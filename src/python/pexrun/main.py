@@ -38,6 +38,7 @@ from pexrun.cache import (
 from pexrun.launch import (
     Interpreter,
     LaunchError,
+    base_python,
     check_interpreter,
     check_platforms,
     exec_release,
@@ -214,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd = command("run", run, "fetch, verify and run a release; its arguments go after `--`")
     run_cmd.add_argument("repository", help=repository_help)
     run_cmd.add_argument("release", help=latest)
-    run_cmd.add_argument("--python", default=sys.executable, metavar="PATH", help="the interpreter (default: %(default)s)")
+    run_cmd.add_argument("--python", default=base_python(), metavar="PATH", help="the interpreter (default: %(default)s)")
     run_cmd.add_argument("--script", metavar="NAME", help="run one of the release's scripts instead of its entry point")
 
     fetch_cmd = command(

@@ -21,6 +21,7 @@ from pex_release.manifest import Blob, CompletePlatform, ReleaseManifest, Releas
 from pex_release.repository import FileRepository, blob_key, open_repository, publish
 from pex_release.testutil import REPORTER_MAIN, damage_blob, make_release, python_env
 from pexrun.launch_test import HOST_TAG, PY, host_platform
+from pexrun.launch import base_python
 from pexrun.main import main
 from testing.servers import HttpServer, Reply, S3Server, http_server
 
@@ -216,6 +217,7 @@ def test_a_blob_missing_from_the_repository_is_named_and_a_later_run_completes(
 _KILLED_RUN = """
 import os, signal, sys
 from pexrun.cache import BlobCache
+from pexrun.launch import base_python
 from pexrun.main import main
 place = BlobCache._place
 def place_and_die(self, file, path, placed=[]):
@@ -299,7 +301,7 @@ def test_a_release_for_another_platform_is_refused_before_any_download(tmp_path:
     repository = publish_for_platforms(tmp_path, platforms=(platform,))
     error = failed(pexrun("run", repository.url, "api", "--cache-dir", str(cache)))
     assert error.startswith(f"pexrun: error: api 1.0.0 is built for {platform} (wheel tags "), error
-    assert f"the most specific wheel tag of CPython {sys.version.split()[0]} ({sys.executable}) here is {HOST_TAG}" in error
+    assert f"the most specific wheel tag of CPython {sys.version.split()[0]} ({base_python()}) here is {HOST_TAG}" in error
     assert not (cache / "blobs").exists()
 
 
