@@ -5,18 +5,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import signal
 import stat
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from pex_release.manifest import Blob, ReleaseManifest, ReleasePex, TreeFile, TreeSymlink
+from pex_release.manifest import Blob, ReleaseManifest, ReleasePex, TreeSymlink
 from pex_release.repository import FileRepository, NotFoundError, Repository, blob_key, publish
-from pex_release.testutil import damage_blob, make_release, python_env
+from pex_release.testutil import damage_blob, make_release
 from pexrun import cache as cache_module
 from pexrun.cache import BlobCache, CacheError, default_cache_dir
 
@@ -271,72 +268,6 @@ def test_paths_outside_the_tree_are_refused_and_nothing_is_written_there(
     )
     assert [p for p in sorted(tmp_path.rglob("*")) if not p.is_relative_to(tmp_path / "cache")] == before
     assert trees(tmp_path / "cache") == [manifest.deps.sha256]  # no sources tree, nor a half-built one
-
-
-_FETCH = """
-import sys
-from pathlib import Path
-from pex_release.manifest import ReleaseManifest
-from pex_release.repository import open_repository
-from pexrun.cache import BlobCache
-repository = open_repository(sys.argv[1])
-data = repository.read_manifest("api", "1.0.0")
-print(BlobCache(Path(sys.argv[2])).fetch_release(repository, ReleaseManifest.loads(data, origin="t"), data).command)
-"""
-
-# Fetches as _FETCH does, but dies (SIGKILL) in the middle of building the first tree.
-_KILLED_BUILD = _FETCH.replace(
-    "from pexrun.cache import BlobCache",
-    """import os, signal
-from pexrun import cache
-class BlobCache(cache.BlobCache):
-    placed = 0
-    def _place(self, file, path):
-        super()._place(file, path)
-        self.placed += 1
-        if self.placed == 2:
-            os.kill(os.getpid(), signal.SIGKILL)""",
-)
-
-
-def test_a_fetch_killed_while_building_a_tree_leaves_no_tree_and_the_next_builds_it(
-    repository: CountingRepository, tmp_path: Path
-) -> None:
-    cache = tmp_path / "cache"
-    killed = subprocess.run([sys.executable, "-c", _KILLED_BUILD, repository.url, str(cache)], env=python_env())
-    assert killed.returncode == -signal.SIGKILL
-    [abandoned] = trees(cache)
-    manifest, data = release(repository, "1.0.0")
-    assert abandoned.startswith(f".{manifest.deps.sha256}.")  # half a tree, never in place
-    fetched = BlobCache(cache).fetch_release(repository, manifest, data)
-    assert tree_contents(fetched.deps) == tree_contents(tmp_path / "1.0.0" / manifest.deps.file)
-    assert trees(cache) == sorted([abandoned, manifest.deps.sha256, manifest.sources.sha256])
-    assert BlobCache(cache).gc(keep=1).removed_trees == 0  # too young to be abandoned: it may be in progress
-    old = time.time() - 2 * 86400
-    os.utime(cache / "trees" / abandoned, (old, old))
-    BlobCache(cache).gc(keep=1)
-    assert trees(cache) == sorted([manifest.deps.sha256, manifest.sources.sha256])
-
-
-def test_concurrent_fetches_into_one_cache(repository: CountingRepository, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    fetchers = [
-        subprocess.Popen(
-            [sys.executable, "-c", _FETCH, repository.url, str(cache)],
-            env=python_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(8)
-    ]
-    results = [(*f.communicate(timeout=120), f.returncode) for f in fetchers]
-    assert [(code, err) for _, err, code in results] == [(0, "")] * 8
-    assert {out.strip() for out, _, _ in results} == {str(cache / "run" / "api@1.0.0" / "api.pex")}
-    manifest, _ = release(repository, "1.0.0")
-    assert cached_blobs(cache) == sorted(b.sha256 for b in manifest.blobs)  # no temporary files
-    assert trees(cache) == sorted([manifest.deps.sha256, manifest.sources.sha256])  # one of each, none half-built
-    assert tree_contents(cache / "run" / "api@1.0.0" / "api.pex") == tree_contents(tmp_path / "1.0.0" / "api-srcs.pex")
 
 
 def test_gc_keeps_the_trees_and_blobs_of_the_most_recently_used_releases(

@@ -255,9 +255,11 @@ def test_eight_runs_building_the_same_trees_at_once(repository: FileRepository, 
     ]
     results = [(*run.communicate(timeout=120), run.returncode) for run in runs]
     assert [(err, code) for _, err, code in results] == [("", 0)] * 8
-    assert {json.loads(out)["pex_path"] for out, _, _ in results} == {str(tree(cache, manifest_of(repository, "api", "1.0.0").deps))}
     manifest = manifest_of(repository, "api", "1.0.0")
+    assert {json.loads(out)["pex_path"] for out, _, _ in results} == {str(tree(cache, manifest.deps))}
+    # One tree of each, none half-built, and no temporary download left.
     assert sorted(p.name for p in (cache / "trees").iterdir()) == sorted([manifest.deps.sha256, manifest.sources.sha256])
+    assert sorted(p.name for p in (cache / "blobs" / "sha256").iterdir()) == sorted(b.sha256 for b in manifest.blobs)
 
 
 def test_an_interpreter_outside_the_constraints(tmp_path: Path, cache: Path) -> None:
