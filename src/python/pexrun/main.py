@@ -232,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     info_cmd.add_argument("repository", help=repository_help)
     info_cmd.add_argument("release", help="<app>@<version>")
 
-    gc_cmd = command("gc", gc, "remove cached releases, but each app's N most recently used")
+    gc_cmd = command(
+        "gc", gc, "remove cached releases, but each app's N most recently used, and the trees and blobs only they use"
+    )
     gc_cmd.add_argument("--keep", type=_count, required=True, metavar="N", help="releases to keep per app")
     return parser
 
