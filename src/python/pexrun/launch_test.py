@@ -44,6 +44,8 @@ def manifest(tmp_path: Path) -> ReleaseManifest:
         ("CPython==3.11.*", False),
         (">=3.9", True),  # bare specifiers mean CPython, as in Pants
         ("cpython~=3.12.0", True),
+        ("CPython >= 3.11, < 3.13", True),
+        ("CPython", True),
         ("PyPy>=3.9", False),
     ],
 )
@@ -51,9 +53,14 @@ def test_constraints_are_read_as_pants_reads_them(constraint: str, satisfied: bo
     assert CPYTHON_3_12.satisfies(constraint) is satisfied
 
 
-def test_an_invalid_constraint_is_named() -> None:
-    with pytest.raises(LaunchError, match="The release's interpreter constraint 'CPython=>3' is not valid"):
-        parse_constraint("CPython=>3")
+@pytest.mark.parametrize("constraint", ["CPython=>3", "3.12", "CPython>=3.9; os_name == 'nt'"])
+def test_an_invalid_constraint_is_named(constraint: str) -> None:
+    with pytest.raises(LaunchError) as invalid:
+        parse_constraint(constraint)
+    assert str(invalid.value) == (
+        f"The release's interpreter constraint {constraint!r} is not valid: rebuild it with valid "
+        "`interpreter_constraints` (e.g. `CPython==3.12.*`)."
+    )
 
 
 def test_any_constraint_of_the_list_will_do(manifest: ReleaseManifest) -> None:
