@@ -609,6 +609,8 @@ AS_ANY_USER = ("setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner
 
 def test_a_read_only_cache_runs_what_it_holds(repository: FileRepository, cache: Path) -> None:
     assert ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))["version"] == "1.0.0"
+    assert ran(pexrun("run", repository.url, "api@2.0.0rc1", "--cache-dir", str(cache)))["version"] == "2.0.0rc1"
+    shutil.rmtree(tree(cache, manifest_of(repository, "api", "2.0.0rc1").sources).parent)  # its blobs stay
     shutil.rmtree(cache / "run")  # so the link named after the release cannot be made again
     in_the_way = cache / "blobs" / "sha256" / release_txt(manifest_of(repository, "api", "1.10.0")).sha256
     in_the_way.mkdir()
@@ -622,6 +624,11 @@ def test_a_read_only_cache_runs_what_it_holds(repository: FileRepository, cache:
         missing = failed(pexrun("run", repository.url, "api@1.9.0", "--cache-dir", str(cache), prefix=AS_ANY_USER))
         assert f"Cannot download api-srcs.pex/release.txt (sha256:{release_txt(manifest_of(repository, 'api', '1.9.0')).sha256}) " in missing
         assert f"into the cache {cache}: Permission denied. Make it writable, or use another with --cache-dir DIR" in missing
+        unbuilt = failed(pexrun("run", repository.url, "api@2.0.0rc1", "--cache-dir", str(cache), prefix=AS_ANY_USER))
+        assert unbuilt == (
+            f"pexrun: error: Cannot build api-srcs.pex of api 2.0.0rc1 in the cache {cache}: Permission denied. Make it "
+            "writable, or use another with --cache-dir DIR (or $PEXRUN_CACHE_DIR).\n"
+        )
         stuck = failed(pexrun("run", repository.url, "api@1.10.0", "--cache-dir", str(cache), prefix=AS_ANY_USER))
         assert stuck == (
             f"pexrun: error: {in_the_way}, where the cache keeps api-srcs.pex/release.txt (sha256:{in_the_way.name}), is "
