@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import shutil
 import stat
+import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -124,6 +127,34 @@ def test_an_executable_file_is_a_copy_of_its_blob_with_mode_0555(tmp_path: Path)
     assert (stat.S_IMODE(main.stat().st_mode), stat.S_IMODE(blob.stat().st_mode)) == (0o555, 0o444)
     assert main.stat().st_ino != blob.stat().st_ino and main.read_bytes() == blob.read_bytes()
     assert cache.fetch_release(repository, manifest, data).repairs == ()  # the copy is what its record says
+
+
+@pytest.fixture
+def other_file_system(tmp_path: Path) -> Iterator[Path]:
+    """A directory on another file system than tmp_path's (tmpfs), where hard links to tmp_path fail."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on a file system of its own")
+    directory = Path(tempfile.mkdtemp(dir=shm))
+    yield directory
+    shutil.rmtree(directory)
+
+
+def test_blobs_on_another_file_system_are_copied_into_trees(
+    repository: CountingRepository, tmp_path: Path, other_file_system: Path, hashed: list[Path]
+) -> None:
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "blobs").symlink_to(other_file_system)
+    cache = BlobCache(tmp_path / "cache")
+    manifest, data = release(repository, "1.0.0")
+    deps = cache.fetch_release(repository, manifest, data).deps
+    assert tree_contents(deps) == tree_contents(tmp_path / "1.0.0" / manifest.deps.file)
+    for file in manifest.deps.files:
+        copy, blob = (deps / file.path).stat(), cache.blob_path(file.sha256).stat()
+        assert (copy.st_dev, stat.S_IMODE(copy.st_mode), copy.st_nlink) == (tmp_path.stat().st_dev, 0o444, 1)
+        assert blob.st_dev != copy.st_dev
+    hashed.clear()
+    assert cache.fetch_release(repository, manifest, data).repairs == () and hashed == []
 
 
 def test_a_touched_tree_is_hashed_once_and_kept(repository: CountingRepository, tmp_path: Path, hashed: list[Path]) -> None:
