@@ -237,6 +237,7 @@ class BlobCache:
         if len(blobs) < 2:
             notes = [self._ensure_blob(repository, blob) for blob in blobs]
         else:
+            # Imported here: a warm start fetches nothing, and starts sooner without it.
             from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
             pool = ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(blobs)), thread_name_prefix="fetch")
