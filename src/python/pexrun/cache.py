@@ -9,7 +9,6 @@ concurrent pexruns.
     <cache>/trees/<tree sha256>/stat.json       each entry's (inode, size, mode, mtime) when the tree was last verified
     <cache>/trees/.<tree sha256>.<random>       a tree being built, renamed into place once whole
     <cache>/manifests/<app>/<version>.json      the releases fetched here; the file's mtime is the last use
-    <cache>/run/<app>@<version>/<app>.pex       a link to the sources PEX, so `ps` names the release
 
 What is checked when. A blob is verified by sha256 when it is downloaded, and a cached one whenever
 a tree is built from it (and whenever a zipapp PEX runs). A tree is built in a directory of its own
@@ -25,8 +24,12 @@ a failing disk changes below the file system; `pexrun fetch` hashes every file f
 The ctime would catch a reset mtime, but every tree links the same blobs (pex's `.bootstrap`), and
 each link or unlink of a blob, by any tree, changes its ctime: every other tree would be re-hashed.
 
-A read-only cache (e.g. one baked into an image) runs the releases it holds: the record of use, the
-link and a new stat.json are skipped when they cannot be written, and the release runs from its trees.
+A read-only cache (e.g. one baked into an image) runs the releases it holds: the record of use and a
+new stat.json are skipped when they cannot be written.
+
+Older pexruns linked `<cache>/run/<app>@<version>/<app>.pex` to the sources PEX, for `ps`, but pex
+re-executes a PEX from its PEX_ROOT (`ps` shows `python <PEX_ROOT>/unzipped_pexes/<hash>`): gc removes
+those links.
 """
 
 from __future__ import annotations
@@ -78,8 +81,7 @@ class CacheError(Exception):
 class FetchedRelease:
     manifest: ReleaseManifest
     deps: Path  # The deps PEX (a tree's directory, or a zipapp's blob), for PEX_PATH.
-    sources: Path  # The sources PEX.
-    command: Path  # What python runs: the link named after the release, or the sources PEX itself.
+    sources: Path  # The sources PEX, which python runs.
     repairs: tuple[str, ...] = ()  # What was found damaged in the cache and put right, for a warning.
 
 
@@ -175,7 +177,7 @@ class BlobCache:
         self._blobs = root / "blobs" / "sha256"
         self._trees = root / "trees"
         self._records = root / "manifests"
-        self._links = root / "run"
+        self._legacy_links = root / "run"
 
     def blob_path(self, sha256: str) -> Path:
         return self._blobs / sha256
@@ -220,10 +222,7 @@ class BlobCache:
             raise NotFoundError(f"{release} cannot be fetched. {e} A later run completes once it is there.") from None
         for pex, replacing in to_build.values():
             self._build_tree(pex, release, replacing)
-        sources = self.pex_path(manifest.sources)
-        return FetchedRelease(
-            manifest, self.pex_path(manifest.deps), sources, self._release_link(manifest, sources), tuple(repairs)
-        )
+        return FetchedRelease(manifest, self.pex_path(manifest.deps), self.pex_path(manifest.sources), tuple(repairs))
 
     # --- Blobs -------------------------------------------------------------------------------------
 
@@ -435,23 +434,6 @@ class BlobCache:
         if os.path.lexists(replaced):
             _remove(replaced)
 
-    def _release_link(self, manifest: ReleaseManifest, sources: Path) -> Path:
-        """The link named after the release, or the sources PEX itself where the link cannot be made."""
-        link = self._links / f"{manifest.app}@{manifest.version}" / f"{manifest.app}.pex"
-        target = os.path.relpath(sources, link.parent)
-        if link.is_symlink() and os.readlink(link) == target:
-            return link
-        temp = link.with_name(f".{link.name}.{uuid.uuid4().hex}")
-        try:
-            link.parent.mkdir(parents=True, exist_ok=True)
-            temp.symlink_to(target)
-            os.replace(temp, link)  # atomic, also over a link another pexrun just made
-        except OSError:  # a read-only cache, or something else in the way: only `ps` loses the name
-            with contextlib.suppress(OSError):
-                temp.unlink(missing_ok=True)
-            return sources
-        return link
-
     # --- gc ----------------------------------------------------------------------------------------
 
     def gc(self, keep: int) -> GcReport:
@@ -471,7 +453,7 @@ class BlobCache:
             for record in records[keep:]:
                 removed.append(f"{app_dir.name}@{record.stem}")
                 record.unlink()
-                shutil.rmtree(self._links / f"{app_dir.name}@{record.stem}", ignore_errors=True)
+        shutil.rmtree(self._legacy_links, ignore_errors=True)
         # Trees first: a blob's bytes are freed once no tree links them.
         removed_trees, trees_freed = self._remove_unkept(self._trees, keep=kept_trees)
         removed_blobs, blobs_freed = self._remove_unkept(self._blobs, keep=kept_blobs)

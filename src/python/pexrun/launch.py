@@ -174,4 +174,4 @@ def exec_release(interpreter: Interpreter, release: FetchedRelease, args: Sequen
     """Replaces this process with the release: signals reach it directly, and no wrapper is left."""
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(interpreter.path, [interpreter.path, str(release.command), *args], dict(env))
+    os.execve(interpreter.path, [interpreter.path, str(release.sources), *args], dict(env))

@@ -109,7 +109,7 @@ def test_scripts(manifest: ReleaseManifest) -> None:
 
 
 def test_the_release_environment(manifest: ReleaseManifest, tmp_path: Path) -> None:
-    release = FetchedRelease(manifest, tmp_path / "deps", tmp_path / "api.pex", tmp_path / "run" / "api.pex")
+    release = FetchedRelease(manifest, tmp_path / "deps", tmp_path / "api.pex")
     base = {"HOME": "/home/x", "PEX_MODULE": "elsewhere", "PEX_SCRIPT": "other", "PEX_ROOT": "/var/pex"}
     assert release_environ(release, None, base) == {
         "HOME": "/home/x",
