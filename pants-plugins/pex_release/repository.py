@@ -206,21 +206,21 @@ def _copy_by_deadline(
 def _concurrently(work: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
     """work(item) for each item, on a bounded pool of threads; the results in items' order.
 
-    The first failure (the earliest item's, if several fail together) is raised once the work
-    already under way has finished; work not yet started is cancelled.
+    After a failure (or an interrupt), the work not yet started never starts, the work under way
+    finishes, and then the failure is raised: the earliest item's, if several failed.
     """
     if not items:
         return []
     with ThreadPoolExecutor(max_workers=min(_TRANSFER_THREADS, len(items)), thread_name_prefix="transfer") as pool:
         futures = [pool.submit(work, item) for item in items]
-        wait(futures, return_when=FIRST_EXCEPTION)
-        failed = next((f for f in futures if f.done() and not f.cancelled() and f.exception()), None)
-        if failed is not None:
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
             for future in futures:
-                future.cancel()
-    # Leaving the pool waited for the work under way.
+                future.cancel()  # a no-op for the work done or under way, which leaving the pool waits for
+    failed = next((f.exception() for f in futures if not f.cancelled() and f.exception()), None)
     if failed is not None:
-        raise failed.exception()  # type: ignore[misc]
+        raise failed
     return [f.result() for f in futures]
 
 
@@ -649,6 +649,7 @@ class S3Repository(Repository):
             ) from None
         except BotoCoreError as e:  # e.g. ProfileNotFound: a bad AWS configuration
             raise RepositoryError(f"Cannot set up an S3 client for {self.url}: {redact_urls_in(str(e))}.") from None
+        self._client.meta.events.register("before-send.s3.PutObject", _without_expect_for_small_bodies)
 
     def _call(self, doing: str, method: Callable[..., Any], **kwargs: Any) -> Any:
         """Calls the S3 API on the bucket."""
@@ -796,6 +797,16 @@ class S3Repository(Repository):
         # The paginator calls the API as it is iterated, so the whole iteration goes through _call.
         pages = self._call(f"list {prefix}", lambda **kwargs: list(paginator.paginate(**kwargs)), Prefix=full_prefix)
         return sorted(o["Key"][len(full_prefix) :] for page in pages for o in page.get("Contents", ()))
+
+
+def _without_expect_for_small_bodies(request: Any, **_: Any) -> None:
+    """Drops the `Expect: 100-continue` botocore sends with every upload, for bodies under 1 MiB
+    (most of a tree's files): with it, an empty body (an empty `__init__.py`) leaves the pooled
+    connection out of step, so that the next upload on it stalls for 60 s and is sent again
+    (boto/botocore#3755), and a store that answers `100 Continue` late costs a second per upload.
+    The header is not signed; big bodies keep it, so a refused upload is not sent in full."""
+    if int(request.headers.get("Content-Length", 0)) < _CHUNK_BYTES:
+        request.headers.pop("Expect", None)
 
 
 def _error_code(error: Any) -> str:

@@ -167,6 +167,21 @@ def edit_manifest(path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
     return path
 
 
+def add_source_files(manifest_path: Path, files: dict[str, str]) -> Path:
+    """Adds files to the sources tree of a `make_release` release, and to its manifest."""
+    manifest = ReleaseManifest.loads(manifest_path.read_bytes(), origin=str(manifest_path))
+    sources = manifest.sources
+    added = []
+    for relpath, text in files.items():
+        path = manifest_path.parent / sources.file / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        added.append(TreeFile(relpath, _sha256(path), path.stat().st_size))
+    sources = ReleasePex.tree(sources.file, sources.layout, (*sources.files, *added), sources.symlinks)
+    manifest_path.write_bytes(dataclasses.replace(manifest, sources=sources).dumps())
+    return manifest_path
+
+
 def uploaded_files(report: PublishReport) -> set[str]:
     """The files (`<pex>/<path>`) whose blobs the publish uploaded."""
     return {u.blob.file for u in report.blobs if u.uploaded}
@@ -231,6 +246,23 @@ class RepositoryContract:
         assert repository.read_manifest("api", "1.0.1") == manifest.read_bytes()
         assert repository.list_versions("api") == ["1.0.0", "1.0.1"]
         assert len(self.stored_blobs(repository)) == 7
+
+    def test_a_tree_of_many_files_and_an_empty_one(self, repository: Repository, tmp_path: Path) -> None:
+        # More files than upload threads, and an empty file (as most `__init__.py` are), which S3
+        # stores with its checksum like any other.
+        modules = {f"app/module_{i:02}.py": f"N = {i}\n" for i in range(40)}
+        manifest = add_source_files(make_release(tmp_path, "api", "1.0.0"), {**modules, "app/__init__.py": ""})
+        first = publish(repository, manifest)
+        assert uploaded_files(first) == {
+            *SHARED_DEPS_FILES,
+            "api-srcs.pex/__main__.py",
+            "api-srcs.pex/release.txt",
+            "api-srcs.pex/app/__init__.py",
+            *(f"api-srcs.pex/{path}" for path in modules),
+        }
+        assert repository._get(blob_key(hashlib.sha256(b"").hexdigest())) == b""
+        assert_stored_intact(repository)
+        assert uploaded_files(publish(repository, manifest)) == set()
 
     def test_zipapp_pexes_are_one_blob_each(self, repository: Repository, tmp_path: Path) -> None:
         report = publish(repository, make_release(tmp_path, "api", "1.0.0", layout="zipapp"))

@@ -25,7 +25,7 @@ from pex_release.repository import (
     open_repository,
     publish,
 )
-from pex_release.testutil import RepositoryContract, make_release, python_env, uploaded_files
+from pex_release.testutil import RepositoryContract, add_source_files, make_release, python_env, uploaded_files
 from pexrun.conftest import s3_client
 from testing.servers import S3Server
 
@@ -194,3 +194,23 @@ def test_a_same_size_object_without_a_checksum_is_not_taken_for_the_blob(s3_env:
     assert wheel.file in uploaded_files(report)
     stored = s3_client(s3_env).get_object(Bucket=bucket, Key=key)["Body"].read()
     assert hashlib.sha256(stored).hexdigest() == wheel.sha256
+
+
+def test_small_files_are_uploaded_without_expect_100_continue(s3_env: S3Server, tmp_path: Path) -> None:
+    # With it, botocore leaves the connection after an empty upload out of step: the next upload on
+    # it stalls for 60 s, then is sent again (boto/botocore#3755). Trees have empty files.
+    repository = s3_repository(s3_env, s3_env.new_bucket())
+    sent: dict[str, str | None] = {}  # key -> its Expect header, as the request went out
+    repository._client.meta.events.register(
+        "before-send.s3.PutObject",
+        lambda request, **_: sent.update({request.url.split("/releases/", 1)[1]: request.headers.get("Expect")}),
+    )
+    big = {"big.bin": "x" * (1 << 20)}
+    manifest = add_source_files(make_release(tmp_path, "api", "1.0.0"), {"pkg/__init__.py": "", **big})
+    report = publish(repository, manifest)
+    big_sha256 = hashlib.sha256(big["big.bin"].encode()).hexdigest()
+    assert {key for key, expect in sent.items() if expect} == {blob_key(big_sha256)}
+    assert sorted(sent) == sorted(
+        [*(blob_key(u.blob.sha256) for u in report.blobs), "apps/api/1.0.0.json", "apps/api/index.json", "apps/index.json"]
+    )
+    assert repository.missing_blobs(report.manifest.blobs) == set()
