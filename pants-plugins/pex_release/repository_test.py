@@ -59,16 +59,22 @@ def test_a_corrupt_stored_blob_is_uploaded_again(tmp_path: Path) -> None:
     assert stored_wheel.read_bytes() == (tmp_path / "b" / wheel.file).read_bytes()
 
 
+def refusal(tmp_path: Path, manifest: Path, error: type[Exception]) -> str:
+    """The message of the error that publishing manifest raises, having uploaded nothing."""
+    repository = file_repository(tmp_path)
+    with pytest.raises(error) as refused:
+        publish(repository, manifest)
+    assert not (repository.root / "blobs").exists()
+    return str(refused.value)
+
+
 def test_a_local_file_that_does_not_match_its_manifest_is_refused_before_any_upload(tmp_path: Path) -> None:
     manifest = make_release(tmp_path / "a", "api", "1.0.0")
     edited = tmp_path / "a" / "api-srcs.pex" / "release.txt"
     edited.write_bytes(b"edited after the build")
-    repository = file_repository(tmp_path)
-    with pytest.raises(BlobMismatchError) as refused:
-        publish(repository, manifest)
-    assert f"api 1.0.0: {edited} does not match {manifest}: its 22 bytes hash to" in str(refused.value)
-    assert "build the release again (`./pants package`)" in str(refused.value)
-    assert not (repository.root / "blobs").exists()
+    message = refusal(tmp_path, manifest, BlobMismatchError)
+    assert f"api 1.0.0: {edited} does not match {manifest}: its 22 bytes hash to" in message
+    assert "build the release again (`./pants package`)" in message
 
 
 @pytest.mark.parametrize("missing", ["deps-shared.pex/.deps/release_deps-1.0-py3-none-any.whl", "api-srcs.pex/.bootstrap"])
@@ -76,14 +82,10 @@ def test_a_missing_local_file_is_named(tmp_path: Path, missing: str) -> None:
     # Also a file whose bytes another file of the release has (the sources' `.bootstrap`): the tree is incomplete.
     manifest = make_release(tmp_path / "a", "api", "1.0.0")
     (tmp_path / "a" / missing).unlink()
-    repository = file_repository(tmp_path)
-    with pytest.raises(RepositoryError) as refused:
-        publish(repository, manifest)
-    assert str(refused.value) == (
+    assert refusal(tmp_path, manifest, RepositoryError) == (
         f"api 1.0.0: cannot read {tmp_path / 'a' / missing}, which {manifest} names: No such file or directory. "
         "Build the release again (`./pants package`)."
     )
-    assert not (repository.root / "blobs").exists()
 
 
 def _retarget(link: Path) -> str:
@@ -110,14 +112,10 @@ def test_a_tree_symlink_that_differs_from_the_manifest_is_refused(
     manifest = make_release(tmp_path / "a", "api", "1.0.0")
     link = tmp_path / "a" / "deps-shared.pex" / "pex"
     found = change(link)
-    repository = file_repository(tmp_path)
-    with pytest.raises(BlobMismatchError) as refused:
-        publish(repository, manifest)
-    assert str(refused.value) == (
+    assert refusal(tmp_path, manifest, BlobMismatchError) == (
         f"api 1.0.0: {link} does not match {manifest}: it is {found}, the manifest says a symlink to '__main__.py'. "
         "It changed after the build: build the release again (`./pants package`)."
     )
-    assert not (repository.root / "blobs").exists()
 
 
 def test_a_wheel_that_is_not_the_locked_artifact_is_refused_before_any_upload(tmp_path: Path) -> None:
@@ -127,17 +125,13 @@ def test_a_wheel_that_is_not_the_locked_artifact_is_refused_before_any_upload(tm
         lambda data: data["deps"]["distributions"][0].update(sha256=locked),
     )
     wheel = tmp_path / "a" / "deps-shared.pex" / ".deps" / "release_deps-1.0-py3-none-any.whl"
-    repository = file_repository(tmp_path)
-    with pytest.raises(BlobMismatchError) as refused:
-        publish(repository, manifest)
-    assert str(refused.value) == (
+    assert refusal(tmp_path, manifest, BlobMismatchError) == (
         f"api 1.0.0: {manifest} names wheels that are not the artifacts the lockfile pins "
         f"(deps-shared.pex/.deps/release_deps-1.0-py3-none-any.whl has sha256 {hashlib.sha256(wheel.read_bytes()).hexdigest()}, "
         f"the lockfile pins {locked}), so nothing was uploaded. To fix, build the release again from the lockfile "
         "(`./pants package`); if the wheel's index serves other bytes than those locked, regenerate the lockfile "
         "(`./pants generate-lockfiles`) and review the change."
     )
-    assert not repository.root.exists()
 
 
 def _file_path(path: str) -> Callable[[dict], None]:
@@ -163,13 +157,9 @@ def test_a_manifest_with_a_path_out_of_its_tree_is_refused_before_any_upload(
     tmp_path: Path, edit: Callable[[dict], None], error: str
 ) -> None:
     manifest = edit_manifest(make_release(tmp_path / "a", "api", "1.0.0"), edit)
-    repository = file_repository(tmp_path)
-    with pytest.raises(ManifestError) as refused:
-        publish(repository, manifest)
-    message = str(refused.value)
+    message = refusal(tmp_path, manifest, ManifestError)
     assert message.startswith(f"{manifest} does not follow manifest schema 2: ValueError: {error}")
     assert message.endswith(". Publish only what `./pants package` writes: build the release again.")
-    assert not repository.root.exists()
 
 
 def test_upload_blob_verifies_the_local_file(tmp_path: Path) -> None:
