@@ -265,9 +265,15 @@ class RepositoryContract:
         assert uploaded_files(publish(repository, manifest)) == set()
 
     def test_zipapp_pexes_are_one_blob_each(self, repository: Repository, tmp_path: Path) -> None:
-        report = publish(repository, make_release(tmp_path, "api", "1.0.0", layout="zipapp"))
-        assert uploaded_files(report) == {"deps-shared.pex", "api-srcs.pex"}
-        assert repository._get(blob_key(report.manifest.deps.sha256)) == (tmp_path / "deps-shared.pex").read_bytes()
+        # `layout="zipapp"`, and the `single_file=True` PEX (always a zipapp).
+        manifest_path = make_release(tmp_path, "api", "1.0.0", layout="zipapp")
+        manifest = ReleaseManifest.loads(manifest_path.read_bytes(), origin=str(manifest_path))
+        single_file = write_pex(tmp_path, "api.pex", {"__main__.py": REPORTER_MAIN}, "zipapp")
+        manifest_path.write_bytes(dataclasses.replace(manifest, single_file=single_file).dumps())
+        report = publish(repository, manifest_path)
+        assert uploaded_files(report) == {"deps-shared.pex", "api-srcs.pex", "api.pex"}
+        for pex in report.manifest.pexes:
+            assert repository._get(blob_key(pex.sha256)) == (tmp_path / pex.file).read_bytes()
 
     def test_an_identical_republish_is_a_no_op(self, repository: Repository, tmp_path: Path) -> None:
         manifest = make_release(tmp_path, "api", "1.0.0")
