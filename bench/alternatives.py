@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence, Union
 
@@ -64,16 +64,24 @@ class App:
         return f"src/python/apps/{self.name}"
 
 
+def size_of(path: Path) -> int:
+    """The bytes of a PEX: a file's size, or the sum of a directory's files (links not followed)."""
+    if not path.is_dir():
+        return path.stat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
 @dataclass(frozen=True)
 class Build:
-    """What one build of some apps did: pex processes run, and the output PEX files they wrote."""
+    """What one build of some apps did: pex processes run, and the output PEXes (files or
+    directories) they wrote."""
 
     pex_runs: int
     outputs: tuple[Path, ...]
 
     @property
     def bytes_written(self) -> int:
-        return sum(p.stat().st_size for p in self.outputs)
+        return sum(size_of(p) for p in self.outputs)
 
 
 class CacheDirs:
@@ -256,7 +264,27 @@ class PexBinary(PantsAlternative):
         return ship_whole_files(self, build, apps, timer, publish)
 
 
-PUBLISHED = re.compile(r"^\S+ \S+: uploaded \d+ blobs? \(([\d,]+) bytes\)", re.MULTILINE)
+def stored_files(repository: Path) -> dict[str, tuple[int, int]]:
+    """Every file in a file:// repository, with its size and mtime."""
+    return {
+        str(p.relative_to(repository)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in (repository.rglob("*") if repository.is_dir() else ())
+        if p.is_file()
+    }
+
+
+def release_blobs(manifest: dict) -> dict[str, tuple[str, int]]:
+    """A schema-2 manifest's blobs: sha256 -> (file, size), for each tree file or zipapp."""
+    blobs = {}
+    for role in ("deps", "sources", "single_file"):
+        pex = manifest.get(role)
+        for entry in (pex.get("files") or [pex]) if pex else ():
+            blobs[entry["sha256"]] = (f"{pex['file']}/{entry['path']}" if "path" in entry else pex["file"], entry["size"])
+    return blobs
+
+
+def is_wheel(file: str) -> bool:
+    return "/.deps/" in file and file.endswith(".whl")
 
 
 class PexRelease(PantsAlternative):
@@ -277,30 +305,42 @@ class PexRelease(PantsAlternative):
             elif app_pex:
                 kind, app = app_pex.groups()
                 paths.append(releases / (f"{app}-srcs.pex" if kind == "sources" else f"{app}.pex"))
-        return tuple(p for p in paths if p.is_file())
+        return tuple(p for p in paths if p.exists())
+
+    def blobs(self, apps: Sequence[App]) -> dict[str, tuple[str, int]]:
+        return {sha256: blob for app in apps for sha256, blob in release_blobs(self.repo.manifest(app.name)).items()}
 
     def first_deploy_bytes(self, apps: Sequence[App]) -> int:
         """What publishing these apps to an empty repository uploads: each distinct blob once."""
-        blobs = {}
-        for app in apps:
-            manifest = self.repo.manifest(app.name)
-            for role in ("deps", "sources", "single_file"):
-                if manifest.get(role):
-                    blobs[manifest[role]["sha256"]] = manifest[role]["size"]
-        return sum(blobs.values())
+        return sum(size for _, size in self.blobs(apps).values())
+
+    def uploads(self, apps: Sequence[App], before: dict[str, tuple[int, int]]) -> Outcome:
+        """What the publish of apps added to the repository since `before`: every new or rewritten
+        file (blobs, manifests, indexes), and of them, the wheels."""
+        after = stored_files(self.repository)
+        changed = {path: size for path, (size, mtime) in after.items() if before.get(path) != (size, mtime)}
+        blobs = self.blobs(apps)
+        new_blobs = [blobs[sha256] for sha256 in (path.rsplit("/", 1)[1] for path in changed if path.startswith("blobs/"))]
+        wheels = [size for file, size in new_blobs if is_wheel(file)]
+        return Outcome(
+            bytes_uploaded=sum(changed.values()),
+            details={"files uploaded": len(changed), "wheels uploaded": len(wheels),
+                     "wheel bytes uploaded": sum(wheels)},
+        )
 
     def publish_env(self) -> dict[str, str]:
         return {"PANTS_PEX_RELEASES_REPOSITORY": self.repository.as_uri()}
 
     def build(self, apps: Sequence[App], timer: StepTimer, publish: bool) -> Outcome:
         if publish:
+            before = stored_files(self.repository)
             result = self.pants(timer, "package", "publish", *self.addresses(apps), env=self.publish_env())
-            uploaded = sum(int(b.replace(",", "")) for b in PUBLISHED.findall(result.stdout))
+            published = self.uploads(apps, before)
         else:
             result = self.pants(timer, "package", *self.addresses(apps))
-            uploaded = self.first_deploy_bytes(apps)
+            published = Outcome(bytes_uploaded=self.first_deploy_bytes(apps))
         build = Build(result.pex_runs, self.outputs(result))
-        return Outcome(build.pex_runs, build.bytes_written, uploaded)
+        return replace(published, pex_runs=build.pex_runs, bytes_written=build.bytes_written)
 
 
 # -----------------------------------------------------------------------------------------------

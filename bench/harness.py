@@ -52,6 +52,7 @@ class Outcome:
     bytes_uploaded: int = 0  # What a deploy of this repetition's result uploads.
     # The trial's own timing, when the wall time of the whole call is not the figure (time to first output).
     seconds: float | None = None
+    details: Mapping[str, float] = field(default_factory=dict)  # Other figures, by name (e.g. "wheels uploaded").
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Record:
     bytes_written: int
     bytes_uploaded: int
     steps: Mapping[str, float] = field(default_factory=dict)  # Median seconds of each named step.
+    details: Mapping[str, float] = field(default_factory=dict)  # The last repetition's other figures.
 
     @property
     def median(self) -> float:
@@ -99,6 +101,7 @@ class Record:
             "bytes_written": self.bytes_written,
             "bytes_uploaded": self.bytes_uploaded,
             "steps": {name: round(s, 3) for name, s in sorted(self.steps.items(), key=lambda kv: -kv[1])},
+            "details": dict(sorted(self.details.items())),
         }
 
 
@@ -135,6 +138,7 @@ def measure(trial: Trial, repetitions: int, warmup: int = 0, log: Callable[[str]
         bytes_written=outcome.bytes_written,
         bytes_uploaded=outcome.bytes_uploaded,
         steps=median_steps(steps),
+        details=outcome.details,
     )
 
 

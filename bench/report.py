@@ -25,6 +25,7 @@ class Row:
     bytes_written: int
     bytes_uploaded: int
     steps: Mapping[str, float]
+    details: Mapping[str, float]
 
     @classmethod
     def from_json(cls, record: Mapping) -> Row:
@@ -38,6 +39,7 @@ class Row:
             bytes_written=record["bytes_written"],
             bytes_uploaded=record["bytes_uploaded"],
             steps=record.get("steps", {}),
+            details=record.get("details", {}),
         )
 
     @property
@@ -143,6 +145,15 @@ def table(rows: Sequence[Row], timing_only: bool) -> list[str]:
     return lines
 
 
+def details(rows: Sequence[Row]) -> list[str]:
+    lines = [
+        f"- {row.label}: " + "; ".join(f"{name} {value:,.0f}" for name, value in row.details.items())
+        for row in rows
+        if row.details
+    ]
+    return ["Other figures of the last repetition:", "", *lines, ""] if lines else []
+
+
 def slowest_steps(rows: Sequence[Row]) -> list[str]:
     lines = []
     for row in rows:
@@ -159,7 +170,7 @@ def scenario_section(info: Mapping, rows: Sequence[Row], plot: str | None) -> li
         return [*lines, "_Not measured in this run._", ""]
     if plot:
         lines += [f"![{info['title']}]({plot})", ""]
-    lines += [*table(rows, timing_only), ""]
+    lines += [*table(rows, timing_only), "", *details(rows)]
     for n, group in groups_by_n(rows):
         heading = f"With N={n}, " if n is not None else ""
         lines += [heading + winners(group, timing_only), ""]
@@ -192,6 +203,76 @@ def summary(results: Mapping) -> list[str]:
             uploaded = "–" if info.get("timing_only") else f"{least.alternative} ({megabytes(least.bytes_uploaded)})"
             lines.append(f"| {title} | **{fastest.alternative}** ({fastest.median:.2f}) | {slower} | {uploaded} |")
     return lines
+
+
+KB = 1_000
+
+
+def _row(rows: Mapping[str, list[Row]], scenario: str, alternative: str) -> Row | None:
+    return next((r for r in rows.get(scenario, []) if r.alternative == alternative), None)
+
+
+def headlines(results: Mapping) -> list[str]:
+    """The figures release trees are judged by, each from the scenario that measures it (where measured)."""
+    rows = rows_by_scenario(results)
+    release, binary, manual = (
+        lambda scenario, alternative=alternative: _row(rows, scenario, alternative)
+        for alternative in ("pex_release", "pex_binary", "manual")
+    )
+    lines = []
+    edit = release("2-edit-reports")
+    if edit and binary("2-edit-reports") and manual("2-edit-reports"):
+        lines.append(
+            f"One-line source edit in the heavy app, build and publish: pex_release uploaded "
+            f"{edit.bytes_uploaded / KB:,.1f} kB (manifest and indexes included); pex_binary "
+            f"{megabytes(binary('2-edit-reports').bytes_uploaded)}, manual {megabytes(manual('2-edit-reports').bytes_uploaded)}."
+        )
+    bump = release("3b-dependency-bump")
+    if bump:
+        wheel = bump.details.get("wheel bytes uploaded", 0)
+        others = ", ".join(f"{r.alternative} {megabytes(r.bytes_uploaded)}" for r in rows["3b-dependency-bump"] if r is not bump)
+        lines.append(
+            f"One wheel of the heavy app's closure changes version: pex_release uploaded {bump.bytes_uploaded / KB:,.1f} kB, "
+            f"of which {bump.details.get('wheels uploaded', 0):.0f} wheel(s), {wheel / KB:,.1f} kB; the rest, "
+            f"{(bump.bytes_uploaded - wheel) / KB:,.1f} kB, is the new deps and sources trees' changed files, the "
+            f"manifest and indexes; {others}."
+        )
+    subset = release("3c-subset-app")
+    if subset:
+        lines.append(
+            f"A new app whose closure is a subset of the heavy app's: pex_release uploaded "
+            f"{subset.details.get('wheels uploaded', 0):.0f} wheels, {subset.bytes_uploaded / KB:,.1f} kB in all; "
+            + ", ".join(f"{r.alternative} {megabytes(r.bytes_uploaded)}" for r in rows["3c-subset-app"] if r is not subset)
+            + "."
+        )
+    zipapp, packed = (_row(rows, "1b-deps-build", a) for a in ("zipapp, installed wheels (before)", "packed, wheel files"))
+    if zipapp and packed:
+        lines.append(
+            f"The heavy app's deps PEX builds {ratio(zipapp.median, packed.median)} faster as a packed tree of wheel "
+            f"files ({packed.median:.2f} s) than as a zipapp of installed wheels ({zipapp.median:.2f} s)."
+        )
+    cold, cold_manual = release("1-cold"), manual("1-cold")
+    if cold and cold_manual:
+        faster = "faster" if cold.median <= cold_manual.median else "slower"
+        lines.append(
+            f"Cold build of the four apps: pex_release {cold.median:.2f} s, manual {cold_manual.median:.2f} s "
+            f"(pex_release {ratio(max(cold.median, cold_manual.median), min(cold.median, cold_manual.median))} {faster})."
+        )
+    direct = _row(rows, "6-startup", "pex_release (deps + sources trees, run directly)")
+    pexrun = _row(rows, "6-startup", "pex_release (pexrun run)")
+    if direct and pexrun:
+        lines.append(
+            f"Warm start of api: `pexrun run` {pexrun.median:.2f} s, {pexrun.median / direct.median:.2f}× the trees "
+            f"run directly ({direct.median:.2f} s)."
+        )
+    cold_pexrun = _row(rows, "7-cold-start", "pex_release (pexrun run)")
+    cold_single = _row(rows, "7-cold-start", "pex_binary (single file)")
+    if cold_pexrun and cold_single:
+        lines.append(
+            f"Cold start of api (empty caches, local `file://` repository): `pexrun run` {cold_pexrun.median:.2f} s, "
+            f"a single-file PEX {cold_single.median:.2f} s ({cold_pexrun.median / cold_single.median:.2f}×)."
+        )
+    return [f"- {line}" for line in lines]
 
 
 def render_readme(results: Mapping, plots: Mapping[str, str]) -> str:
@@ -234,6 +315,9 @@ def render_readme(results: Mapping, plots: Mapping[str, str]) -> str:
         "",
     ]
     lines += ["## Summary", "", *summary(results), ""]
+    figures = headlines(results)
+    if figures:
+        lines += ["## Release trees in figures", "", *figures, ""]
     notes = results.get("notes", [])
     if notes:
         lines += ["## Notes", "", *(f"- {note}" for note in notes), ""]

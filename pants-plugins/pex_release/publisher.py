@@ -4,7 +4,8 @@
 
     publisher --repository URL [--s3-endpoint-url URL] MANIFEST.json...
 
-It prints one summary line per release, then one line per blob; on failure, `publisher: error: ...`
+It prints one summary line per release (the files uploaded and skipped, counted once per content,
+and their bytes), then one line per file it uploaded; on failure, `publisher: error: ...`
 on stderr and exit code 1. Releases already published stay published when a later one fails.
 """
 
@@ -19,10 +20,10 @@ from pex_release.manifest import ManifestError
 from pex_release.repository import BlobUpload, PublishReport, RepositoryError, open_repository, publish
 
 
-def _blobs(uploads: Sequence[BlobUpload]) -> str:
+def _files(uploads: Sequence[BlobUpload]) -> str:
     count = len(uploads)
     size = sum(u.blob.size for u in uploads)
-    return f"{count} blob{'' if count == 1 else 's'} ({size:,} bytes)"
+    return f"{count:,} file{'' if count == 1 else 's'} ({size:,} bytes)"
 
 
 def summary(report: PublishReport) -> str:
@@ -31,9 +32,12 @@ def summary(report: PublishReport) -> str:
     skipped = [u for u in report.blobs if not u.uploaded]
     if report.previously_published:
         if not uploaded:
-            return f"{release}: already published with identical content, and its blobs are intact; nothing uploaded"
+            return (
+                f"{release}: already published with identical content, and its {_files(skipped)} are intact; "
+                "nothing uploaded"
+            )
         return (
-            f"{release}: already published with identical content; repaired {_blobs(uploaded)} missing or "
+            f"{release}: already published with identical content; repaired {_files(uploaded)} missing or "
             f"damaged in {report.repository_url}"
         )
     outcome = (
@@ -42,16 +46,18 @@ def summary(report: PublishReport) -> str:
         else f"manifest {report.manifest_key} already written, identically, by a concurrent publish"
     )
     return (
-        f"{release}: uploaded {_blobs(uploaded)}, skipped {_blobs(skipped)} already in "
+        f"{release}: uploaded {_files(uploaded)}, skipped {_files(skipped)} already in "
         f"{report.repository_url}; {outcome}"
     )
 
 
-def blob_lines(report: PublishReport) -> list[str]:
+def uploaded_lines(report: PublishReport) -> list[str]:
+    """A line per file uploaded (or repaired): a tree has too many files to list the skipped ones."""
     done = "repaired" if report.previously_published else "uploaded"
     return [
-        f"  {done if u.uploaded else 'skipped '} {u.blob.file} (sha256:{u.blob.sha256}, {u.blob.size:,} bytes)"
+        f"  {done} {u.blob.file} (sha256:{u.blob.sha256}, {u.blob.size:,} bytes)"
         for u in report.blobs
+        if u.uploaded
     ]
 
 
@@ -78,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         repository = open_repository(args.repository, s3_endpoint_url=args.s3_endpoint_url)
         for manifest in args.manifests:
             report = publish(repository, manifest)
-            print("\n".join([summary(report), *blob_lines(report)]), flush=True)
+            print("\n".join([summary(report), *uploaded_lines(report)]), flush=True)
     except (RepositoryError, ManifestError, OSError) as e:
         print(f"publisher: error: {e}", file=sys.stderr)
         return 1

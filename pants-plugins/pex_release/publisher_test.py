@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from pex_release import publisher
-from pex_release.manifest import ReleaseManifest
-from pex_release.testutil import make_release
+from pex_release.manifest import Blob, ReleaseManifest
+from pex_release.testutil import edit_manifest, make_release
 
 
 def publish(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
@@ -17,25 +17,36 @@ def publish(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[s
     return code, out.splitlines(), err
 
 
-def test_prints_a_summary_and_one_line_per_blob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _blob(manifest: Path, file: str) -> Blob:
+    return next(b for b in ReleaseManifest.loads(manifest.read_bytes(), origin="t").blobs if b.file == file)
+
+
+def test_prints_a_summary_and_a_line_per_uploaded_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"file://{tmp_path / 'repository'}"
     api = make_release(tmp_path / "api", "api", "1.4.0")
     worker = make_release(tmp_path / "worker", "worker", "2.0.0")
-    deps, api_srcs = ReleaseManifest.loads(api.read_bytes(), origin="t").blobs
-    worker_srcs = ReleaseManifest.loads(worker.read_bytes(), origin="t").sources
+    api_blobs = ReleaseManifest.loads(api.read_bytes(), origin="t").blobs
+    worker_txt = _blob(worker, "worker-srcs.pex/release.txt")
+    worker_skipped = sum(b.size for b in api_blobs if b.file != "api-srcs.pex/release.txt")
 
     code, lines, err = publish(capsys, "--repository", url, str(api), str(worker))
 
     assert (code, err) == (0, "")
     assert lines == [
-        f"api 1.4.0: uploaded 2 blobs ({deps.size + api_srcs.size:,} bytes), skipped 0 blobs (0 bytes) already in "
+        f"api 1.4.0: uploaded 6 files ({sum(b.size for b in api_blobs):,} bytes), skipped 0 files (0 bytes) already in "
         f"{url}; manifest apps/api/1.4.0.json written",
-        f"  uploaded deps-shared.pex (sha256:{deps.sha256}, {deps.size:,} bytes)",
-        f"  uploaded api-srcs.pex (sha256:{api_srcs.sha256}, {api_srcs.size:,} bytes)",
-        f"worker 2.0.0: uploaded 1 blob ({worker_srcs.size:,} bytes), skipped 1 blob ({deps.size:,} bytes) already "
-        f"in {url}; manifest apps/worker/2.0.0.json written",
-        f"  skipped  deps-shared.pex (sha256:{deps.sha256}, {deps.size:,} bytes)",
-        f"  uploaded worker-srcs.pex (sha256:{worker_srcs.sha256}, {worker_srcs.size:,} bytes)",
+        *(f"  uploaded {b.file} (sha256:{b.sha256}, {b.size:,} bytes)" for b in api_blobs),
+        f"worker 2.0.0: uploaded 1 file ({worker_txt.size:,} bytes), skipped 5 files ({worker_skipped:,} bytes) "
+        f"already in {url}; manifest apps/worker/2.0.0.json written",
+        f"  uploaded worker-srcs.pex/release.txt (sha256:{worker_txt.sha256}, {worker_txt.size:,} bytes)",
+    ]
+    assert [b.file for b in api_blobs] == [
+        "deps-shared.pex/.bootstrap",
+        "deps-shared.pex/.deps/release_deps-1.0-py3-none-any.whl",
+        "deps-shared.pex/__main__.py",
+        "deps-shared.pex/release_deps.py",
+        "api-srcs.pex/__main__.py",
+        "api-srcs.pex/release.txt",
     ]
 
 
@@ -44,9 +55,11 @@ def test_publishing_again_says_there_was_nothing_to_do(tmp_path: Path, capsys: p
     api = make_release(tmp_path / "api", "api", "1.4.0")
     publish(capsys, "--repository", url, str(api))
     code, lines, _ = publish(capsys, "--repository", url, str(api))
-    assert code == 0
-    assert lines[0] == "api 1.4.0: already published with identical content, and its blobs are intact; nothing uploaded"
-    assert [line.split()[0] for line in lines[1:]] == ["skipped", "skipped"]
+    size = sum(b.size for b in ReleaseManifest.loads(api.read_bytes(), origin="t").blobs)
+    assert (code, lines) == (
+        0,
+        [f"api 1.4.0: already published with identical content, and its 6 files ({size:,} bytes) are intact; nothing uploaded"],
+    )
 
 
 def test_errors_go_to_stderr_with_exit_code_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -83,13 +96,46 @@ def test_publishing_again_repairs_a_deleted_blob(tmp_path: Path, capsys: pytest.
     url = f"file://{tmp_path / 'repository'}"
     api = make_release(tmp_path / "api", "api", "1.4.0")
     publish(capsys, "--repository", url, str(api))
-    sources = ReleaseManifest.loads(api.read_bytes(), origin="t").sources
-    (tmp_path / "repository" / "blobs" / "sha256" / sources.sha256).unlink()
+    main = _blob(api, "api-srcs.pex/__main__.py")
+    stored = tmp_path / "repository" / "blobs" / "sha256" / main.sha256
+    stored.unlink()
     code, lines, err = publish(capsys, "--repository", url, str(api))
     assert (code, err) == (0, "")
-    assert lines[0] == f"api 1.4.0: already published with identical content; repaired 1 blob ({sources.size:,} bytes) missing or damaged in {url}"
-    assert [line.split()[:2] for line in lines[1:]] == [["skipped", "deps-shared.pex"], ["repaired", "api-srcs.pex"]]
-    assert (tmp_path / "repository" / "blobs" / "sha256" / sources.sha256).read_bytes() == (tmp_path / "api" / sources.file).read_bytes()
+    assert lines == [
+        f"api 1.4.0: already published with identical content; repaired 1 file ({main.size:,} bytes) missing or damaged in {url}",
+        f"  repaired api-srcs.pex/__main__.py (sha256:{main.sha256}, {main.size:,} bytes)",
+    ]
+    assert stored.read_bytes() == (tmp_path / "api" / main.file).read_bytes()
+
+
+def test_a_wheel_that_is_not_the_locked_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = edit_manifest(
+        make_release(tmp_path / "a", "api", "1.0.0"),
+        lambda data: data["deps"]["distributions"][0].update(sha256="0" * 64),
+    )
+    wheel = _blob(manifest, "deps-shared.pex/.deps/release_deps-1.0-py3-none-any.whl")
+    code, lines, err = publish(capsys, "--repository", f"file://{tmp_path / 'repository'}", str(manifest))
+    assert (code, lines) == (1, [])
+    assert err.startswith(
+        f"publisher: error: api 1.0.0: {manifest} names wheels that are not the artifacts the lockfile pins "
+        f"(deps-shared.pex/.deps/release_deps-1.0-py3-none-any.whl has sha256 {wheel.sha256}, the lockfile pins "
+        f"{'0' * 64}), so nothing was uploaded. To fix, build the release again"
+    )
+    assert not (tmp_path / "repository").exists()
+
+
+def test_a_manifest_path_out_of_its_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = edit_manifest(
+        make_release(tmp_path / "a", "api", "1.0.0"), lambda data: data["sources"]["files"][0].update(path="../../x")
+    )
+    code, lines, err = publish(capsys, "--repository", f"file://{tmp_path / 'repository'}", str(manifest))
+    assert (code, lines) == (1, [])
+    assert err == (
+        f"publisher: error: {manifest} does not follow manifest schema 2: ValueError: api-srcs.pex: the file path "
+        "'../../x' is not a normalized relative path inside the PEX. Publish only what `./pants package` writes: "
+        "build the release again.\n"
+    )
+    assert not (tmp_path / "repository").exists()
 
 
 SECRET = "s3cr3t-41c9"

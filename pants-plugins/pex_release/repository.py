@@ -4,7 +4,8 @@
 
 The layout, the same on every store:
 
-    blobs/sha256/<hex>            the PEX files, named by the sha256 of their bytes
+    blobs/sha256/<hex>            the files of the releases' PEXes (each file of a tree, or a whole
+                                  zipapp), named by the sha256 of their bytes
     apps/<app>/<version>.json     the manifests, byte for byte as built
     apps/index.json               the apps, and apps/<app>/index.json their versions: plain HTTP
                                   cannot list, so publish keeps these (rebuilt from the manifests)
@@ -32,12 +33,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from abc import ABC, abstractmethod
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, ContextManager, Iterator, Union
+from typing import Any, BinaryIO, Callable, ContextManager, Iterator, Sequence, TypeVar, Union
 
-from pex_release.manifest import Blob, ReleaseManifest, printable
+from pex_release.manifest import Blob, ManifestError, ReleaseManifest, ReleasePex, TreeSymlink, printable
 
 _CHUNK_BYTES = 1 << 20
 _HTTP_TIMEOUT_SECONDS = 60  # per connection attempt and per read; a whole download has a deadline of its own
@@ -50,6 +52,12 @@ _STALE_TEMPORARY_SECONDS = 3600
 _TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # as tempfile.mkstemp names them
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Blob checks and uploads in flight at once: a tree has tens to hundreds of files, and each request
+# mostly waits on the store (boto3 clients are thread-safe; its connection pool holds 10).
+_TRANSFER_THREADS = 8
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 
 class RepositoryError(Exception):
@@ -195,6 +203,27 @@ def _copy_by_deadline(
         abandoned.set()
 
 
+def _concurrently(work: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
+    """work(item) for each item, on a bounded pool of threads; the results in items' order.
+
+    After a failure (or an interrupt), the work not yet started never starts, the work under way
+    finishes, and then the failure is raised: the earliest item's, if several failed.
+    """
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=min(_TRANSFER_THREADS, len(items)), thread_name_prefix="transfer") as pool:
+        futures = [pool.submit(work, item) for item in items]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
+            for future in futures:
+                future.cancel()  # a no-op for the work done or under way, which leaving the pool waits for
+    failed = next((f.exception() for f in futures if not f.cancelled() and f.exception()), None)
+    if failed is not None:
+        raise failed
+    return [f.result() for f in futures]
+
+
 def _versions_in(keys: list[str]) -> list[str]:
     """The versions of the manifests among keys relative to apps/<app>/."""
     return sorted(k[: -len(".json")] for k in keys if k.endswith(".json") and "/" not in k and k != "index.json")
@@ -216,6 +245,12 @@ class Repository(ABC):
     @abstractmethod
     def has_blob(self, sha256: str, size: int) -> bool:
         """Whether the repository holds this blob intact, as far as the store can tell cheaply."""
+
+    def missing_blobs(self, blobs: Sequence[Blob]) -> set[str]:
+        """The sha256 of each of blobs that the repository lacks, or holds damaged: what publish
+        uploads. The checks run concurrently, not one round trip after another."""
+        present = _concurrently(lambda blob: self.has_blob(blob.sha256, blob.size), blobs)
+        return {blob.sha256 for blob, there in zip(blobs, present) if not there}
 
     def upload_blob(self, path: Path, sha256: str) -> None:
         actual, size = file_sha256(path)
@@ -614,6 +649,7 @@ class S3Repository(Repository):
             ) from None
         except BotoCoreError as e:  # e.g. ProfileNotFound: a bad AWS configuration
             raise RepositoryError(f"Cannot set up an S3 client for {self.url}: {redact_urls_in(str(e))}.") from None
+        self._client.meta.events.register("before-send.s3.PutObject", _without_expect_for_small_bodies)
 
     def _call(self, doing: str, method: Callable[..., Any], **kwargs: Any) -> Any:
         """Calls the S3 API on the bucket."""
@@ -668,6 +704,10 @@ class S3Repository(Repository):
     def _key(self, key: str) -> str:
         return self._prefix + key
 
+    # Checked with one HEAD per blob (concurrent, through missing_blobs), not with a listing of
+    # blobs/sha256/: a listing gives neither the stored checksum nor the bytes' hash (its ETag is an
+    # MD5, or none for multipart), so every blob it finds still needs its HEAD, and it costs a request
+    # per 1,000 blobs of the whole repository, which outgrows any release's file count.
     def has_blob(self, sha256: str, size: int) -> bool:
         try:
             head = self._call(
@@ -759,6 +799,16 @@ class S3Repository(Repository):
         return sorted(o["Key"][len(full_prefix) :] for page in pages for o in page.get("Contents", ()))
 
 
+def _without_expect_for_small_bodies(request: Any, **_: Any) -> None:
+    """Drops the `Expect: 100-continue` botocore sends with every upload, for bodies under 1 MiB
+    (most of a tree's files): with it, an empty body (an empty `__init__.py`) leaves the pooled
+    connection out of step, so that the next upload on it stalls for 60 s and is sent again
+    (boto/botocore#3755), and a store that answers `100 Continue` late costs a second per upload.
+    The header is not signed; big bodies keep it, so a refused upload is not sent in full."""
+    if int(request.headers.get("Content-Length", 0)) < _CHUNK_BYTES:
+        request.headers.pop("Expect", None)
+
+
 def _error_code(error: Any) -> str:
     """The S3 error code of a botocore ClientError: "NoSuchKey", or the HTTP status for a HEAD."""
     return str(error.response.get("Error", {}).get("Code", ""))
@@ -801,7 +851,7 @@ def open_repository(url: str, *, s3_endpoint_url: str | None = None) -> Reposito
 
 @dataclass(frozen=True)
 class BlobUpload:
-    """What publish did with one blob of a release."""
+    """What publish did with one blob of a release: a file of a tree, or a zipapp PEX."""
 
     blob: Blob
     uploaded: bool  # False: the repository already had it, intact.
@@ -811,7 +861,7 @@ class BlobUpload:
 class PublishReport:
     manifest: ReleaseManifest
     repository_url: str  # Redacted, for messages.
-    blobs: tuple[BlobUpload, ...]
+    blobs: tuple[BlobUpload, ...]  # One per blob of the release (files with the same bytes are one blob).
     manifest_written: bool  # False: the same manifest was already there (or a concurrent publish wrote it).
     # True: the same manifest was there before this publish began, so what it uploaded were repairs.
     previously_published: bool
@@ -824,25 +874,34 @@ class PublishReport:
 def publish(repository: Repository, manifest_path: Path) -> PublishReport:
     """Uploads the blobs the repository lacks, then the manifest, last.
 
-    A publish killed midway leaves blobs but no manifest, so readers never see a release with
-    missing blobs, and running it again completes it. A version is published once: the same bytes
-    again upload only what the repository lost or damaged since (a repair), other bytes are
-    refused, also when two publishes race.
+    Every file of the release is checked first: each against its manifest entry (bytes, and a
+    tree's symlinks), and each wheel of the deps PEX against the hash its lockfile pins. Then one
+    batched check finds the blobs the repository lacks, which are uploaded concurrently.
+
+    A publish killed midway, or failing on one upload, leaves blobs but no manifest, so readers
+    never see a release with missing blobs, and running it again completes it. A version is
+    published once: the same bytes again upload only what the repository lost or damaged since (a
+    repair), other bytes are refused, also when two publishes race.
     """
     data, manifest = _read_local_manifest(manifest_path)
-    _check_single_files(manifest_path, manifest)
+    _check_wheels(manifest_path, manifest)
     repository.prepare_to_publish()
     published = _published_manifest(repository, manifest)
     if published is not None:
         _check_same(repository, manifest, data, published)
-    local_files = [(blob, _verified_local_file(manifest_path, manifest, blob)) for blob in manifest.blobs]
-    uploads = tuple(_upload_if_missing(repository, blob, path) for blob, path in local_files)
+    local_files = _verified_local_files(manifest_path, manifest)
+    missing = repository.missing_blobs(manifest.blobs)
+    _concurrently(
+        lambda blob: _upload(repository, manifest, blob, local_files[blob.sha256]),
+        [blob for blob in manifest.blobs if blob.sha256 in missing],
+    )
     written = False
     if published is None:
         written = repository.create_manifest(manifest.app, manifest.version, data)
         if not written:  # a concurrent publish of this version won the race
             _check_same(repository, manifest, data, repository.read_manifest(manifest.app, manifest.version))
     repository.update_indexes(manifest.app)  # also completes a publish killed before its indexes
+    uploads = tuple(BlobUpload(blob, uploaded=blob.sha256 in missing) for blob in manifest.blobs)
     return PublishReport(manifest, repository.url, uploads, written, previously_published=published is not None)
 
 
@@ -853,16 +912,29 @@ def _read_local_manifest(manifest_path: Path) -> tuple[bytes, ReleaseManifest]:
         raise RepositoryError(
             f"Cannot read the manifest {manifest_path}: {e.strerror}. Build the release first (`./pants package`)."
         ) from None
-    return data, ReleaseManifest.loads(data, origin=str(manifest_path))
+    try:
+        return data, ReleaseManifest.loads(data, origin=str(manifest_path))
+    except ManifestError as e:  # e.g. a path out of its tree: never in what the plugin writes
+        raise ManifestError(
+            f"{str(e).rstrip('.')}. Publish only what `./pants package` writes: build the release again."
+        ) from None
 
 
-def _check_single_files(manifest_path: Path, manifest: ReleaseManifest) -> None:
-    directories = [b.file for b in manifest.blobs if (manifest_path.parent / b.file).is_dir()]
-    if directories:
-        raise RepositoryError(
-            f"{manifest.app} {manifest.version} has PEX directories ({', '.join(directories)}), built with "
-            "`layout='packed'` or `'loose'`; a repository stores single files. To fix, publish a release "
-            "built with `layout='zipapp'` (the default)."
+def _check_wheels(manifest_path: Path, manifest: ReleaseManifest) -> None:
+    """Refuses a deps PEX with a wheel that is not the artifact its lockfile pins: the manifest's
+    sha256 of each `.deps/` wheel (which the local files are then checked against) must be the
+    lockfile's."""
+    mismatches = manifest.deps.wheel_mismatches()
+    if mismatches:
+        wheels = "; ".join(
+            f"{manifest.deps.file}/{path} has sha256 {actual}, the lockfile pins {locked}"
+            for path, locked, actual in mismatches
+        )
+        raise BlobMismatchError(
+            f"{manifest.app} {manifest.version}: {manifest_path} names wheels that are not the artifacts the "
+            f"lockfile pins ({wheels}), so nothing was uploaded. To fix, build the release again from the "
+            "lockfile (`./pants package`); if the wheel's index serves other bytes than those locked, "
+            "regenerate the lockfile (`./pants generate-lockfiles`) and review the change."
         )
 
 
@@ -883,6 +955,18 @@ def _check_same(repository: Repository, manifest: ReleaseManifest, data: bytes, 
         )
 
 
+def _verified_local_files(manifest_path: Path, manifest: ReleaseManifest) -> dict[str, Path]:
+    """The local file of each blob, by sha256, once every file and symlink of every PEX on disk
+    was checked against the manifest."""
+    files: dict[str, Path] = {}
+    for pex in manifest.pexes:
+        for blob in pex.blobs:
+            files.setdefault(blob.sha256, _verified_local_file(manifest_path, manifest, blob))
+        for symlink in pex.symlinks:
+            _check_local_symlink(manifest_path, manifest, pex, symlink)
+    return files
+
+
 def _verified_local_file(manifest_path: Path, manifest: ReleaseManifest, blob: Blob) -> Path:
     path = manifest_path.parent / blob.file
     try:
@@ -901,8 +985,29 @@ def _verified_local_file(manifest_path: Path, manifest: ReleaseManifest, blob: B
     return path
 
 
-def _upload_if_missing(repository: Repository, blob: Blob, path: Path) -> BlobUpload:
-    if repository.has_blob(blob.sha256, blob.size):
-        return BlobUpload(blob, uploaded=False)
-    repository.upload_blob(path, blob.sha256)
-    return BlobUpload(blob, uploaded=True)
+def _check_local_symlink(manifest_path: Path, manifest: ReleaseManifest, pex: ReleasePex, symlink: TreeSymlink) -> None:
+    path = manifest_path.parent / pex.file / symlink.path
+    try:
+        found = f"a symlink to {os.readlink(path)!r}"
+    except FileNotFoundError:
+        found = "missing"
+    except OSError:  # EINVAL: there, but not a symlink
+        found = "not a symlink"
+    if found != f"a symlink to {symlink.target!r}":
+        raise BlobMismatchError(
+            f"{manifest.app} {manifest.version}: {path} does not match {manifest_path}: it is {found}, the manifest "
+            f"says a symlink to {symlink.target!r}. It changed after the build: build the release again "
+            "(`./pants package`)."
+        )
+
+
+def _upload(repository: Repository, manifest: ReleaseManifest, blob: Blob, path: Path) -> None:
+    try:
+        repository.upload_blob(path, blob.sha256)
+    except (RepositoryError, OSError) as e:
+        # The error of the store or of the local file, prefixed with the file and what it means.
+        reason = str(e) if isinstance(e, RepositoryError) else f"{path}: {e.strerror or e}."
+        raise (type(e) if isinstance(e, RepositoryError) else RepositoryError)(
+            f"{manifest.app} {manifest.version}: uploading {blob.file} failed, so the manifest was not written "
+            f"(publishing again uploads what is still missing): {reason}"
+        ) from None

@@ -6,17 +6,18 @@ S3 server runs with pexrun's tests (src/python/pexrun/s3_repository_test.py), wh
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.server
 import importlib.util
 import os
 import time
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
-from pex_release.manifest import Blob, ReleaseManifest
+from pex_release.manifest import Blob, ManifestError, ReleaseManifest
 from pex_release.repository import (
     BlobMismatchError,
     CredentialsError,
@@ -31,7 +32,7 @@ from pex_release.repository import (
     publish,
     redact_url,
 )
-from pex_release.testutil import RepositoryContract, make_release
+from pex_release.testutil import RepositoryContract, edit_manifest, make_release, uploaded_files
 from testing.servers import Reply, http_server
 
 
@@ -50,37 +51,115 @@ def file_repository(tmp_path: Path) -> FileRepository:
 def test_a_corrupt_stored_blob_is_uploaded_again(tmp_path: Path) -> None:
     repository = file_repository(tmp_path)
     first = publish(repository, make_release(tmp_path / "a", "api", "1.0.0"))
-    stored_deps = repository.root / "blobs" / "sha256" / first.manifest.deps.sha256
-    stored_deps.write_bytes(b"bit rot")
+    wheel = first.manifest.deps.blobs[1]
+    stored_wheel = repository.root / blob_key(wheel.sha256)
+    stored_wheel.write_bytes(b"bit rot")
     again = publish(repository, make_release(tmp_path / "b", "api", "1.0.1", sources="new"))
-    assert [u.uploaded for u in again.blobs] == [True, True]
-    assert stored_deps.read_bytes() == (tmp_path / "b" / "deps-shared.pex").read_bytes()
+    assert uploaded_files(again) == {wheel.file, "api-srcs.pex/release.txt"}
+    assert stored_wheel.read_bytes() == (tmp_path / "b" / wheel.file).read_bytes()
+
+
+def refusal(tmp_path: Path, manifest: Path, error: type[Exception]) -> str:
+    """The message of the error that publishing manifest raises, having uploaded nothing."""
+    repository = file_repository(tmp_path)
+    with pytest.raises(error) as refused:
+        publish(repository, manifest)
+    assert not (repository.root / "blobs").exists()
+    return str(refused.value)
 
 
 def test_a_local_file_that_does_not_match_its_manifest_is_refused_before_any_upload(tmp_path: Path) -> None:
     manifest = make_release(tmp_path / "a", "api", "1.0.0")
-    (tmp_path / "a" / "api-srcs.pex").write_bytes(b"edited after the build")
-    repository = file_repository(tmp_path)
-    with pytest.raises(BlobMismatchError) as refused:
-        publish(repository, manifest)
-    assert f"api 1.0.0: {tmp_path / 'a' / 'api-srcs.pex'} does not match {manifest}" in str(refused.value)
-    assert "build the release again (`./pants package`)" in str(refused.value)
-    assert not (repository.root / "blobs").exists()
+    edited = tmp_path / "a" / "api-srcs.pex" / "release.txt"
+    edited.write_bytes(b"edited after the build")
+    message = refusal(tmp_path, manifest, BlobMismatchError)
+    assert f"api 1.0.0: {edited} does not match {manifest}: its 22 bytes hash to" in message
+    assert "build the release again (`./pants package`)" in message
 
 
-def test_a_missing_local_file_is_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize("missing", ["deps-shared.pex/.deps/release_deps-1.0-py3-none-any.whl", "api-srcs.pex/.bootstrap"])
+def test_a_missing_local_file_is_named(tmp_path: Path, missing: str) -> None:
+    # Also a file whose bytes another file of the release has (the sources' `.bootstrap`): the tree is incomplete.
     manifest = make_release(tmp_path / "a", "api", "1.0.0")
-    (tmp_path / "a" / "deps-shared.pex").unlink()
-    with pytest.raises(RepositoryError, match=r"api 1.0.0: cannot read .*deps-shared.pex, which .*api.release.json names"):
-        publish(file_repository(tmp_path), manifest)
+    (tmp_path / "a" / missing).unlink()
+    assert refusal(tmp_path, manifest, RepositoryError) == (
+        f"api 1.0.0: cannot read {tmp_path / 'a' / missing}, which {manifest} names: No such file or directory. "
+        "Build the release again (`./pants package`)."
+    )
 
 
-def test_pex_directories_are_refused(tmp_path: Path) -> None:
+def _retarget(link: Path) -> str:
+    link.unlink()
+    link.symlink_to("release_deps.py")
+    return "a symlink to 'release_deps.py'"
+
+
+def _replace_with_file(link: Path) -> str:
+    link.unlink()
+    link.write_text("print('not a link')\n")
+    return "not a symlink"
+
+
+def _remove(link: Path) -> str:
+    link.unlink()
+    return "missing"
+
+
+@pytest.mark.parametrize("change", [_retarget, _replace_with_file, _remove], ids=["retargeted", "a file", "removed"])
+def test_a_tree_symlink_that_differs_from_the_manifest_is_refused(
+    tmp_path: Path, change: Callable[[Path], str]
+) -> None:
     manifest = make_release(tmp_path / "a", "api", "1.0.0")
-    (tmp_path / "a" / "api-srcs.pex").unlink()
-    (tmp_path / "a" / "api-srcs.pex").mkdir()  # as `layout="packed"` builds it
-    with pytest.raises(RepositoryError, match=r"api 1.0.0 has PEX directories \(api-srcs.pex\), built with `layout='packed'`"):
-        publish(file_repository(tmp_path), manifest)
+    link = tmp_path / "a" / "deps-shared.pex" / "pex"
+    found = change(link)
+    assert refusal(tmp_path, manifest, BlobMismatchError) == (
+        f"api 1.0.0: {link} does not match {manifest}: it is {found}, the manifest says a symlink to '__main__.py'. "
+        "It changed after the build: build the release again (`./pants package`)."
+    )
+
+
+def test_a_wheel_that_is_not_the_locked_artifact_is_refused_before_any_upload(tmp_path: Path) -> None:
+    locked = "0" * 64
+    manifest = edit_manifest(
+        make_release(tmp_path / "a", "api", "1.0.0"),
+        lambda data: data["deps"]["distributions"][0].update(sha256=locked),
+    )
+    wheel = tmp_path / "a" / "deps-shared.pex" / ".deps" / "release_deps-1.0-py3-none-any.whl"
+    assert refusal(tmp_path, manifest, BlobMismatchError) == (
+        f"api 1.0.0: {manifest} names wheels that are not the artifacts the lockfile pins "
+        f"(deps-shared.pex/.deps/release_deps-1.0-py3-none-any.whl has sha256 {hashlib.sha256(wheel.read_bytes()).hexdigest()}, "
+        f"the lockfile pins {locked}), so nothing was uploaded. To fix, build the release again from the lockfile "
+        "(`./pants package`); if the wheel's index serves other bytes than those locked, regenerate the lockfile "
+        "(`./pants generate-lockfiles`) and review the change."
+    )
+
+
+def _file_path(path: str) -> Callable[[dict], None]:
+    return lambda data: data["deps"]["files"][1].update(path=path)
+
+
+def _symlink_target(target: str) -> Callable[[dict], None]:
+    return lambda data: data["sources"]["symlinks"][0].update(target=target)
+
+
+@pytest.mark.parametrize(
+    "edit, error",
+    [
+        (_file_path("../escape.whl"), "deps-shared.pex: the file path '../escape.whl' is not a normalized relative path inside the PEX"),
+        (_file_path(".deps/../../escape.whl"), "deps-shared.pex: the file path '.deps/../../escape.whl' is not a normalized relative path"),
+        (_file_path("/etc/cron.d/escape"), "deps-shared.pex: the file path '/etc/cron.d/escape' is not a normalized relative path"),
+        (_symlink_target("../../../etc/passwd"), "api-srcs.pex: the symlink pex points to '../../../etc/passwd', outside the PEX"),
+        (_symlink_target("/etc/passwd"), "api-srcs.pex: the symlink pex points to '/etc/passwd', which is not a relative path"),
+    ],
+    ids=["dot-dot", "dot-dot inside", "absolute", "symlink out of its tree", "absolute symlink"],
+)
+def test_a_manifest_with_a_path_out_of_its_tree_is_refused_before_any_upload(
+    tmp_path: Path, edit: Callable[[dict], None], error: str
+) -> None:
+    manifest = edit_manifest(make_release(tmp_path / "a", "api", "1.0.0"), edit)
+    message = refusal(tmp_path, manifest, ManifestError)
+    assert message.startswith(f"{manifest} does not follow manifest schema 2: ValueError: {error}")
+    assert message.endswith(". Publish only what `./pants package` writes: build the release again.")
 
 
 def test_upload_blob_verifies_the_local_file(tmp_path: Path) -> None:
@@ -143,11 +222,11 @@ def test_http_reads_what_was_published(served: tuple[FileRepository, str], tmp_p
     assert remote.list_versions("api") == ["1.0.0", "1.1.0"]
     assert remote.list_versions("nope") == []
     assert remote.read_manifest("api", "1.1.0") == local.read_manifest("api", "1.1.0")
-    deps = ReleaseManifest.loads(local.read_manifest("api", "1.1.0"), origin="test").deps
-    remote.download_blob(deps, tmp_path / "downloaded", seconds=60)
-    assert (tmp_path / "downloaded").read_bytes() == (tmp_path / "api" / "1.1.0" / deps.file).read_bytes()
-    assert remote.has_blob(deps.sha256, deps.size)
-    assert not remote.has_blob(deps.sha256, deps.size + 1)
+    wheel = ReleaseManifest.loads(local.read_manifest("api", "1.1.0"), origin="test").deps.blobs[1]  # its wheel
+    remote.download_blob(wheel, tmp_path / "downloaded", seconds=60)
+    assert (tmp_path / "downloaded").read_bytes() == (tmp_path / "api" / "1.1.0" / wheel.file).read_bytes()
+    assert remote.has_blob(wheel.sha256, wheel.size)
+    assert not remote.has_blob(wheel.sha256, wheel.size + 1)
     assert not remote.has_blob("0" * 64, 1)
 
 
@@ -249,37 +328,37 @@ def test_publish_removes_the_stale_temporary_files_of_killed_publishes(tmp_path:
 def test_a_download_stops_one_byte_past_the_declared_size(served: tuple[FileRepository, str], tmp_path: Path) -> None:
     local, url = served
     with http_server(tmp_path) as server:
-        deps = ReleaseManifest.loads(local.read_manifest("api", "1.0.0"), origin="test").deps
-        stored = (local.root / blob_key(deps.sha256)).read_bytes()
-        server.replies[f"/repository/{blob_key(deps.sha256)}"] = Reply(body=stored + b"\0" * (32 << 20))
+        wheel = ReleaseManifest.loads(local.read_manifest("api", "1.0.0"), origin="test").deps.blobs[1]  # its wheel
+        stored = (local.root / blob_key(wheel.sha256)).read_bytes()
+        server.replies[f"/repository/{blob_key(wheel.sha256)}"] = Reply(body=stored + b"\0" * (32 << 20))
         with pytest.raises(BlobMismatchError) as refused:
-            open_repository(f"{server.url}/repository").download_blob(deps, tmp_path / "downloaded", seconds=60)
-    assert f"is longer than the {deps.size:,} bytes its manifest declares: the download stopped at" in str(refused.value)
-    assert (tmp_path / "downloaded").stat().st_size == deps.size + 1
+            open_repository(f"{server.url}/repository").download_blob(wheel, tmp_path / "downloaded", seconds=60)
+    assert f"is longer than the {wheel.size:,} bytes its manifest declares: the download stopped at" in str(refused.value)
+    assert (tmp_path / "downloaded").stat().st_size == wheel.size + 1
 
 
 def test_a_download_has_a_deadline(served: tuple[FileRepository, str], tmp_path: Path) -> None:
     local, _ = served
     with http_server(tmp_path) as server:
-        deps = ReleaseManifest.loads(local.read_manifest("api", "1.0.0"), origin="test").deps
-        server.replies[f"/repository/{blob_key(deps.sha256)}"] = Reply(body=b"x" * deps.size, byte_interval=60)
+        wheel = ReleaseManifest.loads(local.read_manifest("api", "1.0.0"), origin="test").deps.blobs[1]  # its wheel
+        server.replies[f"/repository/{blob_key(wheel.sha256)}"] = Reply(body=b"x" * wheel.size, byte_interval=60)
         with pytest.raises(DownloadTimeoutError) as stalled:
-            open_repository(f"{server.url}/repository").download_blob(deps, tmp_path / "downloaded", seconds=0.5)
+            open_repository(f"{server.url}/repository").download_blob(wheel, tmp_path / "downloaded", seconds=0.5)
     assert str(stalled.value) == (
-        f"Downloading {deps.file} (sha256:{deps.sha256}) from {server.url}/repository took longer than the 0.5 s "
-        f"allowed for its {deps.size:,} bytes: 1 bytes arrived."
+        f"Downloading {wheel.file} (sha256:{wheel.sha256}) from {server.url}/repository took longer than the 0.5 s "
+        f"allowed for its {wheel.size:,} bytes: 1 bytes arrived."
     )
 
 
 def test_a_file_repository_that_hangs_is_given_up_on_too(tmp_path: Path) -> None:
     repository = file_repository(tmp_path)
-    deps = publish(repository, make_release(tmp_path / "a", "api", "1.0.0")).manifest.deps
-    stored = repository.root / blob_key(deps.sha256)
+    wheel = publish(repository, make_release(tmp_path / "a", "api", "1.0.0")).manifest.deps.blobs[1]  # its wheel
+    stored = repository.root / blob_key(wheel.sha256)
     stored.unlink()
     os.mkfifo(stored)  # opening it blocks, as a hung network mount does
     try:
         with pytest.raises(DownloadTimeoutError, match="took longer than the 0.2 s allowed .*: 0 bytes arrived"):
-            repository.download_blob(deps, tmp_path / "downloaded", seconds=0.2)
+            repository.download_blob(wheel, tmp_path / "downloaded", seconds=0.2)
     finally:
         os.close(os.open(stored, os.O_WRONLY | os.O_NONBLOCK))  # lets the abandoned reader go
 

@@ -21,13 +21,15 @@ import sys
 import threading
 import zipfile
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import pytest
 
 from pex_release import publisher
-from pex_release.manifest import DepsPex, Distribution, ReleaseManifest, ReleasePex, TreeFile, TreeSymlink
+from pex_release.manifest import Blob, DepsPex, Distribution, ReleaseManifest, ReleasePex, TreeFile, TreeSymlink
 from pex_release.repository import (
     AlreadyPublishedError,
+    BlobMismatchError,
     FileRepository,
     NotFoundError,
     PublishReport,
@@ -157,6 +159,49 @@ main(sys.argv[1:])
 """
 
 
+def edit_manifest(path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """Rewrites a manifest's JSON through edit, with no checks: bad manifests for the error tests."""
+    data = json.loads(path.read_bytes())
+    edit(data)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def add_source_files(manifest_path: Path, files: dict[str, str]) -> Path:
+    """Adds files to the sources tree of a `make_release` release, and to its manifest."""
+    manifest = ReleaseManifest.loads(manifest_path.read_bytes(), origin=str(manifest_path))
+    sources = manifest.sources
+    added = []
+    for relpath, text in files.items():
+        path = manifest_path.parent / sources.file / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        added.append(TreeFile(relpath, _sha256(path), path.stat().st_size))
+    sources = ReleasePex.tree(sources.file, sources.layout, (*sources.files, *added), sources.symlinks)
+    manifest_path.write_bytes(dataclasses.replace(manifest, sources=sources).dumps())
+    return manifest_path
+
+
+def uploaded_files(report: PublishReport) -> set[str]:
+    """The files (`<pex>/<path>`) whose blobs the publish uploaded."""
+    return {u.blob.file for u in report.blobs if u.uploaded}
+
+
+def assert_stored_intact(repository: Repository) -> None:
+    """Every stored blob holds the bytes its key names: no blob half-written or damaged."""
+    for name in repository._list("blobs/sha256/"):
+        assert hashlib.sha256(repository._get(blob_key(name))).hexdigest() == name
+
+
+# The files of `make_release`'s deps tree, and of a sources tree whose `__main__.py` every app shares.
+SHARED_DEPS_FILES = {
+    "deps-shared.pex/.bootstrap",  # The same in every tree: the sources tree's is this blob too.
+    "deps-shared.pex/.deps/release_deps-1.0-py3-none-any.whl",
+    "deps-shared.pex/__main__.py",
+    "deps-shared.pex/release_deps.py",
+}
+
+
 class RepositoryContract:
     """What publishing to any writable repository does. A subclass named Test* runs it against
     one kind of repository by providing the `location` fixture: (URL, S3 endpoint or None)."""
@@ -171,41 +216,71 @@ class RepositoryContract:
         return open_repository(url, s3_endpoint_url=endpoint)
 
     @staticmethod
-    def uploaded(report: PublishReport) -> list[tuple[str, bool]]:
-        return [(u.blob.file, u.uploaded) for u in report.blobs]
-
-    @staticmethod
     def stored_blobs(repository: Repository) -> list[str]:
         return repository._list("blobs/sha256/")
 
-    def test_a_deps_blob_shared_by_two_apps_is_stored_once(self, repository: Repository, tmp_path: Path) -> None:
+    def test_a_deps_tree_shared_by_two_apps_is_stored_once(self, repository: Repository, tmp_path: Path) -> None:
         api = publish(repository, make_release(tmp_path / "api", "api", "1.0.0"))
         worker = publish(repository, make_release(tmp_path / "worker", "worker", "2.0.0"))
-        assert self.uploaded(api) == [("deps-shared.pex", True), ("api-srcs.pex", True)]
-        assert self.uploaded(worker) == [("deps-shared.pex", False), ("worker-srcs.pex", True)]
-        assert len(self.stored_blobs(repository)) == 3
+        assert uploaded_files(api) == {*SHARED_DEPS_FILES, "api-srcs.pex/__main__.py", "api-srcs.pex/release.txt"}
+        # Its deps tree, `.bootstrap` and `__main__.py` are api's: only its own release.txt goes up.
+        assert uploaded_files(worker) == {"worker-srcs.pex/release.txt"}
+        assert len(worker.blobs) == 6
+        assert len(self.stored_blobs(repository)) == 7
+        for report, directory in ((api, tmp_path / "api"), (worker, tmp_path / "worker")):
+            for pex in report.manifest.pexes:
+                for blob in pex.blobs:  # every file of every tree, as pexrun fetches it
+                    assert repository._get(blob_key(blob.sha256)) == (directory / blob.file).read_bytes()
         assert repository.list_apps() == ["api", "worker"]
         assert json.loads(repository._get("apps/index.json")) == ["api", "worker"]
         assert json.loads(repository._get("apps/worker/index.json")) == ["2.0.0"]
 
-    def test_a_source_only_release_uploads_only_its_sources_and_manifest(
+    def test_a_source_only_release_uploads_only_the_changed_files_and_manifest(
         self, repository: Repository, tmp_path: Path
     ) -> None:
         publish(repository, make_release(tmp_path / "v1", "api", "1.0.0"))
         manifest = make_release(tmp_path / "v2", "api", "1.0.1", sources="fixed a bug")
         report = publish(repository, manifest)
-        assert self.uploaded(report) == [("deps-shared.pex", False), ("api-srcs.pex", True)]
+        assert uploaded_files(report) == {"api-srcs.pex/release.txt"}
         assert report.manifest_written
         assert repository.read_manifest("api", "1.0.1") == manifest.read_bytes()
         assert repository.list_versions("api") == ["1.0.0", "1.0.1"]
-        assert len(self.stored_blobs(repository)) == 3
+        assert len(self.stored_blobs(repository)) == 7
+
+    def test_a_tree_of_many_files_and_an_empty_one(self, repository: Repository, tmp_path: Path) -> None:
+        # More files than upload threads, and an empty file (as most `__init__.py` are), which S3
+        # stores with its checksum like any other.
+        modules = {f"app/module_{i:02}.py": f"N = {i}\n" for i in range(40)}
+        manifest = add_source_files(make_release(tmp_path, "api", "1.0.0"), {**modules, "app/__init__.py": ""})
+        first = publish(repository, manifest)
+        assert uploaded_files(first) == {
+            *SHARED_DEPS_FILES,
+            "api-srcs.pex/__main__.py",
+            "api-srcs.pex/release.txt",
+            "api-srcs.pex/app/__init__.py",
+            *(f"api-srcs.pex/{path}" for path in modules),
+        }
+        assert repository._get(blob_key(hashlib.sha256(b"").hexdigest())) == b""
+        assert_stored_intact(repository)
+        assert uploaded_files(publish(repository, manifest)) == set()
+
+    def test_zipapp_pexes_are_one_blob_each(self, repository: Repository, tmp_path: Path) -> None:
+        # `layout="zipapp"`, and the `single_file=True` PEX (always a zipapp).
+        manifest_path = make_release(tmp_path, "api", "1.0.0", layout="zipapp")
+        manifest = ReleaseManifest.loads(manifest_path.read_bytes(), origin=str(manifest_path))
+        single_file = write_pex(tmp_path, "api.pex", {"__main__.py": REPORTER_MAIN}, "zipapp")
+        manifest_path.write_bytes(dataclasses.replace(manifest, single_file=single_file).dumps())
+        report = publish(repository, manifest_path)
+        assert uploaded_files(report) == {"deps-shared.pex", "api-srcs.pex", "api.pex"}
+        for pex in report.manifest.pexes:
+            assert repository._get(blob_key(pex.sha256)) == (tmp_path / pex.file).read_bytes()
 
     def test_an_identical_republish_is_a_no_op(self, repository: Repository, tmp_path: Path) -> None:
         manifest = make_release(tmp_path, "api", "1.0.0")
         publish(repository, manifest)
         again = publish(repository, manifest)
         assert not again.manifest_written
-        assert self.uploaded(again) == [("deps-shared.pex", False), ("api-srcs.pex", False)]
+        assert uploaded_files(again) == set() and len(again.blobs) == 6
 
     def test_other_content_for_a_published_version_is_refused(self, repository: Repository, tmp_path: Path) -> None:
         first = make_release(tmp_path / "a", "api", "1.0.0")
@@ -215,7 +290,7 @@ class RepositoryContract:
         assert f"api 1.0.0 is already published in {repository.url} with different content" in str(refused.value)
         assert "To fix, release a new `version`." in str(refused.value)
         assert repository.read_manifest("api", "1.0.0") == first.read_bytes()
-        assert len(self.stored_blobs(repository)) == 2  # refused before uploading anything
+        assert len(self.stored_blobs(repository)) == 6  # refused before uploading anything
 
     @pytest.mark.parametrize("identical", [True, False], ids=["identical", "different"])
     def test_concurrent_publishes_of_one_version(
@@ -252,6 +327,7 @@ class RepositoryContract:
             assert all(isinstance(o, PublishReport) and not o.manifest_written for o in others), outcomes
         else:
             assert all(isinstance(o, AlreadyPublishedError) for o in others), outcomes
+        assert_stored_intact(repository)
 
     def test_a_publish_killed_before_its_manifest_leaves_none_and_a_rerun_completes_it(
         self, location: tuple[str, str | None], repository: Repository, tmp_path: Path
@@ -264,26 +340,62 @@ class RepositoryContract:
             env=python_env(),
         )
         assert killed.returncode == -signal.SIGKILL
-        assert len(self.stored_blobs(repository)) == 2
+        assert len(self.stored_blobs(repository)) == 6
         with pytest.raises(NotFoundError):
             repository.read_manifest("api", "1.0.0")  # readers never see a release with missing blobs
         rerun = publish(repository, manifest)
-        assert self.uploaded(rerun) == [("deps-shared.pex", False), ("api-srcs.pex", False)]
+        assert uploaded_files(rerun) == set()
         assert rerun.manifest_written
         assert repository.read_manifest("api", "1.0.0") == manifest.read_bytes()
 
-    @pytest.mark.parametrize("damage", ["deleted", "corrupted"])
-    def test_publishing_again_repairs_a_damaged_blob(self, repository: Repository, tmp_path: Path, damage: str) -> None:
+    def test_a_failing_upload_fails_the_publish_with_its_file_and_writes_no_manifest(
+        self, repository: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         manifest = make_release(tmp_path, "api", "1.0.0")
-        deps = publish(repository, manifest).manifest.deps
-        damage_blob(repository, blob_key(deps.sha256), damage)
-        assert not repository.has_blob(deps.sha256, deps.size)
+        edited = tmp_path / "api-srcs.pex" / "release.txt"
+        original = edited.read_bytes()
+        check = repository.missing_blobs
+
+        def check_then_edit(blobs: Sequence[Blob]) -> set[str]:
+            missing = check(blobs)
+            edited.write_bytes(b"X" * len(original))  # as if edited during the publish
+            return missing
+
+        monkeypatch.setattr(repository, "missing_blobs", check_then_edit)
+        with pytest.raises(BlobMismatchError) as failed:
+            publish(repository, manifest)
+        assert str(failed.value).startswith(
+            "api 1.0.0: uploading api-srcs.pex/release.txt failed, so the manifest was not written (publishing "
+            f"again uploads what is still missing): {edited} is not blob sha256:"
+        )
+        with pytest.raises(NotFoundError):
+            repository.read_manifest("api", "1.0.0")
+        # The other uploads finished, whole: 5 of the release's 6 blobs.
+        assert_stored_intact(repository)
+        assert len(self.stored_blobs(repository)) == 5
+        monkeypatch.undo()
+        edited.write_bytes(original)
+        rerun = publish(repository, manifest)
+        assert uploaded_files(rerun) == {"api-srcs.pex/release.txt"}
+        assert rerun.manifest_written
+
+    @pytest.mark.parametrize("damage", ["deleted", "corrupted"])
+    def test_publishing_again_repairs_exactly_the_damaged_blobs(
+        self, repository: Repository, tmp_path: Path, damage: str
+    ) -> None:
+        manifest = make_release(tmp_path, "api", "1.0.0")
+        release = publish(repository, manifest).manifest
+        damaged = [b for b in release.blobs if b.file in ("deps-shared.pex/.bootstrap", "api-srcs.pex/__main__.py")]
+        for blob in damaged:
+            damage_blob(repository, blob_key(blob.sha256), damage)
+        assert repository.missing_blobs(release.blobs) == {b.sha256 for b in damaged}
         again = publish(repository, manifest)
-        assert self.uploaded(again) == [("deps-shared.pex", True), ("api-srcs.pex", False)]
+        assert uploaded_files(again) == {"deps-shared.pex/.bootstrap", "api-srcs.pex/__main__.py"}
         assert (again.previously_published, again.manifest_written) == (True, False)
-        assert repository.has_blob(deps.sha256, deps.size)
-        repository.download_blob(deps, tmp_path / "downloaded", seconds=60)  # as pexrun fetches it
-        assert (tmp_path / "downloaded").read_bytes() == (tmp_path / deps.file).read_bytes()
+        assert repository.missing_blobs(release.blobs) == set()
+        for blob in damaged:
+            repository.download_blob(blob, tmp_path / "downloaded", seconds=60)  # as pexrun fetches it
+            assert (tmp_path / "downloaded").read_bytes() == (tmp_path / blob.file).read_bytes()
         assert repository.read_manifest("api", "1.0.0") == manifest.read_bytes()
 
     def test_a_stale_index_is_rebuilt_from_the_manifests(self, repository: Repository, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from pex_release.repository import (
     open_repository,
     publish,
 )
-from pex_release.testutil import RepositoryContract, make_release, python_env
+from pex_release.testutil import RepositoryContract, add_source_files, make_release, python_env, uploaded_files
 from pexrun.conftest import s3_client
 from testing.servers import S3Server
 
@@ -47,12 +47,12 @@ def s3_repository(server: S3Server, bucket: str) -> S3Repository:
 def test_blobs_are_stored_with_the_checksum_the_server_verified(s3_env: S3Server, tmp_path: Path) -> None:
     bucket = s3_env.new_bucket()
     report = publish(s3_repository(s3_env, bucket), make_release(tmp_path, "api", "1.0.0"))
-    sources = report.manifest.sources
-    head = s3_client(s3_env).head_object(
-        Bucket=bucket, Key=f"releases/{blob_key(sources.sha256)}", ChecksumMode="ENABLED"
-    )
-    assert head["ContentLength"] == sources.size
-    assert head["ChecksumSHA256"] == base64.b64encode(bytes.fromhex(sources.sha256)).decode()
+    assert len(report.blobs) == 6
+    for upload in report.blobs:  # every file of both trees
+        blob = upload.blob
+        head = s3_client(s3_env).head_object(Bucket=bucket, Key=f"releases/{blob_key(blob.sha256)}", ChecksumMode="ENABLED")
+        assert head["ContentLength"] == blob.size
+        assert head["ChecksumSHA256"] == base64.b64encode(bytes.fromhex(blob.sha256)).decode()
 
 
 def test_the_server_refuses_bytes_that_are_not_the_blob(s3_env: S3Server, tmp_path: Path) -> None:
@@ -66,18 +66,38 @@ def test_the_server_refuses_bytes_that_are_not_the_blob(s3_env: S3Server, tmp_pa
     assert not repository.has_blob(claimed, local.stat().st_size)
 
 
+def _wheel(manifest_path: Path) -> Blob:
+    return ReleaseManifest.loads(manifest_path.read_bytes(), origin="test").deps.blobs[1]
+
+
 def test_a_stored_blob_with_other_bytes_is_uploaded_again(s3_env: S3Server, tmp_path: Path) -> None:
     bucket = s3_env.new_bucket()
     manifest_path = make_release(tmp_path, "api", "1.0.0")
-    deps = ReleaseManifest.loads(manifest_path.read_bytes(), origin="test").deps
-    damaged = b"x" * deps.size  # the right size, other bytes
+    wheel = _wheel(manifest_path)
+    damaged = b"x" * wheel.size  # the right size, other bytes, with their own (right) checksum
     s3_client(s3_env).put_object(
-        Bucket=bucket, Key=f"releases/{blob_key(deps.sha256)}", Body=damaged, ChecksumAlgorithm="SHA256"
+        Bucket=bucket, Key=f"releases/{blob_key(wheel.sha256)}", Body=damaged, ChecksumAlgorithm="SHA256"
     )
     report = publish(s3_repository(s3_env, bucket), manifest_path)
-    assert [u.uploaded for u in report.blobs] == [True, True]
-    stored = s3_client(s3_env).get_object(Bucket=bucket, Key=f"releases/{blob_key(deps.sha256)}")["Body"].read()
-    assert hashlib.sha256(stored).hexdigest() == deps.sha256
+    assert wheel.file in uploaded_files(report) and len(uploaded_files(report)) == 6
+    stored = s3_client(s3_env).get_object(Bucket=bucket, Key=f"releases/{blob_key(wheel.sha256)}")["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == wheel.sha256
+
+
+def test_the_batched_check_skips_intact_blobs_and_uploads_missing_and_unverifiable_ones(
+    s3_env: S3Server, tmp_path: Path
+) -> None:
+    bucket = s3_env.new_bucket()
+    repository = s3_repository(s3_env, bucket)
+    first = publish(repository, make_release(tmp_path / "v1", "api", "1.0.0")).manifest
+    deleted, rewritten = (b for b in first.blobs if b.file in ("api-srcs.pex/__main__.py", "deps-shared.pex/.bootstrap"))
+    client = s3_client(s3_env)
+    client.delete_object(Bucket=bucket, Key=f"releases/{blob_key(deleted.sha256)}")
+    # The right bytes, but stored without a checksum (e.g. copied in by another tool): not verifiable.
+    client.put_object(Bucket=bucket, Key=f"releases/{blob_key(rewritten.sha256)}", Body=(tmp_path / "v1" / rewritten.file).read_bytes())
+    report = publish(repository, make_release(tmp_path / "v2", "api", "1.0.1", sources="changed"))
+    assert uploaded_files(report) == {"api-srcs.pex/__main__.py", "deps-shared.pex/.bootstrap", "api-srcs.pex/release.txt"}
+    assert repository.missing_blobs(report.manifest.blobs) == set()
 
 
 @pytest.mark.parametrize(
@@ -166,11 +186,31 @@ def test_reading_what_is_not_there(s3_env: S3Server, tmp_path: Path) -> None:
 def test_a_same_size_object_without_a_checksum_is_not_taken_for_the_blob(s3_env: S3Server, tmp_path: Path) -> None:
     bucket = s3_env.new_bucket()
     manifest_path = make_release(tmp_path, "api", "1.0.0")
-    deps = ReleaseManifest.loads(manifest_path.read_bytes(), origin="test").deps
-    key = f"releases/{blob_key(deps.sha256)}"
-    s3_client(s3_env).put_object(Bucket=bucket, Key=key, Body=b"x" * deps.size)  # no SHA-256 stored
+    wheel = _wheel(manifest_path)
+    key = f"releases/{blob_key(wheel.sha256)}"
+    s3_client(s3_env).put_object(Bucket=bucket, Key=key, Body=b"x" * wheel.size)  # no SHA-256 stored
     assert "ChecksumSHA256" not in s3_client(s3_env).head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     report = publish(s3_repository(s3_env, bucket), manifest_path)
-    assert [u.uploaded for u in report.blobs] == [True, True]
+    assert wheel.file in uploaded_files(report)
     stored = s3_client(s3_env).get_object(Bucket=bucket, Key=key)["Body"].read()
-    assert hashlib.sha256(stored).hexdigest() == deps.sha256
+    assert hashlib.sha256(stored).hexdigest() == wheel.sha256
+
+
+def test_small_files_are_uploaded_without_expect_100_continue(s3_env: S3Server, tmp_path: Path) -> None:
+    # With it, botocore leaves the connection after an empty upload out of step: the next upload on
+    # it stalls for 60 s, then is sent again (boto/botocore#3755). Trees have empty files.
+    repository = s3_repository(s3_env, s3_env.new_bucket())
+    sent: dict[str, str | None] = {}  # key -> its Expect header, as the request went out
+    repository._client.meta.events.register(
+        "before-send.s3.PutObject",
+        lambda request, **_: sent.update({request.url.split("/releases/", 1)[1]: request.headers.get("Expect")}),
+    )
+    big = {"big.bin": "x" * (1 << 20)}
+    manifest = add_source_files(make_release(tmp_path, "api", "1.0.0"), {"pkg/__init__.py": "", **big})
+    report = publish(repository, manifest)
+    big_sha256 = hashlib.sha256(big["big.bin"].encode()).hexdigest()
+    assert {key for key, expect in sent.items() if expect} == {blob_key(big_sha256)}
+    assert sorted(sent) == sorted(
+        [*(blob_key(u.blob.sha256) for u in report.blobs), "apps/api/1.0.0.json", "apps/api/index.json", "apps/index.json"]
+    )
+    assert repository.missing_blobs(report.manifest.blobs) == set()

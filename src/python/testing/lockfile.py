@@ -52,3 +52,14 @@ def add_locked_requirement(repo: Path, requirement: str, entry: dict) -> None:
 def locked_entry(lock_path: Path, project_name: str) -> dict:
     (resolve,) = read_lock(lock_path)["locked_resolves"]
     return next(r for r in resolve["locked_requirements"] if r["project_name"] == project_name)
+
+
+def replace_locked_version(repo: Path, project_name: str, version: str, artifacts: list[dict]) -> None:
+    """Pins `project_name` to another version in default.lock, with that version's artifacts, as
+    `./pants generate-lockfiles` would after the index published it (its dependencies stay)."""
+    lock_path = repo / "3rdparty/python/default.lock"
+    header, lock = split_lock(lock_path.read_text())
+    (resolve,) = lock["locked_resolves"]
+    (entry,) = [r for r in resolve["locked_requirements"] if r["project_name"] == project_name]
+    entry.update(version=version, artifacts=artifacts)
+    lock_path.write_text(header + json.dumps(lock, indent=2, sort_keys=True) + "\n")
