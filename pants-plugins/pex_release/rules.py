@@ -6,7 +6,7 @@ from pants.backend.python import target_types_rules
 from pants.backend.python.dependency_inference import rules as dependency_inference_rules
 from pants.backend.python.util_rules import pex, pex_from_targets
 from pants.core.target_types import rules as core_target_types_rules
-from pex_release import closure, entry_points, package, pex_version, publish, revision, run
+from pex_release import closure, entry_points, package, pex_version, publish, revision, run, zipapp
 
 
 def rules():
@@ -18,6 +18,7 @@ def rules():
         *publish.rules(),
         *revision.rules(),
         *run.rules(),
+        *zipapp.rules(),
         *core_target_types_rules(),
         *dependency_inference_rules.rules(),
         *pex.rules(),
