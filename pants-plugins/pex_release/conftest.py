@@ -30,6 +30,7 @@ from pex_release import register
 from pex_release.closure import ClosureLock, ClosureLockRequest
 from pex_release.package import PexReleaseFieldSet
 from pex_release.publish import PublishPexReleaseRequest
+from pex_release.zipapp import PythonZipappFieldSet
 
 LAUNCHER_ENV = (
     "PANTS_PEX_CLI_VERSION",
@@ -71,6 +72,7 @@ def rule_runner() -> RuleRunner:
         rules=[
             *register.rules(),
             QueryRule(BuiltPackage, [PexReleaseFieldSet]),
+            QueryRule(BuiltPackage, [PythonZipappFieldSet]),
             QueryRule(RunRequest, [PexReleaseFieldSet]),
             QueryRule(PublishProcesses, [PublishPexReleaseRequest]),
             QueryRule(ClosureLock, [ClosureLockRequest]),

@@ -139,18 +139,18 @@ class ZipappRequirements:
 
 
 def installed_requirement_files(
-    address: Address, entries: DigestEntries
+    address: Address, pex_name: str, entries: DigestEntries
 ) -> tuple[FileEntry, ...]:
     """The importable files of each wheel installed in a loose PEX's `.deps/<wheel>/`: not pex's
     own bookkeeping (`.layout.json`, `<project>.pex-info/`) or scripts and data (`.prefix/`)."""
+    deps = f"{pex_name}/.deps/"
     files: dict[str, FileEntry] = {}
     owner: dict[str, str] = {}
     native: dict[str, list[str]] = defaultdict(list)
     for entry in entries:
-        parts = entry.path.split("/", 2)
-        if not isinstance(entry, FileEntry) or len(parts) < 3 or parts[0] != ".deps":
+        if not isinstance(entry, FileEntry) or not entry.path.startswith(deps):
             continue
-        wheel, path = parts[1], parts[2]
+        wheel, _, path = entry.path[len(deps) :].partition("/")
         top = path.split("/", 1)[0]
         if top.startswith(".") or top.endswith(".pex-info"):
             continue
@@ -200,7 +200,7 @@ async def zipapp_requirements(field_set: PythonZipappFieldSet) -> ZipappRequirem
         ),
     )
     entries = await Get(DigestEntries, Digest, pex.digest)
-    files = installed_requirement_files(field_set.address, entries)
+    files = installed_requirement_files(field_set.address, pex.name, entries)
     return ZipappRequirements(await Get(Digest, CreateDigest(files)))
 
 
