@@ -65,6 +65,13 @@ def set_repo_options(rule_runner: RuleRunner, *extra_args: str) -> None:
 
 @pytest.fixture
 def rule_runner() -> RuleRunner:
+    return make_rule_runner()
+
+
+def make_rule_runner(named_caches_dir: str | None = None, isolated_local_store: bool = False) -> RuleRunner:
+    """A RuleRunner for the plugin's rules with the repository's options and lockfile; by default
+    with this machine's named caches (pex's downloads) and Pants store."""
+    caches_args = (f"--named-caches-dir={named_caches_dir}",) if named_caches_dir else ()
     missing = [var for var in LAUNCHER_ENV if var not in os.environ]
     assert not missing, f"run these tests through ./pants, which sets {missing}"
     rule_runner = RuleRunner(
@@ -84,8 +91,10 @@ def rule_runner() -> RuleRunner:
             PythonSourcesGeneratorTarget,
         ],
         ca_certs_path=os.environ.get("PANTS_CA_CERTS_PATH"),
+        bootstrap_args=caches_args,
+        isolated_local_store=isolated_local_store,
     )
-    set_repo_options(rule_runner)
+    set_repo_options(rule_runner, *caches_args)
     rule_runner.write_files(
         {
             "3rdparty/python/default.lock": DEFAULT_LOCK,
