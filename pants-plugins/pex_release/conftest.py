@@ -48,6 +48,8 @@ def requirement(name: str) -> str:
 
 def set_repo_options(rule_runner: RuleRunner, *extra_args: str) -> None:
     """The options of the repository's pants.toml, plus `extra_args` (set_options replaces them all)."""
+    # The CA bundle of an HTTPS proxy, as the launcher sets it: pex passes it to pip for downloads.
+    ca_certs = os.environ.get("PANTS_CA_CERTS_PATH")
     rule_runner.set_options(
         [
             "--python-enable-resolves",
@@ -55,6 +57,7 @@ def set_repo_options(rule_runner: RuleRunner, *extra_args: str) -> None:
             "--python-pip-version=23.1.2",
             "--source-root-patterns=['/src/python']",
             "--subprocess-environment-env-vars=['PIP_CONFIG_FILE=/dev/null']",
+            *((f"--ca-certs-path={ca_certs}",) if ca_certs else ()),
             *extra_args,
         ],
         # Not a flag: flagged interpreter constraints would override the targets' own.
