@@ -146,11 +146,13 @@ class ScratchRepo:
 def release_files(root: Path) -> dict[str, str]:
     """What dist/releases/ holds: the sha256 of every file, with trees' files as `<pex>/<path>`
     (with ` +x` for executables: the mode a manifest records for them), and `-> <target>` for every
-    symlink."""
+    symlink. Without `__pycache__/`: python writes `__main__`'s bytecode into a PEX directory it runs."""
     releases = root / "dist" / "releases"
     files = {}
     for path in sorted(releases.rglob("*")):
         name = path.relative_to(releases).as_posix()
+        if "__pycache__" in path.relative_to(releases).parts:
+            continue
         if path.is_symlink():
             files[name] = f"-> {os.readlink(path)}"
         elif path.is_file():
