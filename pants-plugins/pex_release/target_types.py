@@ -224,11 +224,12 @@ class PexReleaseLayoutField(PexLayoutField):
 
         `{PexLayout.PACKED.value}` makes each PEX a directory python runs (`PEX_PATH=<deps dir>
         python <sources dir>`) and publishes as a tree of files, each stored by its sha256: pex's
-        bootstrap is one zip file, the same in every PEX of a pex version, and the deps PEX holds
-        the wheel files the lockfile pins (built with `--no-pre-install-wheels`: nothing is
-        installed or re-zipped at build time; pex installs them on the first run, into its cache).
-        So a source edit publishes the changed files only, and a dependency bump only the wheels
-        that changed. `{PexLayout.LOOSE.value}` is the same with pex's bootstrap as loose files.
+        bootstrap is one zip file, the same in every PEX of a pex version (and execution mode),
+        and the deps PEX holds the wheel files the lockfile pins (built with
+        `--no-pre-install-wheels`: nothing is installed or re-zipped at build time; pex installs
+        them on the first run, into its cache). So a source edit publishes the changed files
+        only, and a dependency bump only the wheels that changed. `{PexLayout.LOOSE.value}` is the
+        same with pex's bootstrap as loose files.
 
         `{PexLayout.ZIPAPP.value}` builds each PEX as one file, with its wheels installed at build
         time, for users who copy PEX files by hand; publishing then uploads whole files. The
