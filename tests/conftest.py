@@ -144,9 +144,32 @@ class ScratchRepo:
 
 
 def release_files(root: Path) -> dict[str, str]:
-    """The sha256 of every file in dist/releases/."""
+    """What dist/releases/ holds: the sha256 of every file, with trees' files as `<pex>/<path>`
+    (with ` +x` for executables: the mode a manifest records for them), and `-> <target>` for every
+    symlink. Without `__pycache__/`: python writes `__main__`'s bytecode into a PEX directory it runs."""
     releases = root / "dist" / "releases"
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(releases.iterdir()) if p.is_file()}
+    files = {}
+    for path in sorted(releases.rglob("*")):
+        name = path.relative_to(releases).as_posix()
+        if "__pycache__" in path.relative_to(releases).parts:
+            continue
+        if path.is_symlink():
+            files[name] = f"-> {os.readlink(path)}"
+        elif path.is_file():
+            executable = " +x" if "/" in name and os.access(path, os.X_OK) else ""
+            files[name] = hashlib.sha256(path.read_bytes()).hexdigest() + executable
+    return files
+
+
+def manifest_files(pex: Mapping) -> dict[str, str]:
+    """What a manifest's PEX entry says dist/releases/ holds for it, in `release_files`' terms."""
+    if pex["layout"] == "zipapp":
+        return {pex["file"]: pex["sha256"]}
+    executable = {"0755": " +x", "0644": ""}
+    return {
+        **{f"{pex['file']}/{f['path']}": f["sha256"] + executable[f["mode"]] for f in pex["files"]},
+        **{f"{pex['file']}/{s['path']}": f"-> {s['target']}" for s in pex["symlinks"]},
+    }
 
 
 # An app whose requirements (click, fastapi, pydantic, uvicorn) differ from the api app's

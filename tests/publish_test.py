@@ -31,11 +31,21 @@ def pexrun(packaged: PackagedRepo, interpreter: str, *args: str, cache: Path, **
     )
 
 
-def blob_lines(run: PantsRun) -> list[str]:
-    return [line.split()[0] + " " + line.split()[1] for line in run.stdout.splitlines() if line.startswith("  ")]
+def uploaded_files(run: PantsRun) -> list[str]:
+    """The files the publisher says it uploaded or repaired, as `<pex>/<path in its tree>`."""
+    return [line.split()[1] for line in run.stdout.splitlines() if line.startswith(("  uploaded ", "  repaired "))]
 
 
-def test_publish_to_s3_stores_a_shared_deps_pex_once(packaged_repo: PackagedRepo, s3: S3Server) -> None:
+def tree_blobs(manifest: dict, role: str) -> dict[str, str]:
+    """sha256 -> `<pex>/<path>` of the tree's files (the first file of equal ones)."""
+    pex = manifest[role]
+    blobs: dict[str, str] = {}
+    for f in pex["files"]:
+        blobs.setdefault(f["sha256"], f"{pex['file']}/{f['path']}")
+    return blobs
+
+
+def test_publish_to_s3_stores_a_shared_deps_tree_once(packaged_repo: PackagedRepo, s3: S3Server) -> None:
     bucket = s3.new_bucket()
     run = publish(
         packaged_repo,
@@ -45,16 +55,22 @@ def test_publish_to_s3_stores_a_shared_deps_pex_once(packaged_repo: PackagedRepo
         PANTS_PEX_RELEASES_S3_ENDPOINT_URL=s3.endpoint,
         **s3.env,
     )
-    deps = packaged_repo.manifest("api")["deps"]["file"]
-    assert sorted(blob_lines(run)) == sorted(
-        ["uploaded api-srcs.pex", "uploaded api_twin-srcs.pex", f"uploaded {deps}", f"skipped {deps}"]
-    )
+    api, twin = packaged_repo.manifest("api"), packaged_repo.manifest("api_twin")
+    assert api["deps"] == twin["deps"]
+    uploaded = uploaded_files(run)
+    deps = api["deps"]["file"]
+    # Every deps file once, wheels included, whichever release's publish ran first.
+    assert sorted(f for f in uploaded if f.startswith(f"{deps}/")) == sorted(tree_blobs(api, "deps").values())
+    assert any(f.startswith(f"{deps}/.deps/fastapi-") and f.endswith(".whl") for f in uploaded)
+    assert len(uploaded) == len(set(uploaded))
     client = boto3.session.Session(
         aws_access_key_id=s3.access_key, aws_secret_access_key=s3.secret_key, region_name="us-east-1"
     ).client("s3", endpoint_url=s3.endpoint)
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert len([k for k in keys if k.startswith("releases/blobs/sha256/")]) == 3
-    assert f"releases/apps/api/{packaged_repo.manifest('api')['version']}.json" in keys
+    stored = {k.rsplit("/", 1)[1] for k in keys if k.startswith("releases/blobs/sha256/")}
+    everything = {**tree_blobs(api, "deps"), **tree_blobs(api, "sources"), **tree_blobs(twin, "sources")}
+    assert stored == set(everything)
+    assert f"releases/apps/api/{api['version']}.json" in keys
     # Secrets never reach the output.
     assert s3.secret_key not in run.stdout + run.stderr
 
@@ -122,10 +138,11 @@ def test_pexrun_daemon_is_the_exec_d_process_and_stops_on_sigterm(packaged_repo:
     assert '"msg": "stopped"' in stderr.splitlines()[-1]
 
 
-def test_source_only_change_uploads_only_the_sources(packaged_repo: PackagedRepo, tmp_path: Path) -> None:
+def test_source_only_change_uploads_only_the_changed_files(packaged_repo: PackagedRepo, tmp_path: Path) -> None:
     repository = f"file://{tmp_path / 'repository'}"
+    before = packaged_repo.manifest("worker")
     first = publish(packaged_repo, repository, "src/python/apps/worker:release")
-    assert blob_lines(first) == [f"uploaded {packaged_repo.manifest('worker')['deps']['file']}", "uploaded worker-srcs.pex"]
+    assert sorted(uploaded_files(first)) == sorted({**tree_blobs(before, "deps"), **tree_blobs(before, "sources")}.values())
     main = packaged_repo.repo.root / "src/python/apps/worker/main.py"
     original = main.read_text()
     main.write_text(original + "\n# A comment: a source-only change.\n")
@@ -133,8 +150,17 @@ def test_source_only_change_uploads_only_the_sources(packaged_repo: PackagedRepo
         second = publish(packaged_repo, repository, "src/python/apps/worker:release")
     finally:
         main.write_text(original)
-    assert blob_lines(second) == [f"skipped {packaged_repo.manifest('worker')['deps']['file']}", "uploaded worker-srcs.pex"]
-    assert "worker " in second.stdout and ": uploaded 1 blob (" in second.stdout
+    after = packaged_repo.manifest("worker")
+    assert after["deps"] == before["deps"]
+    known = {*tree_blobs(before, "deps"), *tree_blobs(before, "sources")}
+    changed = {sha256: file for sha256, file in tree_blobs(after, "sources").items() if sha256 not in known}
+    # The edited module, and the few pex files that embed the PEX's hash: nothing of the deps tree.
+    assert "worker-srcs.pex/apps/worker/main.py" in changed.values()
+    assert sorted(uploaded_files(second)) == sorted(changed.values())
+    sizes = {f["sha256"]: f["size"] for f in after["sources"]["files"]}
+    uploaded_bytes = sum(sizes[sha256] for sha256 in changed)
+    assert uploaded_bytes < 64_000
+    assert f": uploaded {len(changed)} file{'s' if len(changed) > 1 else ''} ({uploaded_bytes:,} bytes), skipped " in second.stdout
     versions = sorted(p.name for p in (tmp_path / "repository/apps/worker").glob("*.json") if p.name != "index.json")
     assert len(versions) == 2  # the derived version changed with the working tree
 
@@ -144,12 +170,14 @@ def test_a_published_version_is_never_overwritten_but_is_repaired(packaged_repo:
     repository = f"file://{tmp_path / 'repository'}?token=e2e-s3cr3t"
     first = publish(packaged_repo, repository, "src/python/apps/api:release")
     published = (tmp_path / "repository/apps/api/1.4.0.json").read_bytes()
-    sources = tmp_path / "repository/blobs/sha256" / packaged_repo.manifest("api")["sources"]["sha256"]
-    sources.unlink()  # lost, or deleted by hand
+    manifest = packaged_repo.manifest("api")
+    app_py = next(f for f in manifest["sources"]["files"] if f["path"] == "apps/api/app.py")
+    blob = tmp_path / "repository/blobs/sha256" / app_py["sha256"]
+    blob.unlink()  # lost, or deleted by hand
     again = publish(packaged_repo, repository, "src/python/apps/api:release")
-    assert "api 1.4.0: already published with identical content; repaired 1 blob (" in again.stdout
-    assert blob_lines(again) == [f"skipped {packaged_repo.manifest('api')['deps']['file']}", "repaired api-srcs.pex"]
-    assert sources.read_bytes() == packaged_repo.path("api", "sources").read_bytes()
+    assert "api 1.4.0: already published with identical content; repaired 1 file (" in again.stdout
+    assert uploaded_files(again) == ["api-srcs.pex/apps/api/app.py"]
+    assert blob.read_bytes() == (packaged_repo.path("api", "sources") / "apps/api/app.py").read_bytes()
     assert all("e2e-s3cr3t" not in run.stdout + run.stderr for run in (first, again))
     app = packaged_repo.repo.root / "src/python/apps/api/app.py"
     original = app.read_text()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PackagedRepo, ScratchRepo, git, python312, release_files, wait_for_http
+from conftest import PackagedRepo, ScratchRepo, git, manifest_files, python312, release_files, wait_for_http
 from testing.lockfile import add_locked_requirement, locked_entry
 from testing.servers import free_port
 
@@ -35,13 +35,33 @@ def deps_builds(completed: list[str]) -> list[str]:
     return [c for c in completed if c.startswith("Building deps PEX")]
 
 
+def _wheel_files(packaged: PackagedRepo, app: str) -> list[tuple[str, Path]]:
+    deps = packaged.path(app, "deps")
+    return [(p.relative_to(deps).as_posix(), p) for p in sorted((deps / ".deps").iterdir())]
+
+
 def test_every_app_has_a_release_whose_files_match_its_manifest(packaged_repo: PackagedRepo) -> None:
+    on_disk = release_files(packaged_repo.repo.root)
     for app in APPS:
         manifest = packaged_repo.manifest(app)
-        assert manifest["schema"] == 1 and manifest["app"] == app
+        assert manifest["schema"] == 2 and manifest["app"] == app
         for role in ("deps", "sources"):
-            data = packaged_repo.path(app, role).read_bytes()
-            assert (len(data), hashlib.sha256(data).hexdigest()) == (manifest[role]["size"], manifest[role]["sha256"])
+            pex = manifest[role]
+            assert pex["layout"] == "packed" and packaged_repo.path(app, role).is_dir()
+            tree = {n: h for n, h in on_disk.items() if n.startswith(pex["file"] + "/")}
+            assert tree == manifest_files(pex)
+            assert pex["size"] == sum(f["size"] for f in pex["files"])
+        # The deps tree holds the wheel files the lockfile pins, byte for byte.
+        wheels = {f["path"]: f["sha256"] for f in manifest["deps"]["files"] if f["path"].startswith(".deps/")}
+        assert wheels == {
+            f".deps/{d['file']}": d["sha256"] for d in manifest["deps"]["distributions"] if d["file"].endswith(".whl")
+        }
+        assert wheels == {n: hashlib.sha256(p.read_bytes()).hexdigest() for n, p in _wheel_files(packaged_repo, app)}
+    # pex's bootstrap is one file, the same in every PEX of every release, but for PEXes in venv mode
+    # (the worker's sources), whose bootstrap holds pex's tools too.
+    bootstraps = {n.split("/")[0]: h for n, h in on_disk.items() if n.endswith(".pex/.bootstrap")}
+    assert len(bootstraps) == len(APPS) * 2 - 1
+    assert len({h for n, h in bootstraps.items() if n != "worker-srcs.pex"}) == 1
     assert packaged_repo.manifest("api")["version"] == "1.4.0"
     # Unset versions derive from the commit.
     commit = git(packaged_repo.repo.root, "rev-parse", "HEAD").strip()
@@ -55,9 +75,12 @@ def test_equal_closures_share_one_deps_pex_built_once(packaged_repo: PackagedRep
     builds = [b for b in deps_builds(packaged_repo.cold_run.completed) if api["deps"]["subset_key"][:12] in b]
     assert len(builds) == 1, packaged_repo.cold_run.completed
     # One deps PEX per distinct closure: api and api_twin share theirs.
-    deps_files = {n for n in packaged_repo.cold_files if n.startswith("deps-")}
+    deps_files = {n.split("/")[0] for n in packaged_repo.cold_files if n.startswith("deps-")}
     assert len(deps_files) == len(APPS) - 1
     assert len(deps_builds(packaged_repo.cold_run.completed)) == len(APPS) - 1
+    # The twin runs from the shared deps tree.
+    twin_run = run_release(packaged_repo, "api_twin")
+    assert twin_run.stdout.startswith("twin of api, on fastapi "), twin_run.stderr
 
 
 def test_api_release_serves_requests(packaged_repo: PackagedRepo) -> None:
@@ -206,8 +229,16 @@ def test_source_edit_rebuilds_only_that_apps_sources(packaged_repo: PackagedRepo
     run = repo.pants("package", "::")
     after = release_files(repo.root)
     changed = {name for name in after if after[name] != before.get(name)}
-    # The manifests change too: the working tree is now dirty, so revisions say so.
-    assert {n for n in changed if not n.endswith(".release.json")} == {"cli-srcs.pex", "cli.pex"}
+    assert set(after) == set(before)
+    # The manifests change too: the working tree is now dirty, so revisions say so. In the sources
+    # tree, the edited file and the three files that embed the PEX's hash; its bootstrap stays.
+    assert {n for n in changed if not n.endswith(".release.json")} == {
+        "cli-srcs.pex/apps/cli/main.py",
+        "cli-srcs.pex/PEX-INFO",
+        "cli-srcs.pex/__main__.py",
+        "cli-srcs.pex/__pex__/__init__.py",
+        "cli.pex",
+    }
     assert sorted(c for c in run.completed if "PEX" in c) == [
         "Building single-file PEX for src/python/apps/cli:release",
         "Building sources PEX for src/python/apps/cli:release",

@@ -49,6 +49,8 @@ def requirement(name: str) -> str:
 
 def set_repo_options(rule_runner: RuleRunner, *extra_args: str) -> None:
     """The options of the repository's pants.toml, plus `extra_args` (set_options replaces them all)."""
+    # The CA bundle of an HTTPS proxy, as the launcher sets it: pex passes it to pip for downloads.
+    ca_certs = os.environ.get("PANTS_CA_CERTS_PATH")
     rule_runner.set_options(
         [
             "--python-enable-resolves",
@@ -56,6 +58,7 @@ def set_repo_options(rule_runner: RuleRunner, *extra_args: str) -> None:
             "--python-pip-version=23.1.2",
             "--source-root-patterns=['/src/python']",
             "--subprocess-environment-env-vars=['PIP_CONFIG_FILE=/dev/null']",
+            *((f"--ca-certs-path={ca_certs}",) if ca_certs else ()),
             *extra_args,
         ],
         # Not a flag: flagged interpreter constraints would override the targets' own.
@@ -66,6 +69,13 @@ def set_repo_options(rule_runner: RuleRunner, *extra_args: str) -> None:
 
 @pytest.fixture
 def rule_runner() -> RuleRunner:
+    return make_rule_runner()
+
+
+def make_rule_runner(named_caches_dir: str | None = None, isolated_local_store: bool = False) -> RuleRunner:
+    """A RuleRunner for the plugin's rules with the repository's options and lockfile; by default
+    with this machine's named caches (pex's downloads) and Pants store."""
+    caches_args = (f"--named-caches-dir={named_caches_dir}",) if named_caches_dir else ()
     missing = [var for var in LAUNCHER_ENV if var not in os.environ]
     assert not missing, f"run these tests through ./pants, which sets {missing}"
     rule_runner = RuleRunner(
@@ -86,8 +96,10 @@ def rule_runner() -> RuleRunner:
             PythonSourcesGeneratorTarget,
         ],
         ca_certs_path=os.environ.get("PANTS_CA_CERTS_PATH"),
+        bootstrap_args=caches_args,
+        isolated_local_store=isolated_local_store,
     )
-    set_repo_options(rule_runner)
+    set_repo_options(rule_runner, *caches_args)
     rule_runner.write_files(
         {
             "3rdparty/python/default.lock": DEFAULT_LOCK,

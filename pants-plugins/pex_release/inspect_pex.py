@@ -5,7 +5,7 @@
 The plugin runs this file as a process on the deps PEX (`python inspect_pex.py deps.pex`), for
 the manifest's distribution list and to turn a `script` into the entry point it names, so that
 the sources PEX does not need the deps PEX at build time. Standard library only; works for the
-zipapp, packed and loose layouts.
+zipapp, packed and loose layouts, with wheels pre-installed or not.
 """
 
 import configparser
@@ -44,9 +44,10 @@ def entry_points_files(pex, wheel):
     """The `entry_points.txt` contents of one installed wheel in the PEX."""
     prefix = ".deps/" + wheel
     members = pex.names(prefix + "/")
-    if members:  # zipapp and loose layouts: the wheel is installed as files.
+    if members:  # zipapp and loose layouts with pre-installed wheels: the wheel is installed as files.
         return [pex.read(m) for m in members if _is_entry_points(m[len(prefix) + 1 :])]
-    # packed layout: the installed wheel is itself a zip file.
+    # packed layout, or `--no-pre-install-wheels`: a zip file, the installed wheel zipped or the
+    # original wheel file; either holds `<name>.dist-info/entry_points.txt` at its root.
     with zipfile.ZipFile(io.BytesIO(pex.read(prefix))) as installed:
         return [installed.read(m) for m in installed.namelist() if _is_entry_points(m)]
 

@@ -11,7 +11,7 @@ import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence, TypeVar
 
 from pants.backend.python.subsystems.setup import PythonSetup
 from pants.backend.python.target_types import (
@@ -24,7 +24,6 @@ from pants.backend.python.target_types import (
     PexExecutionMode,
     PexExecutionModeField,
     PexLayout,
-    PexLayoutField,
     PexScriptField,
     PythonResolveField,
 )
@@ -48,7 +47,6 @@ from pants.engine.fs import (
     Digest,
     DigestContents,
     DigestEntries,
-    Directory,
     FileContent,
     FileEntry,
     MergeDigests,
@@ -58,6 +56,7 @@ from pants.engine.process import Process, ProcessExecutionFailure, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import AllTargets, InvalidFieldException
 from pants.engine.unions import UnionRule
+from pants.option.global_options import NamedCachesDirOption
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 from pants.util.strutil import softwrap
@@ -78,17 +77,20 @@ from pex_release.entry_points import (
 )
 from pex_release.manifest import (
     AbbreviatedPlatform,
-    Blob,
     CompletePlatform,
-    DepsBlob,
+    DepsPex,
     Distribution,
     ReleaseManifest,
+    ReleasePex,
+    TreeFile,
+    TreeSymlink,
 )
 from pex_release.pex_version import CheckedPexVersion
 from pex_release.revision import SourceRevision
 from pex_release.target_types import (
     PexReleaseAppField,
     PexReleaseEntryPointField,
+    PexReleaseLayoutField,
     PexReleasePlatformsField,
     PexReleaseScriptsField,
     PexReleaseShebangField,
@@ -118,7 +120,7 @@ class PexReleaseFieldSet(PackageFieldSet, RunFieldSet):
     env: PexEnvField
     args: PexArgsField
     execution_mode: PexExecutionModeField
-    layout: PexLayoutField
+    layout: PexReleaseLayoutField
     single_file: PexReleaseSingleFileField
 
     @property
@@ -202,7 +204,8 @@ class ReleasePexes:
 
     deps: Pex
     sources: Pex
-    single_file: Pex | None
+    single_file: Pex | None  # Always a zipapp.
+    layout: PexLayout  # Of the deps PEX and the sources PEX.
     subset_key: str
     closure: ClosureLock | None  # None when the app has no third-party requirements.
     deps_contents: DepsPexContents
@@ -369,6 +372,9 @@ async def build_release_pexes(
     await Get(CheckedEntryPoints, CheckedEntryPointsRequest(address, entry_points, resolve))
 
     layout = PexLayout(field_set.layout.value)
+    # A tree's deps PEX holds the wheel files the lockfile pins, byte for byte: nothing to install or
+    # re-zip at build time, and a wheel is one blob whichever app's release holds it.
+    pre_install_wheels = layout is PexLayout.ZIPAPP
     common = dict(
         addresses=[address],
         internal_only=False,
@@ -429,9 +435,14 @@ async def build_release_pexes(
             "platforms": list(platforms),
             "complete_platforms": str(complete_platforms.digest.fingerprint),
             "layout": layout.value,
+            "pre_install_wheels": pre_install_wheels,
             "pex": pex_cli.version,
         },
     )
+    if not pre_install_wheels:
+        deps_request = dataclasses.replace(
+            deps_request, additional_args=(*deps_request.additional_args, "--no-pre-install-wheels")
+        )
     if closure:
         # Built from the closure lock alone: no dependency on the whole lockfile.
         deps_request = dataclasses.replace(
@@ -467,7 +478,9 @@ async def build_release_pexes(
         dataclasses.replace(
             sources_request,
             output_filename=SINGLE_FILE_PEX,
-            # A subset of the deps PEX, resolved from it: no second download or resolve.
+            layout=PexLayout.ZIPAPP,
+            # A subset of the deps PEX, resolved from it: no second download or resolve. pex
+            # installs the wheels of a `--no-pre-install-wheels` deps PEX for it.
             requirements=PexRequirements(closure.pins if closure else (), from_superset=deps),
             description=f"Building single-file PEX for {address}",
         )
@@ -481,6 +494,7 @@ async def build_release_pexes(
         deps=deps,
         sources=sources,
         single_file=single_file[0] if single_file else None,
+        layout=layout,
         subset_key=key,
         closure=closure,
         deps_contents=deps_contents,
@@ -557,49 +571,78 @@ class ReleaseFiles:
         return f"{RELEASES_DIR}/{names[top]}{sep}{rest}" if top in names else None
 
 
-def blob_of(name: str, entries: DigestEntries) -> Blob:
-    """A file's sha256 and size; for a packed or loose layout, a digest of its whole tree."""
-    prefix = f"{RELEASES_DIR}/{name}"
-    tree = sorted(
-        (e for e in entries if e.path == prefix or e.path.startswith(prefix + "/")), key=lambda e: e.path
-    )
-    if len(tree) == 1 and isinstance(tree[0], FileEntry) and tree[0].path == prefix:
-        digest = tree[0].file_digest
-        return Blob(file=name, sha256=digest.fingerprint, size=digest.serialized_bytes_length)
-    files = [e for e in tree if isinstance(e, FileEntry)]
-    listing = "".join(_tree_line(e, e.path[len(prefix) + 1 :]) for e in tree)
-    return Blob(
-        file=name,
-        sha256=hashlib.sha256(listing.encode()).hexdigest(),
-        size=sum(e.file_digest.serialized_bytes_length for e in files),
-    )
+_Pex = TypeVar("_Pex", bound=ReleasePex)
 
 
-def _tree_line(entry: FileEntry | SymlinkEntry | Directory, relpath: str) -> str:
-    if isinstance(entry, FileEntry):
-        return f"file {relpath}\0{entry.file_digest.fingerprint}\0{int(entry.is_executable)}\n"
-    if isinstance(entry, SymlinkEntry):
-        return f"link {relpath}\0{entry.target}\n"
-    return f"dir {relpath}\n"
+def release_pex(cls: type[_Pex], file: str, layout: PexLayout, placed: DigestEntries, **extra: Any) -> _Pex:
+    """The PEX `file` of dist/releases/, as the manifest describes it: a zipapp's sha256 and size, or
+    a tree's files (mode from the executable bit, all Pants records) and symlinks."""
+    prefix = f"{RELEASES_DIR}/{file}"
+    if layout is PexLayout.ZIPAPP:
+        (digest,) = (e.file_digest for e in placed if isinstance(e, FileEntry) and e.path == prefix)
+        return cls(file, layout.value, digest.fingerprint, digest.serialized_bytes_length, **extra)
+    files, symlinks = [], []
+    for entry in placed:
+        if not entry.path.startswith(prefix + "/"):
+            continue
+        path = entry.path[len(prefix) + 1 :]
+        if isinstance(entry, FileEntry):
+            digest = entry.file_digest
+            mode = "0755" if entry.is_executable else "0644"
+            files.append(TreeFile(path, digest.fingerprint, digest.serialized_bytes_length, mode))
+        elif isinstance(entry, SymlinkEntry):
+            symlinks.append(TreeSymlink(path, entry.target))
+    return cls.tree(file, layout.value, tuple(files), tuple(symlinks), **extra)
+
+
+class LockMismatchError(Exception):
+    """A deps PEX holds a wheel whose bytes are not the artifact the lockfile pins."""
+
+
+def check_deps_wheels(address: Address, deps: DepsPex, named_caches_dir: str) -> None:
+    """Fails the build when a wheel of the deps tree is not the one the lockfile pins: what a
+    corrupted copy in pex's download cache (which pex trusts by the lock's hash) would give."""
+    mismatches = deps.wheel_mismatches()
+    if not mismatches:
+        return
+    wheels = "; ".join(
+        f"{path} has sha256 {actual}, the lockfile pins {locked}" for path, locked, actual in mismatches
+    )
+    caches = " ".join(f"{named_caches_dir}/pex_root/downloads/*/{locked}" for _, locked, _ in mismatches)
+    raise LockMismatchError(
+        softwrap(
+            f"""
+            The deps PEX {deps.file} of the `pex_release` target {address} holds wheels that are not
+            the artifacts the lockfile pins: {wheels}. pex took them from its download cache (or
+            Pants this deps PEX from its process cache, local or remote), and a copy there is
+            damaged. To fix, delete pex's copies (`rm -r {caches}`) and build again without the
+            process cache: `./pants --no-local-cache --no-remote-cache-read package {address}`.
+            """
+        )
+    )
 
 
 def manifest_distributions(wheels: tuple[str, ...], closure: ClosureLock | None) -> tuple[Distribution, ...]:
-    """What the deps PEX holds, with the sha256 the lockfile pins for each."""
+    """What the deps PEX holds, with the artifact the lockfile pins for each."""
     locked: dict[str, LockedDistribution] = {d.name: d for d in (closure.distributions if closure else ())}
     distributions = []
     for filename in wheels:
         name = canonical_name(filename.split("-", 1)[0])
         dist = locked[name]
-        by_filename = {a.filename: a.sha256 for a in dist.artifacts}
         # A wheel pex built from an sdist is not in the lock; the sdist it came from is.
-        sdists = [a.sha256 for a in dist.artifacts if not a.filename.endswith(".whl")]
-        sha256 = by_filename.get(filename) or (sdists[0] if sdists else "")
-        distributions.append(Distribution(name=name, version=dist.version, sha256=sha256))
+        (artifact, *_) = [a for a in dist.artifacts if a.filename == filename] or [
+            a for a in dist.artifacts if not a.filename.endswith(".whl")
+        ]
+        distributions.append(
+            Distribution(name=name, version=dist.version, sha256=artifact.sha256, file=artifact.filename)
+        )
     return tuple(sorted(distributions, key=lambda d: d.name))
 
 
 @rule(desc="Packaging a `pex_release`")
-async def package_pex_release(field_set: PexReleaseFieldSet, apps: PexReleaseApps) -> BuiltPackage:
+async def package_pex_release(
+    field_set: PexReleaseFieldSet, apps: PexReleaseApps, named_caches: NamedCachesDirOption
+) -> BuiltPackage:
     apps.check_unique(field_set)
     pexes, revision = await MultiGet(
         Get(ReleasePexes, PexReleaseFieldSet, field_set), Get(SourceRevision)
@@ -629,6 +672,15 @@ async def package_pex_release(field_set: PexReleaseFieldSet, apps: PexReleaseApp
     )
     placed = await Get(DigestEntries, Digest, placed_digest)
 
+    deps = release_pex(
+        DepsPex,
+        files.deps,
+        pexes.layout,
+        placed,
+        subset_key=pexes.subset_key,
+        distributions=manifest_distributions(pexes.deps_contents.wheels, pexes.closure),
+    )
+    check_deps_wheels(field_set.address, deps, str(named_caches.val))
     entry_point = pexes.main.spec
     manifest = ReleaseManifest(
         app=field_set.app_name,
@@ -641,21 +693,20 @@ async def package_pex_release(field_set: PexReleaseFieldSet, apps: PexReleaseApp
         complete_platforms=pexes.complete_platforms,
         env=dict(field_set.env.value or {}),
         args=tuple(field_set.args.value or ()),
-        deps=DepsBlob(
-            **dataclasses.asdict(blob_of(files.deps, placed)),
-            subset_key=pexes.subset_key,
-            distributions=manifest_distributions(pexes.deps_contents.wheels, pexes.closure),
+        deps=deps,
+        sources=release_pex(ReleasePex, files.sources, pexes.layout, placed),
+        single_file=(
+            release_pex(ReleasePex, files.single_file, PexLayout.ZIPAPP, placed) if pexes.single_file else None
         ),
-        sources=blob_of(files.sources, placed),
-        single_file=blob_of(files.single_file, placed) if pexes.single_file else None,
     )
     manifest_path = f"{RELEASES_DIR}/{files.manifest}"
     manifest_digest = await Get(Digest, CreateDigest([FileContent(manifest_path, manifest.dumps())]))
     digest = await Get(Digest, MergeDigests([placed_digest, manifest_digest]))
 
-    def artifact(blob: Blob, role: str) -> BuiltPackageArtifact:
+    def artifact(pex: ReleasePex, role: str) -> BuiltPackageArtifact:
+        what = f"{len(pex.files):,} files, {pex.size:,} bytes" if pex.is_tree else f"{pex.size:,} bytes"
         return BuiltPackageArtifact(
-            f"{RELEASES_DIR}/{blob.file}", extra_log_lines=(f"    {role}: {blob.size:,} bytes, sha256 {blob.sha256[:16]}",)
+            f"{RELEASES_DIR}/{pex.file}", extra_log_lines=(f"    {role}: {what}, sha256 {pex.sha256[:16]}",)
         )
 
     return BuiltPackage(

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,11 @@ from pants.engine.target import InvalidFieldException
 from pants.option.global_options import KeepSandboxes
 from pants.testutil.rule_runner import RuleRunner, engine_error
 from pex_release.closure import ClosureLockError
-from pex_release.conftest import CLI_APP, requirement, set_repo_options
-from pex_release.manifest import CompletePlatform, ReleaseManifest
-from pex_release.package import PexReleaseFieldSet, explain_deps_pex_failure
+from pex_release.conftest import CLI_APP, make_rule_runner, requirement, set_repo_options
+from pex_release.manifest import CompletePlatform, Distribution, ReleaseManifest, ReleasePex, TreeFile, TreeSymlink
+from pex_release.package import LockMismatchError, PexReleaseFieldSet, explain_deps_pex_failure
 from pex_release.pex_version import PexTooOldError
 from pex_release.publish import PublishPexReleaseFieldSet
-from pex_release.repository import RepositoryError, open_repository, publish
 
 
 def build(rule_runner: RuleRunner, spec_path: str, name: str = "release") -> BuiltPackage:
@@ -62,22 +62,31 @@ def test_release_files_manifest_and_run(rule_runner: RuleRunner, tmp_path: Path)
         manifest_path,
     ]
     manifest = ReleaseManifest.loads(_read(rule_runner, built, manifest_path), origin=manifest_path)
+    assert manifest.schema == 2
     assert (manifest.app, manifest.version, manifest.entry_point) == ("hello", "2.0.1", "hello.main:main")
     assert manifest.scripts == {"shout": "hello.main:shout"}
     assert manifest.interpreter_constraints == ("CPython==3.12.*",)
     assert (manifest.env, manifest.args) == ({"GREETING": "hi"}, ("world",))
-    assert [(d.name, d.version) for d in manifest.deps.distributions] == [("click", "8.5.1")]
+    assert manifest.deps.distributions == (Distribution("click", "8.5.1", CLICK_WHEEL_SHA256, CLICK_WHEEL),)
     assert manifest.deps.file == f"deps-{manifest.deps.subset_key[:16]}.pex"
 
-    # The files are what the manifest says, and they run.
+    # Packed trees: the deps PEX holds the wheel file the lockfile pins, and pex's bootstrap is one
+    # file, the same in both PEXes.
+    assert (manifest.deps.layout, manifest.sources.layout) == ("packed", "packed")
+    deps_files = {f.path: f for f in manifest.deps.files}
+    assert deps_files[f".deps/{CLICK_WHEEL}"].sha256 == CLICK_WHEEL_SHA256
+    assert deps_files[".bootstrap"] == {f.path: f for f in manifest.sources.files}[".bootstrap"]
+    assert {f.path for f in manifest.sources.files} >= {"hello/main.py", "PEX-INFO", "__main__.py"}
+    assert TreeSymlink("pex", "__main__.py") in manifest.sources.symlinks
+
+    # The trees are what the manifest says, and they run.
     rule_runner.write_digest(built.digest, path_prefix="dist")
     releases = Path(rule_runner.build_root, "dist/releases")
-    for blob in manifest.blobs:
-        data = (releases / blob.file).read_bytes()
-        assert (len(data), _sha256(data)) == (blob.size, blob.sha256)
+    for pex in manifest.pexes:
+        assert_matches_manifest(releases, pex)
     env = {"PEX_PATH": str(releases / manifest.deps.file), "PATH": os.environ["PATH"]}
     run = subprocess.run([python312(), releases / "hello-srcs.pex"], env=env, capture_output=True, text=True)
-    assert run.stdout == "hello world from hello-srcs.pex\n", run.stderr
+    assert run.stdout == "hello world from pex\n", run.stderr  # a packed PEX runs through its `pex` script
     shout = subprocess.run(
         [python312(), releases / "hello-srcs.pex", "quiet"],
         env={**env, "PEX_MODULE": manifest.scripts["shout"]},
@@ -117,8 +126,10 @@ def test_single_file_and_console_script(rule_runner: RuleRunner) -> None:
     manifest = _manifest(rule_runner, built, "tool")
     assert manifest.entry_point == "uvicorn.main:main"  # the console script, resolved
     assert manifest.single_file is not None and manifest.single_file.file == "tool.pex"
+    assert (manifest.single_file.layout, manifest.deps.layout) == ("zipapp", "packed")
     rule_runner.write_digest(built.digest, path_prefix="dist")
     releases = Path(rule_runner.build_root, "dist/releases")
+    assert_matches_manifest(releases, manifest.single_file)
     for command, env in (
         ([releases / "tool.pex"], {}),
         ([releases / "tool-srcs.pex"], {"PEX_PATH": str(releases / manifest.deps.file)}),
@@ -231,29 +242,87 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def test_packed_layout_release_is_a_directory_with_a_tree_digest(rule_runner: RuleRunner, tmp_path: Path) -> None:
+# click's wheel in the repository's lockfile.
+CLICK_WHEEL = "click-8.5.1-py3-none-any.whl"
+CLICK_WHEEL_SHA256 = "8bb5376d2006950386f8c6427613334a2acadc5f559cb80e638d00b4df957e37"
+
+
+def assert_matches_manifest(releases: Path, pex: ReleasePex) -> None:
+    """The file or tree in dist/releases/ holds exactly what the manifest lists, byte for byte."""
+    path = releases / pex.file
+    if not pex.is_tree:
+        data = path.read_bytes()
+        assert (len(data), _sha256(data)) == (pex.size, pex.sha256)
+        return
+    on_disk = sorted(p for p in path.rglob("*") if not p.is_dir() or p.is_symlink())
+    assert [str(p.relative_to(path)) for p in on_disk] == sorted([*(f.path for f in pex.files), *(s.path for s in pex.symlinks)])
+    for f in pex.files:
+        data = (path / f.path).read_bytes()
+        mode = "0755" if os.access(path / f.path, os.X_OK) else "0644"
+        assert TreeFile(f.path, _sha256(data), len(data), mode) == f
+    for link in pex.symlinks:
+        assert os.readlink(path / link.path) == link.target
+
+
+def test_zipapp_layout_release_is_one_file_per_pex(rule_runner: RuleRunner) -> None:
     write_app(
         rule_runner,
         "hello",
-        'pex_release(name="release", entry_point="main.py:main", version="1", layout="packed", '
-        'shebang="/usr/bin/env python3.12")',
+        'pex_release(name="release", entry_point="main.py:main", version="1", layout="zipapp")',
     )
     built = build(rule_runner, "src/python/hello")
     manifest = _manifest(rule_runner, built, "hello")
+    assert (manifest.deps.layout, manifest.sources.layout) == ("zipapp", "zipapp")
+    assert not (manifest.deps.files or manifest.sources.files)
     rule_runner.write_digest(built.digest, path_prefix="dist")
     releases = Path(rule_runner.build_root, "dist/releases")
-    deps, sources = releases / manifest.deps.file, releases / manifest.sources.file
-    assert deps.is_dir() and (sources / "__main__.py").is_file()
-    files = [p for p in sources.rglob("*") if p.is_file() and not p.is_symlink()]
-    assert manifest.sources.size == sum(p.stat().st_size for p in files)
-    # (Checked before running it: a packed PEX writes bytecode caches into its directory.)
+    for pex in manifest.pexes:
+        assert_matches_manifest(releases, pex)
+    # Wheels are installed at build time in a zipapp: `.deps/<wheel>/` is a directory in the zip.
+    with zipfile.ZipFile(releases / manifest.deps.file) as deps:
+        assert f".deps/{CLICK_WHEEL}/click/__init__.py" in deps.namelist()
     run = subprocess.run(
-        [python312(), sources, "packed"], env={"PEX_PATH": str(deps)}, capture_output=True, text=True
+        [python312(), releases / manifest.sources.file, "zipapp"],
+        env={"PEX_PATH": str(releases / manifest.deps.file), "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
     )
-    assert run.stdout == "hello packed from pex\n", run.stderr  # a packed PEX runs through its `pex` script
-    # Publishing needs single files, and says so.
-    with pytest.raises(RepositoryError, match=r"has PEX directories .* built with `layout='packed'`"):
-        publish(open_repository(f"file://{tmp_path / 'repository'}"), releases / "hello.release.json")
+    assert run.stdout == "hello zipapp from hello-srcs.pex\n", run.stderr
+    # A zipapp deps PEX is another build than a packed one: another subset key, another name.
+    write_app(rule_runner, "packed", 'pex_release(name="release", entry_point="main.py:main", version="1")')
+    packed = _manifest(rule_runner, build(rule_runner, "src/python/packed"), "packed")
+    assert packed.deps.subset_key != manifest.deps.subset_key
+
+
+def test_a_wheel_that_is_not_the_locked_artifact_fails_the_build(tmp_path: Path) -> None:
+    # pex trusts its download cache by the lock's hash: damage click's copy there, and the deps tree
+    # holds a wheel the lockfile does not pin. Own caches, so no other build sees the damage.
+    named_caches = tmp_path / "named_caches"
+    first = make_rule_runner(str(named_caches), isolated_local_store=True)
+    write_app(first, "hello", 'pex_release(name="release", entry_point="main.py:main", version="1")')
+    build(first, "src/python/hello")
+    (cached,) = named_caches.glob(f"pex_root/downloads/*/{CLICK_WHEEL_SHA256}/{CLICK_WHEEL}")
+    with zipfile.ZipFile(cached, "a") as wheel:
+        wheel.writestr("click/extra.py", "print('not what the lockfile pins')\n")
+    damaged = _sha256(cached.read_bytes())
+
+    second = make_rule_runner(str(named_caches), isolated_local_store=True)
+    write_app(second, "hello", 'pex_release(name="release", entry_point="main.py:main", version="1")')
+    with pytest.raises(ExecutionError) as error:
+        build(second, "src/python/hello")
+    (underlying,) = error.value.wrapped_exceptions
+    assert isinstance(underlying, LockMismatchError)
+    message = _one_line(underlying)
+    assert message.startswith("The deps PEX deps-"), message
+    assert (
+        f"of the `pex_release` target src/python/hello:release holds wheels that are not the artifacts the lockfile "
+        f"pins: .deps/{CLICK_WHEEL} has sha256 {damaged}, the lockfile pins {CLICK_WHEEL_SHA256}. "
+    ) in message
+    assert (
+        f"To fix, delete pex's copies (`rm -r {named_caches}/pex_root/downloads/*/{CLICK_WHEEL_SHA256}`) and build "
+        "again without the process cache: `./pants --no-local-cache --no-remote-cache-read package "
+        "src/python/hello:release`."
+    ) in message
 
 
 def test_too_old_pex_fails_before_any_work(rule_runner: RuleRunner) -> None:

@@ -18,6 +18,7 @@ from pants.backend.python.target_types import (
     PexCompletePlatformsField,
     PexEnvField,
     PexExecutionModeField,
+    PexLayout,
     PexLayoutField,
     PexPlatformsField,
     PexScriptField,
@@ -213,6 +214,30 @@ class PexReleaseSingleFileField(BoolField):
     )
 
 
+class PexReleaseLayoutField(PexLayoutField):
+    default = PexLayout.PACKED.value
+    help = help_text(
+        f"""
+        How the deps PEX and the sources PEX are laid out in `dist/releases/`: a directory
+        (`{PexLayout.PACKED.value}`, the default, or `{PexLayout.LOOSE.value}`), or one file
+        (`{PexLayout.ZIPAPP.value}`).
+
+        `{PexLayout.PACKED.value}` makes each PEX a directory python runs (`PEX_PATH=<deps dir>
+        python <sources dir>`) and publishes as a tree of files, each stored by its sha256: pex's
+        bootstrap is one zip file, the same in every PEX of a pex version (and execution mode),
+        and the deps PEX holds the wheel files the lockfile pins (built with
+        `--no-pre-install-wheels`: nothing is installed or re-zipped at build time; pex installs
+        them on the first run, into its cache). So a source edit publishes the changed files
+        only, and a dependency bump only the wheels that changed. `{PexLayout.LOOSE.value}` is the
+        same with pex's bootstrap as loose files.
+
+        `{PexLayout.ZIPAPP.value}` builds each PEX as one file, with its wheels installed at build
+        time, for users who copy PEX files by hand; publishing then uploads whole files. The
+        `{PexReleaseSingleFileField.alias}` PEX is always one file.
+        """
+    )
+
+
 class PexReleaseTarget(Target):
     alias = "pex_release"
     core_fields = (
@@ -231,7 +256,7 @@ class PexReleaseTarget(Target):
         PexEnvField,
         PexArgsField,
         PexExecutionModeField,
-        PexLayoutField,
+        PexReleaseLayoutField,
         PexReleaseSingleFileField,
     )
     help = help_text(
