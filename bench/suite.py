@@ -296,10 +296,11 @@ def lockfile_edit(bench: Bench) -> list[Record]:
     ]
 
 
-# Versions of python-dateutil (in reports' closure, through pandas) that the index publishes as a
-# pure-Python wheel, other than the one default.lock pins: one per repetition.
+# Versions of python-dateutil (in reports' closure, through pandas, which needs >=2.9.0) that the index
+# publishes as a pure-Python wheel, other than the one default.lock pins. Each bump pins the one after
+# the current pin, in turn: so every alternative's repetitions pin versions its repository lacks.
 BUMPED_PROJECT = "python-dateutil"
-BUMPED_VERSIONS = ("2.9.0", "2.8.2", "3.0.0")
+BUMPED_VERSIONS = ("2.9.0", "3.0.0", "4.0.0")
 INDEX = "https://pypi.org/simple"
 
 
@@ -320,19 +321,17 @@ def index_artifacts(project: str, version: str) -> list[dict]:
 
 
 class DependencyBumps:
-    """A new version of one wheel in the heavy app's closure, pinned in default.lock and committed, as
+    """Another version of one wheel in the heavy app's closure, pinned in default.lock and committed, as
     `./pants generate-lockfiles` writes it when the index publishes a release (regenerating for real
-    would drift with the index); one version per repetition."""
+    would drift with the index): the one after the current pin in BUMPED_VERSIONS."""
 
     def __init__(self, repo: ScratchRepo) -> None:
         self.repo = repo
-        pinned = locked_entry(repo.root / "3rdparty/python/default.lock", BUMPED_PROJECT)["version"]
-        self.versions = [v for v in BUMPED_VERSIONS if v != pinned]
 
     def __call__(self) -> None:
-        if not self.versions:
-            raise SystemExit(f"bench: no more {BUMPED_PROJECT} versions to bump to; use fewer repetitions")
-        version = self.versions.pop(0)
+        pinned = locked_entry(self.repo.root / "3rdparty/python/default.lock", BUMPED_PROJECT)["version"]
+        following = BUMPED_VERSIONS.index(pinned) + 1 if pinned in BUMPED_VERSIONS else 0
+        version = BUMPED_VERSIONS[following % len(BUMPED_VERSIONS)]
         replace_locked_version(self.repo.root, BUMPED_PROJECT, version, index_artifacts(BUMPED_PROJECT, version))
         self.repo.commit(f"lockfile: {BUMPED_PROJECT} {version}")
 
@@ -604,9 +603,9 @@ SCENARIOS: tuple[ScenarioInfo, ...] = (
         "3b-dependency-bump",
         "3b. One wheel in the heavy app's closure changes version, rebuild and publish",
         f"Per repetition, `{BUMPED_PROJECT}` (a pure-Python dependency of pandas, in the reports app's closure) "
-        f"is pinned in `default.lock` to another version the index publishes (in turn {', '.join(BUMPED_VERSIONS)}, "
-        "skipping the one already pinned), with that version's wheel URL and hash, as `generate-lockfiles` would "
-        "write it; committed. The reports app is rebuilt and published: **manual** and **pex_binary** copy their "
+        f"is pinned in `default.lock` to another version the index publishes (the one after the current pin in "
+        f"{', '.join(BUMPED_VERSIONS)}, so no alternative's repository has it yet), with that version's wheel URL "
+        "and hash, as `generate-lockfiles` would write it; committed. The reports app is rebuilt and published: **manual** and **pex_binary** copy their "
         "rebuilt PEX file, **pex_release** runs `./pants package publish src/python/apps/reports:release`. "
         "Other figures: the files and wheel bytes pex_release's publish added to the repository.",
     ),
