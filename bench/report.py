@@ -258,20 +258,17 @@ def headlines(results: Mapping) -> list[str]:
             f"Cold build of the four apps: pex_release {cold.median:.2f} s, manual {cold_manual.median:.2f} s "
             f"(pex_release {ratio(max(cold.median, cold_manual.median), min(cold.median, cold_manual.median))} {faster})."
         )
-    direct = _row(rows, "6-startup", "pex_release (deps + sources trees, run directly)")
-    pexrun = _row(rows, "6-startup", "pex_release (pexrun run)")
-    if direct and pexrun:
-        lines.append(
-            f"Warm start of api: `pexrun run` {pexrun.median:.2f} s, {pexrun.median / direct.median:.2f}× the trees "
-            f"run directly ({direct.median:.2f} s)."
-        )
-    cold_pexrun = _row(rows, "7-cold-start", "pex_release (pexrun run)")
-    cold_single = _row(rows, "7-cold-start", "pex_binary (single file)")
-    if cold_pexrun and cold_single:
-        lines.append(
-            f"Cold start of api (empty caches, local `file://` repository): `pexrun run` {cold_pexrun.median:.2f} s, "
-            f"a single-file PEX {cold_single.median:.2f} s ({cold_pexrun.median / cold_single.median:.2f}×)."
-        )
+    for scenario, start, baseline, name in (
+        ("6-startup", "Warm start of api", "pex_release (deps + sources trees, run directly)", "the trees run directly"),
+        ("7-cold-start", "Cold start of api (empty caches, local `file://` repository)", "pex_binary (single file)",
+         "a single-file PEX"),
+    ):
+        pexrun, other = _row(rows, scenario, "pex_release (pexrun run)"), _row(rows, scenario, baseline)
+        if pexrun and other:
+            lines.append(
+                f"{start}: `pexrun run` {pexrun.median:.2f} s, {pexrun.median / other.median:.2f}× {name} "
+                f"({other.median:.2f} s)."
+            )
     return [f"- {line}" for line in lines]
 
 
