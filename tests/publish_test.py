@@ -89,6 +89,12 @@ def test_wrong_s3_credentials_fail_the_publish_without_the_secret(packaged_repo:
     assert "not-the-secret-7d1e" not in run.stdout + run.stderr
 
 
+def test_an_http_repository_is_refused_as_read_only(packaged_repo: PackagedRepo) -> None:
+    run = publish(packaged_repo, "https://releases.example.com/prod", "src/python/apps/cli:release", check=False)
+    assert run.returncode != 0
+    assert "The repository https://releases.example.com/prod is served over HTTP, which is read-only" in run.stderr
+
+
 def test_pexrun_runs_published_releases_on_any_python(packaged_repo: PackagedRepo, tmp_path: Path) -> None:
     repository = f"file://{tmp_path / 'repository'}"
     publish(packaged_repo, repository, "src/python/apps/api_twin:release", "src/python/apps/cli:release")

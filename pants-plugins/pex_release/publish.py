@@ -30,14 +30,14 @@ from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, FileContent, MergeDigests, PathGlobs
 from pants.engine.process import InteractiveProcess, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pex_release import manifest, publisher, repository
+from pex_release import http_repository, manifest, publisher, repository
 from pex_release.package import RELEASES_DIR
 from pex_release.pex_version import CheckedPexVersion
 from pex_release.subsystem import PexReleaseSubsystem
 from pex_release.target_types import PexReleaseAppField
 
 # The modules the publisher tool runs; imported above so the dependency is explicit.
-_PUBLISHER_MODULES = (manifest, publisher, repository)
+_PUBLISHER_MODULES = (http_repository, manifest, publisher, repository)
 
 
 class PublishPexReleaseRequest(PublishRequest):
