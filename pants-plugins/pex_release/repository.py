@@ -30,7 +30,6 @@ import threading
 import time
 import urllib.parse
 from abc import ABC, abstractmethod
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +46,9 @@ APPS_INDEX = "apps/index.json"
 _STALE_TEMPORARY_SECONDS = 3600
 _TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # as tempfile.mkstemp names them
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*")
-# Blob checks and uploads in flight at once: a tree has tens to hundreds of files, and each request
-# mostly waits on the store (boto3 clients are thread-safe; its connection pool holds 10).
-_TRANSFER_THREADS = 8
+# Blob checks, uploads and downloads in flight at once: a tree has tens to hundreds of files, and each
+# request mostly waits on the store (boto3 clients are thread-safe; its connection pool holds 10).
+TRANSFER_THREADS = 8
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
@@ -198,15 +197,18 @@ def _copy_by_deadline(
         abandoned.set()
 
 
-def _concurrently(work: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
+def concurrently(work: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
     """work(item) for each item, on a bounded pool of threads; the results in items' order.
 
     After a failure (or an interrupt), the work not yet started never starts, the work under way
     finishes, and then the failure is raised: the earliest item's, if several failed.
     """
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=min(_TRANSFER_THREADS, len(items)), thread_name_prefix="transfer") as pool:
+    if len(items) < 2:
+        return [work(item) for item in items]
+    # Imported here: a pexrun warm start transfers nothing, and starts sooner without it.
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    with ThreadPoolExecutor(max_workers=min(TRANSFER_THREADS, len(items)), thread_name_prefix="transfer") as pool:
         futures = [pool.submit(work, item) for item in items]
         try:
             wait(futures, return_when=FIRST_EXCEPTION)
@@ -244,7 +246,7 @@ class Repository(ABC):
     def missing_blobs(self, blobs: Sequence[Blob]) -> set[str]:
         """The sha256 of each of blobs that the repository lacks, or holds damaged: what publish
         uploads. The checks run concurrently, not one round trip after another."""
-        present = _concurrently(lambda blob: self.has_blob(blob.sha256, blob.size), blobs)
+        present = concurrently(lambda blob: self.has_blob(blob.sha256, blob.size), blobs)
         return {blob.sha256 for blob, there in zip(blobs, present) if not there}
 
     def upload_blob(self, path: Path, sha256: str) -> None:
@@ -737,7 +739,7 @@ def publish(repository: Repository, manifest_path: Path) -> PublishReport:
         _check_same(repository, manifest, data, published)
     local_files = _verified_local_files(manifest_path, manifest)
     missing = repository.missing_blobs(manifest.blobs)
-    _concurrently(
+    concurrently(
         lambda blob: _upload(repository, manifest, blob, local_files[blob.sha256]),
         [blob for blob in manifest.blobs if blob.sha256 in missing],
     )

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from pex_release.manifest import Blob, ManifestError, ReleaseManifest, ReleasePex, TreeFile
-from pex_release.repository import BlobMismatchError, NotFoundError, Repository, file_sha256
+from pex_release.repository import BlobMismatchError, NotFoundError, Repository, concurrently, file_sha256
 
 CACHE_DIR_ENV = "PEXRUN_CACHE_DIR"
 DOWNLOAD_TIMEOUT_ENV = "PEXRUN_DOWNLOAD_TIMEOUT"
@@ -56,8 +56,6 @@ DEFAULT_DOWNLOAD_TIMEOUT_SECONDS = 60.0
 # A blob's download may take the download timeout plus one second per this many bytes: a slow link
 # gets time in proportion to the blob, and a server that trickles or stalls is given up on.
 MIN_DOWNLOAD_BYTES_PER_SECOND = 256 * 1024
-# Blobs fetched (or verified) at once: a tree has many small files, each a round trip away.
-FETCH_THREADS = 8
 # A temporary download or tree older than this was left by a pexrun that died; younger ones may be in progress.
 _ABANDONED_SECONDS = 24 * 3600
 _TREE = "pex"  # The PEX directory, in <cache>/trees/<tree sha256>/.
@@ -233,23 +231,7 @@ class BlobCache:
         """Verifies each blob in the cache, downloads the missing ones and replaces the damaged ones,
         several at a time; returns a note for each damaged one. The first failure (in the order of
         blobs) is raised once the blobs under way are done; those not started are not."""
-        if len(blobs) < 2:
-            notes = [self._ensure_blob(repository, blob) for blob in blobs]
-        else:
-            # Imported here: a warm start fetches nothing, and starts sooner without it.
-            from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-
-            pool = ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(blobs)), thread_name_prefix="fetch")
-            try:
-                futures = [pool.submit(self._ensure_blob, repository, blob) for blob in blobs]
-                wait(futures, return_when=FIRST_EXCEPTION)
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
-            for future in futures:
-                error = None if future.cancelled() else future.exception()
-                if error is not None:
-                    raise error
-            notes = [future.result() for future in futures]
+        notes = concurrently(lambda blob: self._ensure_blob(repository, blob), blobs)
         return [note for note in notes if note]
 
     def _ensure_blob(self, repository: Repository, blob: Blob) -> str | None:
