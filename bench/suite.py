@@ -19,7 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
@@ -50,7 +49,7 @@ from harness import (
     utc_now,
 )
 from report import render
-from testing.lockfile import add_locked_requirement, locked_entry, read_lock, replace_locked_version
+from testing.lockfile import add_locked_requirement, index_artifacts, locked_entry, read_lock, replace_locked_version
 from testing.servers import free_port
 
 BENCH = Path(__file__).resolve().parent
@@ -304,25 +303,6 @@ def lockfile_edit(bench: Bench) -> list[Record]:
 # the current pin, in turn: so every alternative's repetitions pin versions its repository lacks.
 BUMPED_PROJECT = "python-dateutil"
 BUMPED_VERSIONS = ("2.9.0", "3.0.0", "4.0.0")
-INDEX = "https://pypi.org/simple"
-
-
-def index_artifacts(project: str, version: str) -> list[dict]:
-    """The version's files on the index, as a pex lock lists them (url, algorithm, hash)."""
-    request = urllib.request.Request(f"{INDEX}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        files = json.load(response)["files"]
-    prefix = project.replace("-", "_")
-    artifacts = [
-        {"algorithm": "sha256", "hash": f["hashes"]["sha256"], "url": f["url"]}
-        for f in files
-        if f["filename"].startswith(f"{prefix}-{version}-") and f["filename"].endswith(".whl")
-    ]
-    if not artifacts:
-        raise SystemExit(f"bench: {INDEX} has no wheel of {project} {version}")
-    return artifacts
-
-
 class DependencyBumps:
     """Another version of one wheel in the heavy app's closure, pinned in default.lock and committed, as
     `./pants generate-lockfiles` writes it when the index publishes a release (regenerating for real

@@ -213,6 +213,9 @@ class ReleasePexes:
     complete_platforms: tuple[CompletePlatform, ...]
     main: EntryPoint  # A `script` is resolved to the entry point it names.
     entry_points: ReleaseEntryPoints
+    # What built `deps` and `sources`, for builds of the same PEXes in other layouts (images).
+    deps_request: PexRequest
+    sources_request: PexRequest
 
 
 def subset_key(closure: ClosureLock | None, build_options: dict) -> str:
@@ -502,6 +505,8 @@ async def build_release_pexes(
         complete_platforms=complete_platform_summaries,
         main=main,
         entry_points=entry_points,
+        deps_request=deps_request,
+        sources_request=sources_request,
     )
 
 
@@ -639,14 +644,7 @@ def manifest_distributions(wheels: tuple[str, ...], closure: ClosureLock | None)
     return tuple(sorted(distributions, key=lambda d: d.name))
 
 
-@rule(desc="Packaging a `pex_release`")
-async def package_pex_release(
-    field_set: PexReleaseFieldSet, apps: PexReleaseApps, named_caches: NamedCachesDirOption
-) -> BuiltPackage:
-    apps.check_unique(field_set)
-    pexes, revision = await MultiGet(
-        Get(ReleasePexes, PexReleaseFieldSet, field_set), Get(SourceRevision)
-    )
+def release_version(field_set: PexReleaseFieldSet, revision: SourceRevision) -> str:
     version = field_set.version.value or revision.derived_version()
     if version is None:
         raise InvalidFieldException(
@@ -658,6 +656,18 @@ async def package_pex_release(
                 """
             )
         )
+    return version
+
+
+@rule(desc="Packaging a `pex_release`")
+async def package_pex_release(
+    field_set: PexReleaseFieldSet, apps: PexReleaseApps, named_caches: NamedCachesDirOption
+) -> BuiltPackage:
+    apps.check_unique(field_set)
+    pexes, revision = await MultiGet(
+        Get(ReleasePexes, PexReleaseFieldSet, field_set), Get(SourceRevision)
+    )
+    version = release_version(field_set, revision)
     files = ReleaseFiles(field_set.app_name, pexes.subset_key)
     built = await Get(
         Digest,

@@ -1,6 +1,7 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""`publish` for `pex_release`: uploads a release's missing blobs, then its manifest.
+"""`publish` for `pex_release` (uploads a release's missing blobs, then its manifest) and for
+`pex_release_image` (pushes the image's missing blobs, then its manifest and tags, to a registry).
 
 The upload runs as a process of the publisher tool, a PEX of this plugin's own `publisher`,
 `repository` and `manifest` modules (the same code `pexrun` reads repositories with), plus boto3
@@ -9,9 +10,9 @@ from the shared lockfile for `s3://` repositories, as Pants runs twine.
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 from dataclasses import dataclass
+from typing import Sequence
 
 from pants.backend.python.subsystems.setup import PythonSetup
 from pants.backend.python.target_types import EntryPoint
@@ -30,11 +31,14 @@ from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, FileContent, MergeDigests, PathGlobs
 from pants.engine.process import InteractiveProcess, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pex_release import http_repository, manifest, publisher, repository
+from pants.engine.target import InvalidFieldException
+from pex_release import http_repository, manifest, oci_registry, publisher, repository
+from pex_release.image import IMAGES_DIR, ImageFiles, OciRegistryToolRequest
 from pex_release.package import RELEASES_DIR
 from pex_release.pex_version import CheckedPexVersion
 from pex_release.subsystem import PexReleaseSubsystem
-from pex_release.target_types import PexReleaseAppField
+from pex_release.target_types import PexReleaseAppField, PexReleaseImageRepositoryField
+from pex_release.tools import module_files
 
 # The modules the publisher tool runs; imported above so the dependency is explicit.
 _PUBLISHER_MODULES = (http_repository, manifest, publisher, repository)
@@ -71,19 +75,7 @@ async def publisher_pex_request(
 ) -> PexRequest:
     resolve = subsystem.publisher_resolve
     sources = await Get(
-        Digest,
-        CreateDigest(
-            [
-                FileContent("pex_release/__init__.py", b""),
-                *(
-                    FileContent(
-                        f"pex_release/{name}.py",
-                        importlib.resources.read_binary(__package__, f"{name}.py"),
-                    )
-                    for name in sorted(m.__name__.rsplit(".", 1)[-1] for m in _PUBLISHER_MODULES)
-                ),
-            ]
-        ),
+        Digest, CreateDigest, module_files(*(m.__name__.rsplit(".", 1)[-1] for m in _PUBLISHER_MODULES))
     )
     return PexRequest(
         output_filename="pex-release-publisher.pex",
@@ -141,5 +133,86 @@ async def publish_pex_release(
     )
 
 
+# -----------------------------------------------------------------------------------------------
+# `pex_release_image`
+# -----------------------------------------------------------------------------------------------
+
+
+class PublishPexReleaseImageRequest(PublishRequest):
+    pass
+
+
+@dataclass(frozen=True)
+class PublishPexReleaseImageFieldSet(PublishFieldSet):
+    publish_request_type = PublishPexReleaseImageRequest
+    required_fields = (PexReleaseImageRepositoryField,)
+
+    repository: PexReleaseImageRepositoryField
+
+    def get_output_data(self) -> PublishOutputData:
+        return PublishOutputData({"publisher": "pex-release-image", **super().get_output_data()})
+
+
+def image_destination(field_set: PublishPexReleaseImageFieldSet, registry: str | None) -> str:
+    """The target's `repository`, with `{registry}` replaced by `[pex-releases].registry`."""
+    value = field_set.repository.value
+    problem = None
+    if "{registry}" in value and not registry:
+        problem = (
+            "it names `{registry}`, and `[pex-releases].registry` is not set. To fix, set it in "
+            "pants.toml or as PANTS_PEX_RELEASES_REGISTRY=host[:port]"
+        )
+    else:
+        try:
+            oci_registry.Repository.parse(value.replace("{registry}", registry or ""))
+        except ValueError as e:
+            problem = str(e)
+    if problem:
+        raise InvalidFieldException(
+            f"The `{PexReleaseImageRepositoryField.alias}` field in target {field_set.address} is {value!r}: {problem}."
+        )
+    return value.replace("{registry}", registry or "")
+
+
+def push_args(layout: str, repository: str, tags: Sequence[str]) -> tuple[str, ...]:
+    return ("push", "--layout", layout, "--repository", repository, *(a for t in tags for a in ("--tag", t)))
+
+
+@rule(desc="Pushing a `pex_release_image`")
+async def push_pex_release_image(
+    request: PublishPexReleaseImageRequest, subsystem: PexReleaseSubsystem
+) -> PublishProcesses:
+    field_set = request.field_set
+    destination = image_destination(field_set, subsystem.registry)
+    packages_digest = await Get(Digest, MergeDigests(pkg.digest for pkg in request.packages))
+    (summary,) = await Get(
+        DigestContents, DigestSubset(packages_digest, PathGlobs([f"{IMAGES_DIR}/*.image.json"]))
+    )
+    tags = tuple(json.loads(summary.content)["tags"])
+    tool, env = await MultiGet(
+        Get(VenvPex, PexRequest, OciRegistryToolRequest()),
+        Get(EnvironmentVars, EnvironmentVarsRequest(subsystem.registry_env_vars)),
+    )
+    process = await Get(
+        Process,
+        VenvPexProcess(
+            tool,
+            argv=push_args(ImageFiles.layout_of(summary.path), destination, tags),
+            input_digest=packages_digest,
+            extra_env=env,
+            description=f"Pushing {destination}",
+        ),
+    )
+    return PublishProcesses(
+        [
+            PublishPackages(
+                names=tuple(f"{destination}:{tag}" for tag in tags) or (destination,),
+                process=InteractiveProcess.from_process(process),
+                description=destination,
+            )
+        ]
+    )
+
+
 def rules():
-    return [*collect_rules(), *PublishPexReleaseFieldSet.rules()]
+    return [*collect_rules(), *PublishPexReleaseFieldSet.rules(), *PublishPexReleaseImageFieldSet.rules()]

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pants.core.util_rules.system_binaries import GitBinaryException
@@ -22,6 +23,7 @@ class SourceRevision(EngineAwareReturnType):
     commit: str | None = None
     commit_time: int | None = None  # Seconds since the epoch, of the commit.
     dirty: bool = False
+    source_url: str | None = None  # Of the `origin` remote, without credentials.
 
     def cacheable(self) -> bool:
         return False
@@ -54,7 +56,21 @@ async def source_revision() -> SourceRevision:
     except (GitBinaryException, ValueError):
         # A repository with no commit yet.
         return SourceRevision()
-    return SourceRevision(commit=commit, commit_time=int(commit_time), dirty=bool(status.strip()))
+    try:
+        remote = invoke(worktree._create_git_cmdline(["config", "--get", "remote.origin.url"])).strip()
+    except GitBinaryException:
+        remote = ""  # No `origin`.
+    return SourceRevision(
+        commit=commit,
+        commit_time=int(commit_time),
+        dirty=bool(status.strip()),
+        source_url=without_credentials(remote) or None,
+    )
+
+
+def without_credentials(url: str) -> str:
+    """A remote URL as images may show it: `https://user:token@host/x` loses `user:token@`."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url, flags=re.IGNORECASE)
 
 
 def rules():

@@ -6,13 +6,14 @@ from pants.backend.python import target_types_rules
 from pants.backend.python.dependency_inference import rules as dependency_inference_rules
 from pants.backend.python.util_rules import pex, pex_from_targets
 from pants.core.target_types import rules as core_target_types_rules
-from pex_release import closure, entry_points, package, pex_version, publish, revision, run, zipapp
+from pex_release import closure, entry_points, image, package, pex_version, publish, revision, run, zipapp
 
 
 def rules():
     return (
         *closure.rules(),
         *entry_points.rules(),
+        *image.rules(),
         *package.rules(),
         *pex_version.rules(),
         *publish.rules(),

@@ -70,6 +70,38 @@ class PexReleaseSubsystem(Subsystem):
         help="Environment variables passed to the publisher: the AWS credential chain's, by default.",
     )
 
+    registry = StrOption(
+        default=None,
+        help=softwrap(
+            """
+            The registry (`host[:port]`) that `pex_release_image` targets push to when their
+            `repository` starts with `{registry}/`, so one setting (or `PANTS_PEX_RELEASES_REGISTRY`)
+            moves every image, e.g. to a staging registry in CI.
+            """
+        ),
+    )
+    registry_resolve = StrOption(
+        default="oci",
+        advanced=True,
+        help=softwrap(
+            """
+            The resolve the registry client (which pushes `pex_release_image`s and pulls their
+            base images) takes oras from. Its lockfile must include `oras`.
+            """
+        ),
+    )
+    registry_env_vars = StrListOption(
+        default=["HOME", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "SSL_CERT_FILE"],
+        advanced=True,
+        help=softwrap(
+            """
+            Environment variables passed to the registry client: where it finds registry
+            credentials (`REGISTRY_AUTH_FILE`, else `$DOCKER_CONFIG/config.json`, else
+            `~/.docker/config.json`, as `docker login` writes them) and CA certificates.
+            """
+        ),
+    )
+
     def repository(self, buildroot: str) -> str:
         if self._repository:
             return self._repository

@@ -35,6 +35,7 @@ from pants.engine.target import (
     InvalidFieldException,
     InvalidTargetException,
     StringField,
+    StringSequenceField,
     Target,
 )
 from pants.util.strutil import help_text, softwrap
@@ -288,3 +289,105 @@ def check_entry_point_or_script(
                 """
             )
         )
+
+
+# -----------------------------------------------------------------------------------------------
+# `pex_release_image` target
+# -----------------------------------------------------------------------------------------------
+
+
+class PexReleaseImageReleaseField(StringField, AsyncFieldMixin):
+    alias = "release"
+    required = True
+    help = help_text(
+        f"""
+        The address of the `{PexReleaseTarget.alias}` target whose release the image runs, e.g.
+        `":release"`. It becomes a dependency of this target, so `--changed-dependents` finds the
+        image when the app changes.
+        """
+    )
+
+
+class PexReleaseImageDependenciesField(Dependencies):
+    pass
+
+
+class PexReleaseImageBaseField(StringField):
+    alias = "base_image"
+    help = help_text(
+        """
+        The image to build on, one of:
+
+        - a registry reference pinned by digest, `registry.example.com/python@sha256:<hex>` (a
+          tag may come before the `@`); it is pulled once over the Registry HTTP API into Pants'
+          cache and verified by its digest. A reference without a digest is refused: a tag moves,
+          so the image would not be reproducible.
+        - `oci:<directory>[:<tag>]`, an OCI image layout, or `oci-archive:<file>[:<tag>]`, a tar
+          of one, relative to this BUILD file's directory (skopeo's transport names).
+
+        Unset, the base is built from the build host's CPython for the release's interpreter
+        constraints: that interpreter without its tests and headers, and the C libraries it loads
+        (about 22 MB compressed). It needs no registry, and runs releases whose wheels this host
+        can run.
+        """
+    )
+
+
+class PexReleaseImagePythonField(StringField):
+    alias = "python"
+    default = "python3"
+    help = help_text(
+        """
+        The base image's Python: an absolute path, or a name looked up on the base image's
+        `PATH`. It must be the Python version the release was built for; the build checks it in
+        the base image's files.
+        """
+    )
+
+
+class PexReleaseImageRepositoryField(StringField):
+    alias = "repository"
+    help = help_text(
+        """
+        Where `publish` pushes the image: `<registry host>[:<port>]/<name>`, e.g.
+        `registry.example.com/acme/api`. `{registry}` is replaced by `[pex-releases].registry`,
+        e.g. `{registry}/acme/api`. Unset, the image is built but not published.
+        """
+    )
+
+
+class PexReleaseImageTagsField(StringSequenceField):
+    alias = "image_tags"
+    default = ("{version}",)
+    help = help_text(
+        """
+        The tags `publish` gives the image, and the names its OCI layout in `dist/` carries.
+        `{version}` is replaced by the release's version, with `+` (invalid in a tag) as `-`.
+        A tag is 1 to 128 of `[A-Za-z0-9_.-]`, not starting with `.` or `-`.
+        """
+    )
+
+
+class PexReleaseImageTarget(Target):
+    alias = "pex_release_image"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        PexReleaseImageReleaseField,
+        PexReleaseImageDependenciesField,
+        PexReleaseImageBaseField,
+        PexReleaseImagePythonField,
+        PexReleaseImageRepositoryField,
+        PexReleaseImageTagsField,
+    )
+    help = help_text(
+        f"""
+        An OCI container image of a `{PexReleaseTarget.alias}`, built without a Docker daemon or a
+        Dockerfile: the base image's layers, then a layer with pex's bootstrap, one layer per
+        wheel (each installed, so nothing is installed when a container starts), a layer with the
+        deps PEX's metadata and a layer with the app's own code. A source edit changes only the
+        last layer; a dependency bump only its wheel's layer and the small metadata layer.
+
+        `package` writes an OCI image layout to `dist/images/<app>.oci/`; `publish` pushes it to
+        `repository`, uploading only the blobs the registry lacks.
+        """
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 from pathlib import Path
 
 METADATA = re.compile(
@@ -63,3 +64,22 @@ def replace_locked_version(repo: Path, project_name: str, version: str, artifact
     (entry,) = [r for r in resolve["locked_requirements"] if r["project_name"] == project_name]
     entry.update(version=version, artifacts=artifacts)
     lock_path.write_text(header + json.dumps(lock, indent=2, sort_keys=True) + "\n")
+
+
+INDEX = "https://pypi.org/simple"
+
+
+def index_artifacts(project: str, version: str) -> list[dict]:
+    """The version's files on the index, as a pex lock lists them (url, algorithm, hash)."""
+    request = urllib.request.Request(f"{INDEX}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        files = json.load(response)["files"]
+    prefix = project.replace("-", "_")
+    artifacts = [
+        {"algorithm": "sha256", "hash": f["hashes"]["sha256"], "url": f["url"]}
+        for f in files
+        if f["filename"].startswith(f"{prefix}-{version}-") and f["filename"].endswith(".whl")
+    ]
+    if not artifacts:
+        raise LookupError(f"{INDEX} has no wheel of {project} {version}")
+    return artifacts
