@@ -48,8 +48,8 @@ from pex_release.oci import (
     write_layer,
 )
 
-# Registries and runtimes handle well over a hundred layers (Docker's overlay driver stops at 128,
-# base layers included), so wheels get a layer each up to this many.
+# Wheels get a layer each up to this many: with the base's layers and the three others, an image
+# stays under the 128 layers Docker's overlay2 storage driver can stack.
 MAX_WHEEL_LAYERS = 100
 
 
@@ -159,7 +159,10 @@ def build(spec: Mapping[str, Any], layout: Path, staging: Path) -> dict[str, Any
             f"by this Python would not be used there. To fix, run it with Python {version}."
         )
     platform = Platform.parse(spec["platform"])
-    base = read_image(Path(spec["base"]), reference=spec["base_reference"], platform=platform)
+    # A tarball is extracted beside the layout, so that its blobs can be hard-linked into it.
+    base = read_image(
+        Path(spec["base"]), reference=spec["base_reference"], platform=platform, extract_into=staging / "base"
+    )
     python = find_python(base, spec["python"], version)
     app_dir = "/" + spec["app_dir"].strip("/")
     layers = build_layers(

@@ -478,7 +478,11 @@ def image_filesystem(image: OciImage) -> Mapping[str, FileEntry]:
     return files
 
 
-def _lookup(files: Mapping[str, FileEntry], path: str, reference: str) -> tuple[str, Optional[FileEntry]]:
+class _SymlinkLoop(Exception):
+    pass
+
+
+def _lookup(files: Mapping[str, FileEntry], path: str) -> tuple[str, Optional[FileEntry]]:
     """Follows `path` through the image's symlinks: (the real path, its entry or None if missing)."""
     parts = [p for p in path.split("/") if p]
     parts.reverse()
@@ -497,11 +501,7 @@ def _lookup(files: Mapping[str, FileEntry], path: str, reference: str) -> tuple[
         if entry.kind == "symlink":
             hops += 1
             if hops > _MAX_SYMLINK_HOPS:
-                raise ImageError(
-                    f"Base image {reference}: {path} does not resolve: its symlinks loop (more than "
-                    f"{_MAX_SYMLINK_HOPS} hops, at /{entry.path} -> {entry.target}). To fix, set the target's "
-                    "`python` field to the path of the Python in the image, or use another base image."
-                )
+                raise _SymlinkLoop(f"/{entry.path} -> {entry.target}")
             target = entry.target or ""
             if target.startswith("/"):
                 resolved = []
@@ -532,7 +532,13 @@ def find_python(image: OciImage, python: str, version: str) -> str:
         search = image.env.get("PATH", DEFAULT_PATH)
         candidates = [posixpath.join(d, python) for d in search.split(":") if d.startswith("/")]
     for candidate in candidates:
-        real, entry = _lookup(files, candidate, reference)
+        try:
+            real, entry = _lookup(files, candidate)
+        except _SymlinkLoop as e:
+            raise ImageError(
+                f"Base image {reference}: {candidate} does not resolve: its symlinks loop (more than "
+                f"{_MAX_SYMLINK_HOPS} hops, at {e}). {fix}"
+            ) from None
         if entry is not None:
             break
     else:
@@ -545,7 +551,7 @@ def find_python(image: OciImage, python: str, version: str) -> str:
         raise ImageError(f"Base image {reference}: {candidate}{via} is {what}. {fix}")
     prefix = posixpath.dirname(posixpath.dirname(real))
     stdlib = posixpath.join(prefix, "lib", f"python{version}", "os.py")
-    if _lookup(files, stdlib, reference)[1] is None:
+    if _lookup(files, stdlib)[1] is None:
         stdlibs = re.compile(re.escape(posixpath.join(prefix, "lib").lstrip("/")) + r"/python(3\.\d+)/os\.py")
         found = sorted((m.group(1), m.group()) for m in map(stdlibs.fullmatch, files) if m)
         has = ", ".join(f"the standard library of Python {v} (/{p})" for v, p in found) or "no standard library"

@@ -249,6 +249,18 @@ def test_an_app_without_requirements_has_no_deps_layers(workdir: Path) -> None:
     assert [layer["role"] for layer in summary["layers"]] == ["base", "bootstrap", "sources"]
 
 
+def test_build_image_takes_a_tarball_of_the_base(workdir: Path) -> None:
+    with tarfile.open(workdir / "base.tar", "w") as tar:
+        tar.add(workdir / "base", arcname=".")
+    from_directory = build(workdir)
+
+    result = run_build_image(workdir, base="base.tar", output="from-tarball", summary="from-tarball.json")
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads((workdir / "from-tarball.json").read_text()) == from_directory
+    assert layout_files(workdir / "from-tarball") == layout_files(workdir / "image")
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -508,6 +520,33 @@ def test_read_image_picks_the_platforms_image_from_an_index(tmp_path: Path) -> N
         assert image.platform.architecture == Platform.parse(wanted).architecture
 
 
+def test_read_image_accepts_docker_schema_2_and_write_image_gives_its_layers_oci_media_types(tmp_path: Path) -> None:
+    layout = make_base(tmp_path)
+    blobs = layout / "blobs/sha256"
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((blobs / index["manifests"][0]["digest"].split(":")[1]).read_bytes())
+    manifest["mediaType"] = oci.DOCKER_MANIFEST_MEDIA_TYPE
+    manifest["config"]["mediaType"] = oci.DOCKER_CONFIG_MEDIA_TYPE
+    manifest["layers"][0]["mediaType"] = oci.DOCKER_LAYER_MEDIA_TYPE
+    data = json.dumps(manifest).encode()
+    (blobs / hashlib.sha256(data).hexdigest()).write_bytes(data)
+    index["manifests"][0].update(
+        mediaType=oci.DOCKER_MANIFEST_MEDIA_TYPE, digest=f"sha256:{hashlib.sha256(data).hexdigest()}", size=len(data)
+    )
+    (layout / "index.json").write_text(json.dumps(index))
+
+    base = read_image(layout, reference="base:3.12", platform=AMD64)
+    assert base.layers[0].media_type == oci.DOCKER_LAYER_MEDIA_TYPE
+    written = write_image(
+        tmp_path / "image", base=base, layers=[], entrypoint=["x"], working_dir="/", env={}, labels={}, tags=["1"]
+    )
+
+    image = json.loads((tmp_path / "image/blobs/sha256" / written.hex).read_bytes())
+    assert image["mediaType"] == oci.MANIFEST_MEDIA_TYPE
+    assert [layer["mediaType"] for layer in image["layers"]] == [oci.LAYER_MEDIA_TYPE]
+    assert image["layers"][0]["digest"] == base.layers[0].digest
+
+
 def read_error(path: Path, reference: str = "base:3.12", platform: Platform = AMD64) -> str:
     with pytest.raises(ImageError) as error:
         read_image(path, reference=reference, platform=platform)
@@ -669,8 +708,7 @@ def test_find_python_reports_a_symlink_loop(tmp_path: Path) -> None:
 
     assert python_error(image) == (
         "Base image base:3.12: /usr/bin/python3 does not resolve: its symlinks loop (more than 40 hops, at "
-        "/usr/bin/python3 -> python3). To fix, set the target's `python` field to the path of the Python in the "
-        "image, or use another base image."
+        f"/usr/bin/python3 -> python3). {FIX_PYTHON}, or use a base image that has one."
     )
 
 
