@@ -348,6 +348,8 @@ def test_skopeo_and_umoci_accept_the_image_of_a_real_pex_pair_and_it_runs(real_p
     for pex in ("deps.pex", "srcs.pex"):
         shutil.copytree(real_pexes / pex, work / pex, symlinks=True)
     summary = build(work)
+    assert build(work, "again") == summary
+    assert layout_files(work / "again") == layout_files(work / "image")
 
     inspect = subprocess.run(["skopeo", "inspect", f"oci:{work}/image:1.4.0"], check=True, capture_output=True)
     inspected = json.loads(inspect.stdout)
