@@ -83,11 +83,13 @@ def _stage(tree: Path, staging: Path, in_image: str, what: str) -> Path:
         raise ImageError(f"The {what} {tree} is not a directory: image builds need PEXes in pex's loose layout.")
     shutil.copytree(tree, staging, symlinks=True, copy_function=link_or_copy)
     # Unchecked-hash pycs do not depend on file times, and stripdir/prependdir give them the
-    # in-image file names (not the staging directory's), so equal sources give equal bytes.
-    # Files that do not compile (e.g. templates named .py) are left to fail at import, as pip does.
+    # in-image file names (not the staging directory's), so equal sources give equal bytes; `force`
+    # replaces pycs the tree may hold already (named after where they were compiled). Files that do
+    # not compile (e.g. templates named .py) are left to fail at import, as pip does.
     compileall.compile_dir(
         str(staging),
         quiet=2,
+        force=True,
         stripdir=str(staging),
         prependdir=in_image,
         invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,

@@ -347,6 +347,10 @@ def test_skopeo_and_umoci_accept_the_image_of_a_real_pex_pair_and_it_runs(real_p
     make_base(work)
     for pex in ("deps.pex", "srcs.pex"):
         shutil.copytree(real_pexes / pex, work / pex, symlinks=True)
+    # Bytecode the input already has, named after where it was compiled: the image gets its own.
+    subprocess.run([python312(), "-m", "compileall", "-q", str(work / "deps.pex/.deps")], check=True)
+    input_pyc = work / f"deps.pex/.deps/tinydep{WHEEL}/tinydep/__pycache__/__init__.cpython-312.pyc"
+    compiled_before = input_pyc.read_bytes()
     summary = build(work)
     assert build(work, "again") == summary
     assert layout_files(work / "again") == layout_files(work / "image")
@@ -387,6 +391,7 @@ def test_skopeo_and_umoci_accept_the_image_of_a_real_pex_pair_and_it_runs(real_p
     for name, pyc in pycs.items():
         co_filename = subprocess.run([python312(), "-c", read, str(pyc)], check=True, capture_output=True, text=True)
         assert co_filename.stdout == f"{name}\n"
+    assert input_pyc.read_bytes() == compiled_before
 
 
 # --- Layers ---------------------------------------------------------------------------------------
@@ -491,6 +496,13 @@ def test_read_image_reads_a_layout_and_a_tarball_of_one(tmp_path: Path) -> None:
         assert (image.platform, image.env, len(image.layers)) == (AMD64, BASE_ENV, 1)
         assert image.manifest.digest == json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]
         assert find_python(image, "python3", "3.12") == "/usr/bin/python3"
+        # Modes are normalized, but a sticky directory keeps 1777: /tmp stays writable for every user.
+        modes = {path: entry.mode for path, entry in image_filesystem(image).items()}
+        assert (modes["tmp"], modes["opt/python/bin/python3.12"], modes["opt/python/lib/python3.12/os.py"]) == (
+            0o1777,
+            0o755,
+            0o644,
+        )
 
 
 def multi_platform_layout(tmp_path: Path, platforms: Sequence[str]) -> Path:
