@@ -21,6 +21,15 @@ not modified (they are linked into a staging directory, where the bytecode is wr
 
 Writes the layout to `output` and a summary to `summary` (the manifest, config, platform, tags and
 each layer's role). On bad input: the message on stderr, exit status 1, and nothing at `output`.
+
+The deps PEX's layers can also be built on their own, so that a build tool caches them by the
+deps PEX alone and a source edit does not compress the wheels again:
+
+    {"mode": "deps-layers", "deps": "deps.pex", "app_dir": "/app", "python_version": "3.12",
+     "output": "deps-layers"}
+
+writes `output/blobs/sha256/` and `output/layers.json`; an image SPEC then names that directory
+as `"deps_layers": "deps-layers"` instead of `deps`, and the image is byte for byte the same.
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from pex_release.oci import (
+    LAYER_MEDIA_TYPE,
+    Descriptor,
     ImageError,
     Layer,
     Platform,
@@ -51,6 +62,7 @@ from pex_release.oci import (
 # Wheels get a layer each up to this many: with the base's layers and the three others, an image
 # stays under the 128 layers Docker's overlay2 storage driver can stack.
 MAX_WHEEL_LAYERS = 100
+DEPS_LAYERS_LISTING = "layers.json"
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,22 @@ class RoleLayer:
     role: str  # "bootstrap", "wheel", "deps" or "sources"
     name: Optional[str]  # the wheel's file name (several, comma-separated, for a shared layer)
     layer: Layer
+
+    def to_json(self) -> dict[str, Any]:
+        descriptor = self.layer.descriptor
+        return {
+            "role": self.role,
+            "name": self.name,
+            "digest": descriptor.digest,
+            "size": descriptor.size,
+            "diff_id": self.layer.diff_id,
+            "created_by": self.layer.created_by,
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> RoleLayer:
+        descriptor = Descriptor(LAYER_MEDIA_TYPE, value["digest"], value["size"])
+        return cls(value["role"], value["name"], Layer(descriptor, value["diff_id"], value["created_by"]))
 
 
 def wheel_groups(sizes: Mapping[str, int], max_layers: int = MAX_WHEEL_LAYERS) -> list[tuple[str, ...]]:
@@ -97,15 +125,8 @@ def _stage(tree: Path, staging: Path, in_image: str, what: str) -> Path:
     return staging
 
 
-def build_layers(
-    blobs: Path,
-    sources: Path,
-    deps: Optional[Path],
-    app_dir: str,
-    staging: Path,
-    *,
-    max_wheel_layers: int = MAX_WHEEL_LAYERS,
-) -> list[RoleLayer]:
+def sources_layers(blobs: Path, sources: Path, app_dir: str, staging: Path) -> tuple[RoleLayer, RoleLayer]:
+    """The layers of the sources PEX: its `.bootstrap/` (pex's runtime), and the rest."""
     app = app_dir.strip("/")
     srcs = _stage(sources, staging / "srcs.pex", f"/{app}/srcs.pex", "sources PEX")
     if not (srcs / ".bootstrap").is_dir():
@@ -116,37 +137,74 @@ def build_layers(
     bootstrap = write_layer(
         blobs, srcs / ".bootstrap", f"{app}/srcs.pex/.bootstrap", created_by="pex-release: pex bootstrap"
     )
-    layers = [RoleLayer("bootstrap", None, bootstrap)]
-    if deps is not None:
-        staged = _stage(deps, staging / "deps.pex", f"/{app}/deps.pex", "deps PEX")
-        wheels = staged / ".deps"
-        sizes = {p.name: tree_size(p) for p in wheels.iterdir() if p.is_dir()} if wheels.is_dir() else {}
-        for group in wheel_groups(sizes, max_wheel_layers):
-            if len(group) == 1:
-                layer = write_layer(
-                    blobs,
-                    wheels / group[0],
-                    f"{app}/deps.pex/.deps/{group[0]}",
-                    created_by=f"pex-release: wheel {group[0]}",
-                )
-            else:
-                layer = write_layer(
-                    blobs,
-                    wheels,
-                    f"{app}/deps.pex/.deps",
-                    created_by=f"pex-release: wheels {', '.join(group)}",
-                    exclude=[name for name in sizes if name not in group],
-                )
-            layers.append(RoleLayer("wheel", ", ".join(group), layer))
-        metadata = write_layer(
-            blobs, staged, f"{app}/deps.pex", created_by="pex-release: deps PEX", exclude=[".bootstrap", ".deps"]
-        )
-        layers.append(RoleLayer("deps", None, metadata))
-    sources_layer = write_layer(
-        blobs, srcs, f"{app}/srcs.pex", created_by="pex-release: sources PEX", exclude=[".bootstrap"]
+    rest = write_layer(blobs, srcs, f"{app}/srcs.pex", created_by="pex-release: sources PEX", exclude=[".bootstrap"])
+    return RoleLayer("bootstrap", None, bootstrap), RoleLayer("sources", None, rest)
+
+
+def deps_layers(
+    blobs: Path, deps: Path, app_dir: str, staging: Path, *, max_wheel_layers: int = MAX_WHEEL_LAYERS
+) -> list[RoleLayer]:
+    """The layers of the deps PEX: its wheels (see wheel_groups), then the rest but `.bootstrap/`."""
+    app = app_dir.strip("/")
+    staged = _stage(deps, staging / "deps.pex", f"/{app}/deps.pex", "deps PEX")
+    wheels = staged / ".deps"
+    sizes = {p.name: tree_size(p) for p in wheels.iterdir() if p.is_dir()} if wheels.is_dir() else {}
+    layers = []
+    for group in wheel_groups(sizes, max_wheel_layers):
+        if len(group) == 1:
+            (name,) = group
+            layer = write_layer(
+                blobs, wheels / name, f"{app}/deps.pex/.deps/{name}", created_by=f"pex-release: wheel {name}"
+            )
+        else:
+            layer = write_layer(
+                blobs,
+                wheels,
+                f"{app}/deps.pex/.deps",
+                created_by=f"pex-release: wheels {', '.join(group)}",
+                exclude=[name for name in sizes if name not in group],
+            )
+        layers.append(RoleLayer("wheel", ", ".join(group), layer))
+    metadata = write_layer(
+        blobs, staged, f"{app}/deps.pex", created_by="pex-release: deps PEX", exclude=[".bootstrap", ".deps"]
     )
-    layers.append(RoleLayer("sources", None, sources_layer))
+    return [*layers, RoleLayer("deps", None, metadata)]
+
+
+def prebuilt_deps_layers(directory: Path, blobs: Path, app_dir: str, python_version: str) -> list[RoleLayer]:
+    """The layers a `deps-layers` run wrote to directory, linked into blobs."""
+    listing = json.loads((directory / DEPS_LAYERS_LISTING).read_text())
+    built_for = (listing["app_dir"], listing["python_version"])
+    if built_for != (app_dir, python_version):
+        raise ImageError(
+            f"The deps layers in {directory} were built for {built_for[0]} and Python {built_for[1]}, not "
+            f"{app_dir} and Python {python_version}. To fix, build them again with this image's app_dir and Python."
+        )
+    layers = [RoleLayer.from_json(value) for value in listing["layers"]]
+    blobs.mkdir(parents=True, exist_ok=True)
+    for r in layers:
+        link_or_copy(str(directory / "blobs" / "sha256" / r.layer.descriptor.hex), str(blobs / r.layer.descriptor.hex))
     return layers
+
+
+def _check_python(version: str) -> None:
+    running = "{}.{}".format(*sys.version_info[:2])
+    if running != version:
+        raise ImageError(
+            f"build_image.py runs with Python {running}, but the image's Python is {version}: bytecode compiled "
+            f"by this Python would not be used there. To fix, run it with Python {version}."
+        )
+
+
+def build_deps_layers(spec: Mapping[str, Any], out: Path, staging: Path) -> dict[str, Any]:
+    """Writes the deps PEX's layers and their listing to the directory `out`; returns the listing."""
+    version = spec["python_version"]
+    _check_python(version)
+    app_dir = "/" + spec["app_dir"].strip("/")
+    layers = deps_layers(out / "blobs" / "sha256", Path(spec["deps"]), app_dir, staging)
+    listing = {"app_dir": app_dir, "python_version": version, "layers": [r.to_json() for r in layers]}
+    (out / DEPS_LAYERS_LISTING).write_text(json.dumps(listing, indent=2, sort_keys=True) + "\n")
+    return listing
 
 
 def build(spec: Mapping[str, Any], layout: Path, staging: Path) -> dict[str, Any]:
@@ -154,12 +212,7 @@ def build(spec: Mapping[str, Any], layout: Path, staging: Path) -> dict[str, Any
     for tag in spec["tags"]:
         check_tag(tag)
     version = spec["python_version"]
-    running = "{}.{}".format(*sys.version_info[:2])
-    if running != version:
-        raise ImageError(
-            f"build_image.py runs with Python {running}, but the image's Python is {version}: bytecode compiled "
-            f"by this Python would not be used there. To fix, run it with Python {version}."
-        )
+    _check_python(version)
     platform = Platform.parse(spec["platform"])
     # A tarball is extracted beside the layout, so that its blobs can be hard-linked into it.
     base = read_image(
@@ -167,13 +220,15 @@ def build(spec: Mapping[str, Any], layout: Path, staging: Path) -> dict[str, Any
     )
     python = find_python(base, spec["python"], version)
     app_dir = "/" + spec["app_dir"].strip("/")
-    layers = build_layers(
-        layout / "blobs" / "sha256",
-        Path(spec["sources"]),
-        Path(spec["deps"]) if spec.get("deps") else None,
-        app_dir,
-        staging,
-    )
+    blobs = layout / "blobs" / "sha256"
+    bootstrap, sources = sources_layers(blobs, Path(spec["sources"]), app_dir, staging)
+    if spec.get("deps_layers"):
+        deps = prebuilt_deps_layers(Path(spec["deps_layers"]), blobs, app_dir, version)
+    elif spec.get("deps"):
+        deps = deps_layers(blobs, Path(spec["deps"]), app_dir, staging)
+    else:
+        deps = []
+    layers = [bootstrap, *deps, sources]
     manifest = write_image(
         layout,
         base=base,
@@ -195,16 +250,7 @@ def build(spec: Mapping[str, Any], layout: Path, staging: Path) -> dict[str, Any
                 {"role": "base", "name": None, "digest": d.digest, "size": d.size, "diff_id": diff_id}
                 for d, diff_id in zip(base.layers, base.diff_ids)
             ),
-            *(
-                {
-                    "role": r.role,
-                    "name": r.name,
-                    "digest": r.layer.descriptor.digest,
-                    "size": r.layer.descriptor.size,
-                    "diff_id": r.layer.diff_id,
-                }
-                for r in layers
-            ),
+            *({k: v for k, v in r.to_json().items() if k != "created_by"} for r in layers),
         ],
     }
 
@@ -214,12 +260,14 @@ def main(argv: Sequence[str]) -> int:
         print(__doc__.splitlines()[0], file=sys.stderr)
         return 2
     spec = json.loads(Path(argv[0]).read_text())
+    run = build_deps_layers if spec.get("mode") == "deps-layers" else build
     output = Path(spec["output"])
     output.parent.mkdir(parents=True, exist_ok=True)
     # Built beside `output` and renamed into place, so that a failure leaves nothing there.
     work = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
-        summary = build(spec, work / "layout", work / "staging")
+        (work / "layout").mkdir()
+        summary = run(spec, work / "layout", work / "staging")
         if output.exists():
             shutil.rmtree(output)
         os.replace(work / "layout", output)
@@ -228,7 +276,8 @@ def main(argv: Sequence[str]) -> int:
         return 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    Path(spec["summary"]).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    if spec.get("summary"):
+        Path(spec["summary"]).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return 0
 
 

@@ -261,6 +261,25 @@ def test_build_image_takes_a_tarball_of_the_base(workdir: Path) -> None:
     assert layout_files(workdir / "from-tarball") == layout_files(workdir / "image")
 
 
+def test_deps_layers_built_on_their_own_give_the_same_image(workdir: Path) -> None:
+    in_one_run = build(workdir)
+    deps_spec = {"mode": "deps-layers", "deps": "deps.pex", "app_dir": "/app", "python_version": "3.12"}
+
+    result = run_build_image(workdir, **deps_spec, output="deps-layers", summary=None)
+    assert (result.returncode, result.stderr) == (0, "")
+    result = run_build_image(workdir, deps=None, deps_layers="deps-layers", output="two-runs", summary="two-runs.json")
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads((workdir / "two-runs.json").read_text()) == in_one_run
+    assert layout_files(workdir / "two-runs") == layout_files(workdir / "image")
+    result = run_build_image(workdir, app_dir="/srv", deps=None, deps_layers="deps-layers", output="srv")
+    assert result.returncode == 1 and not (workdir / "srv").exists()
+    assert (
+        "The deps layers in deps-layers were built for /app and Python 3.12, not /srv and Python 3.12. To fix, "
+        "build them again with this image's app_dir and Python."
+    ) in result.stderr
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -469,12 +488,9 @@ def test_wheel_groups_share_one_layer_among_the_smallest_beyond_the_limit() -> N
 
 
 def test_build_layers_puts_the_smallest_wheels_into_one_shared_layer(tmp_path: Path) -> None:
-    write_tree(tmp_path / "srcs.pex", SOURCES)
     deps = write_tree(tmp_path / "deps.pex", {**DEPS, ".deps/big-1.0-py3-none-any.whl/big/__init__.py": "B" * 5000})
 
-    layers = build_image.build_layers(
-        tmp_path / "blobs", tmp_path / "srcs.pex", deps, "/app", tmp_path / "staging", max_wheel_layers=2
-    )
+    layers = build_image.deps_layers(tmp_path / "blobs", deps, "/app", tmp_path / "staging", max_wheel_layers=2)
 
     wheels = [r for r in layers if r.role == "wheel"]
     assert [r.name for r in wheels] == [f"big{WHEEL}", f"bar-2.0-py3-none-any.whl, foo{WHEEL}"]
