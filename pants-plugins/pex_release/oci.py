@@ -467,14 +467,14 @@ def image_filesystem(image: OciImage) -> Mapping[str, FileEntry]:
                 link = _normalized(member.linkname) if member.islnk() else None
                 added[path] = _entry(path, member, added.get(link) or files.get(link) if link else None)
         for path, entry in added.items():
-            if entry.kind != "dir":
+            lower = files.get(path)
+            if lower is not None and lower.kind == "dir" and entry.kind != "dir":
                 _remove_tree(files, path)  # a file replacing a directory hides what was under it
             files[path] = entry
-    for path in list(files):
-        parent = posixpath.dirname(path)
-        while parent and parent not in files:
-            files[parent] = FileEntry(parent, "dir", 0o755)
-            parent = posixpath.dirname(parent)
+            parent = posixpath.dirname(path)
+            while parent and parent not in files:
+                files[parent] = FileEntry(parent, "dir", 0o755)
+                parent = posixpath.dirname(parent)
     return files
 
 
