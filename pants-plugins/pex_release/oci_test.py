@@ -487,7 +487,7 @@ def test_wheel_groups_share_one_layer_among_the_smallest_beyond_the_limit() -> N
     assert build_image.wheel_groups({n: 1 for n in list(sizes)[:100]}) == [(n,) for n in sorted(sizes)[:100]]
 
 
-def test_build_layers_puts_the_smallest_wheels_into_one_shared_layer(tmp_path: Path) -> None:
+def test_deps_layers_put_the_smallest_wheels_into_one_shared_layer(tmp_path: Path) -> None:
     deps = write_tree(tmp_path / "deps.pex", {**DEPS, ".deps/big-1.0-py3-none-any.whl/big/__init__.py": "B" * 5000})
 
     layers = build_image.deps_layers(tmp_path / "blobs", deps, "/app", tmp_path / "staging", max_wheel_layers=2)
