@@ -148,3 +148,32 @@ def http_server(root: Path) -> Iterator[HttpServer]:
         state.stopping.set()
         server.shutdown()
         server.server_close()
+
+
+# In a test sandbox, from the test target's dependency on `//build-support:oci-registry`.
+OCI_REGISTRY_SCRIPT = Path("build-support/oci-registry")
+
+
+@dataclass(frozen=True)
+class OciRegistry:
+    address: str  # 127.0.0.1:<port>, the host part of image references
+    data_dir: Path  # the registry's storage: tests may damage a blob there
+    username: str | None = None  # the basic-auth user it requires, if any
+    password: str | None = None
+
+
+@contextlib.contextmanager
+def oci_registry(state_dir: Path, *, username: str | None = None, password: str | None = None) -> Iterator[OciRegistry]:
+    """Debian's docker-registry on loopback through build-support/oci-registry, with htpasswd auth
+    when given a user and password (test values)."""
+    script = OCI_REGISTRY_SCRIPT.resolve()
+    auth = ["--htpasswd-user", username, "--htpasswd-password", password] if username and password else []
+    started = subprocess.run(
+        [sys.executable, str(script), "start", "--dir", str(state_dir), *auth], capture_output=True, text=True
+    )
+    assert started.returncode == 0, f"build-support/oci-registry start failed:\n{started.stderr}"
+    try:
+        state = json.loads((state_dir / "server.json").read_text())
+        yield OciRegistry(state["address"], Path(state["data_dir"]), username, password)
+    finally:
+        subprocess.run([sys.executable, str(script), "stop", "--dir", str(state_dir)], check=True)

@@ -1,0 +1,630 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""Pushes OCI image layouts to a registry and pulls images from one (Registry HTTP API v2).
+`pants package`/`pants publish` run it as a tool PEX of the `oci` resolve.
+
+    python -m pex_release.oci_registry push --layout DIR --repository HOST[:PORT]/NAME [--tag T]... [--insecure]
+    python -m pex_release.oci_registry pull --reference HOST[:PORT]/NAME[:TAG]@sha256:HEX
+                                            --platform OS/ARCH[/VARIANT] --output DIR [--insecure]
+
+push uploads the blobs the registry lacks (after a HEAD of each), then the manifest by its digest,
+then each tag (default: the layout's `org.opencontainers.image.ref.name`s), so a tag never names a
+manifest whose blobs are missing and an interrupted push is completed by a rerun. It prints a line
+per uploaded blob, then `pushed N blobs (B bytes), skipped M blobs (B bytes); HOST/NAME@sha256:...
+tagged T1, T2`.
+
+pull writes DIR as an OCI layout holding the image for the platform (an image index resolves to
+that platform's manifest), every byte checked against the reference's digest and the descriptors.
+A reference must have a digest: a tag moves, and the image would not be reproducible.
+
+Credentials come from $REGISTRY_AUTH_FILE, else $DOCKER_CONFIG/config.json, else
+~/.docker/config.json (`auths.<host>`: `auth`, base64 of user:password, or `username`/`password`);
+credential helpers are not run. Plain http is used only for loopback registries or with
+--insecure. On failure: `oci_registry: error: ...` on stderr, exit code 1, never a secret.
+
+oras-py does the HTTP (its session and its token/basic auth handshakes) and validates layouts;
+this module adds what it lacks: reference checks, the credential sources, status checks with clear
+errors, skipped-blob accounting, concurrent and streamed transfers, several tags, platform selection
+and digest verification of everything pulled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import shutil
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, NoReturn, Sequence
+
+import oras.defaults
+import oras.layout
+import oras.provider
+import requests
+
+from pex_release.repository import concurrently
+
+PROG = "oci_registry"
+MANIFEST_TYPES = (oras.defaults.default_manifest_media_type, oras.defaults.docker_manifest_media_type)
+INDEX_TYPES = (oras.defaults.default_index_media_type, oras.defaults.docker_manifest_list_media_type)
+REF_NAME = oras.defaults.oci_ref_name_annotation
+PING_TIMEOUT_SECONDS = 30.0
+CHUNK = 1 << 20
+
+# The distribution spec's grammar (distribution/reference), sha256 digests only.
+_HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)(?::[0-9]+)?"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+_DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
+_REPOSITORY = re.compile(rf"(?P<host>{_HOST})/(?P<name>{_COMPONENT}(?:/{_COMPONENT})*)")
+# Docker Hub's API and credential names for the docker.io in references.
+DOCKER_HUB = "docker.io"
+_DOCKER_HUB_API = "registry-1.docker.io"
+_DOCKER_HUB_ALIASES = ("index.docker.io", "registry-1.docker.io")
+
+
+class RegistryError(Exception):
+    """A failure with a message for the user: what, which reference, and the fix."""
+
+
+# The credentials read, kept out of every message this tool prints.
+_SECRETS: set[str] = set()
+
+
+def redacted(text: str) -> str:
+    for secret in _SECRETS:
+        text = text.replace(secret, "<redacted>")
+    return text
+
+
+def check_tag(tag: str) -> str:
+    # The lead swaps this for pex_release.oci.check_tag once oci.py is on main.
+    if not _TAG.fullmatch(tag):
+        raise RegistryError(
+            f"tag {tag!r} is not valid: a tag is 1 to 128 letters, digits, '_', '.' and '-', "
+            "and does not start with '.' or '-' (OCI distribution spec)"
+        )
+    return tag
+
+
+# --- References --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Repository:
+    host: str  # as written: HOST[:PORT]
+    name: str  # path components: acme/api
+
+    @classmethod
+    def parse(cls, text: str, what: str) -> "Repository":
+        match = _REPOSITORY.fullmatch(text)
+        host = text.split("/", 1)[0]
+        if not match or not ("." in host or ":" in host or host == "localhost"):
+            raise RegistryError(
+                f"{what} {text!r} is not HOST[:PORT]/NAME: it must start with the registry's host "
+                "(e.g. registry.example.com/acme/api, localhost:5000/api, docker.io/library/python), "
+                "then lowercase path components"
+            )
+        return cls(match["host"], match["name"])
+
+    @property
+    def hostname(self) -> str:
+        host = self.host.rsplit(":", 1)[0] if not self.host.endswith("]") else self.host
+        return host.strip("[]")
+
+    @property
+    def api_host(self) -> str:
+        return _DOCKER_HUB_API if self.host == DOCKER_HUB else self.host
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.hostname == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.hostname).is_loopback
+        except ValueError:
+            return False
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Reference:
+    repository: Repository
+    tag: str | None
+    digest: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Reference":
+        rest, at, digest = text.partition("@")
+        if not at:
+            raise RegistryError(
+                f"reference {text!r} has no digest: pin it as {text}@sha256:<hex> (`skopeo inspect "
+                "docker://REF` prints it), since a tag moves and the image would not be reproducible"
+            )
+        if not _DIGEST.fullmatch(digest):
+            raise RegistryError(f"reference {text!r}: the digest must be sha256: and 64 lowercase hex digits")
+        name, colon, tag = rest.rpartition(":")
+        if not colon or "/" in tag:
+            name, tag = rest, None
+        if tag is not None:
+            check_tag(tag)
+        return cls(Repository.parse(name, "reference"), tag, digest)
+
+    def __str__(self) -> str:
+        return f"{self.repository}{':' + self.tag if self.tag else ''}@{self.digest}"
+
+
+# --- Credentials -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+    source: str  # the auth file they come from
+
+
+@dataclass(frozen=True)
+class CredentialLookup:
+    credentials: Credentials | None
+    source: str | None  # the auth file read, if any
+    helper: str | None  # a credential helper the file names for the host, which this tool does not run
+
+
+def auth_file() -> Path | None:
+    """REGISTRY_AUTH_FILE, else $DOCKER_CONFIG/config.json, else ~/.docker/config.json; None if absent."""
+    named = os.environ.get("REGISTRY_AUTH_FILE")
+    if named:
+        if not Path(named).is_file():
+            raise RegistryError(f"REGISTRY_AUTH_FILE names {named}, which is not a file: fix or unset it")
+        return Path(named)
+    docker_config = os.environ.get("DOCKER_CONFIG")
+    path = Path(docker_config) / "config.json" if docker_config else Path.home() / ".docker" / "config.json"
+    return path if path.is_file() else None
+
+
+def _registry_key(key: str) -> str:
+    """An `auths` key as docker writes it (host, https://host, https://index.docker.io/v1/) -> host."""
+    host = key.split("://", 1)[-1].split("/", 1)[0]
+    return DOCKER_HUB if host in _DOCKER_HUB_ALIASES else host
+
+
+def find_credentials(repository: Repository) -> CredentialLookup:
+    path = auth_file()
+    if path is None:
+        return CredentialLookup(None, None, None)
+    try:
+        config = json.loads(path.read_text())
+        auths = config.get("auths") or {}
+        entry = next((v for k, v in auths.items() if _registry_key(k) == repository.host), None)
+        helper = (config.get("credHelpers") or {}).get(repository.host) or config.get("credsStore")
+    except (OSError, ValueError, AttributeError):
+        raise RegistryError(f"cannot read the registry credentials in {path}: it is not a JSON auth file") from None
+    if not entry or not isinstance(entry, dict):
+        return CredentialLookup(None, str(path), helper)
+    if entry.get("auth"):
+        try:
+            username, colon, password = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError, TypeError):
+            colon = ""
+        if not colon:
+            raise RegistryError(
+                f"{path}: auths.{repository.host}.auth is not base64 of user:password; run `docker login {repository.host}`"
+            )
+    elif entry.get("username") and entry.get("password"):
+        username, password = entry["username"], entry["password"]
+    else:
+        return CredentialLookup(None, str(path), helper)
+    _SECRETS.update(s for s in (password, entry.get("auth"), base64.b64encode(f"{username}:{password}".encode()).decode()) if s)
+    return CredentialLookup(Credentials(username, password, str(path)), str(path), helper)
+
+
+# --- The registry --------------------------------------------------------------------------------------
+
+
+class _Registry(oras.provider.Registry):
+    def do_request(self, *args, **kwargs) -> requests.Response:
+        # oras retries every failure five times over two minutes; here a failure is reported at once
+        # (a rerun completes a push: it uploads only what is missing).
+        return oras.provider.Registry.do_request.__wrapped__(self, *args, **kwargs)
+
+
+def _os_error(exc: BaseException) -> str:
+    """The OS-level cause of a connection failure ("[Errno 111] Connection refused"), else the error."""
+    seen, todo = set(), [exc]
+    while todo:
+        e = todo.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.strerror:
+            return f"[Errno {e.errno}] {e.strerror}" if e.errno else e.strerror
+        todo += [c for c in (getattr(e, "reason", None), e.__cause__, e.__context__, *e.args) if isinstance(c, BaseException)]
+    return str(exc)
+
+
+def _registry_errors(response: requests.Response) -> str:
+    """The codes and messages of a registry's error body: `MANIFEST_UNKNOWN: manifest unknown`."""
+    try:
+        errors = response.json().get("errors") or []
+        text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict))
+    except (ValueError, AttributeError):
+        text = ""
+    return f"HTTP {response.status_code}{' ' + text if text else ''}"
+
+
+class Client:
+    """One repository of one registry, with its credentials, for the requests of a push or a pull."""
+
+    def __init__(self, repository: Repository, subject: str, insecure: bool) -> None:
+        self.repository = repository
+        self.subject = subject  # what the user named, for messages
+        self.scheme = "http" if insecure or repository.is_loopback else "https"
+        self.lookup = find_credentials(repository)
+        self.registry = self._connect()
+        self._print_lock = threading.Lock()
+
+    def _url(self, path: str) -> str:
+        return f"{self.scheme}://{self.repository.api_host}{path}"
+
+    def _connect(self) -> _Registry:
+        """Pings /v2/ (the API's version check) to learn whether and how the registry authenticates."""
+        session = requests.Session()
+        try:
+            ping = session.get(self._url("/v2/"), timeout=PING_TIMEOUT_SECONDS)
+        except requests.exceptions.SSLError as e:
+            raise RegistryError(
+                f"{self.subject}: TLS with {self.repository.host} failed ({_os_error(e)}); a plain-http registry "
+                "that is not on loopback needs --insecure"
+            ) from None
+        except requests.exceptions.RequestException as e:
+            raise RegistryError(
+                f"{self.subject}: cannot reach the registry at {self.repository.api_host} ({self.scheme}): "
+                f"{_os_error(e)}; check the host and port, and that the registry runs"
+            ) from None
+        challenge = ping.headers.get("WWW-Authenticate", "")
+        if ping.status_code == 401 and challenge.lower().startswith("basic"):
+            backend = "basic"
+            if self.lookup.credentials is None:
+                raise self._auth_error()
+        elif ping.status_code in (200, 401):
+            backend = "token"
+        else:
+            raise RegistryError(
+                f"{self.subject}: {self.repository.api_host} does not answer as an OCI registry "
+                f"({_registry_errors(ping)} on /v2/)"
+            )
+        registry = _Registry(hostname=self.repository.api_host, insecure=self.scheme == "http", auth_backend=backend)
+        if self.lookup.credentials is not None:
+            registry.auth.set_basic_auth(self.lookup.credentials.username, self.lookup.credentials.password)
+        return registry
+
+    def _auth_error(self) -> RegistryError:
+        host, lookup = self.repository.host, self.lookup
+        if lookup.credentials is not None:
+            return RegistryError(
+                f"{self.subject}: {host} refused the credentials of {lookup.credentials.username!r} from "
+                f"{lookup.credentials.source}; renew them with `docker login {host}` (or "
+                f"`podman login --authfile $REGISTRY_AUTH_FILE {host}`)"
+            )
+        if lookup.helper:
+            return RegistryError(
+                f"{self.subject}: {host} requires credentials, and {lookup.source} names the credential helper "
+                f"{lookup.helper!r} for it, which is not supported: use an auth file instead, e.g. "
+                f"`podman login --authfile FILE {host}` and REGISTRY_AUTH_FILE=FILE"
+            )
+        sources = lookup.source or "REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json (none exists)"
+        return RegistryError(
+            f"{self.subject}: {host} requires credentials and there are none for it in {sources}; "
+            f"run `docker login {host}`"
+        )
+
+    def request(self, method: str, path: str, what: str, ok: Sequence[int], **kwargs) -> requests.Response:
+        """A request through oras (which authenticates), with a clear error for any other status."""
+        try:
+            response = self.registry.do_request(self._url(path), method, **kwargs)
+        except requests.exceptions.RequestException as e:
+            raise RegistryError(f"{self.subject}: {what} failed: {_os_error(e)}") from None
+        except ValueError:  # oras: "Cannot respond to request for authentication."
+            raise self._auth_error() from None
+        if response.status_code in ok:
+            return response
+        if response.status_code in (401, 403):
+            raise self._auth_error()
+        if response.status_code == 404 and method in ("GET", "HEAD") and "/manifests/" in path:
+            raise RegistryError(
+                f"{self.subject}: not found in {self.repository.host} ({_registry_errors(response)}); check the "
+                "repository name and the digest"
+            )
+        raise RegistryError(f"{self.subject}: {what} failed: {self.repository.host} answered {_registry_errors(response)}")
+
+    def say(self, line: str) -> None:
+        with self._print_lock:
+            print(line, flush=True)
+
+    # --- Blobs and manifests ---
+
+    def has_blob(self, digest: str) -> bool:
+        return self.request("HEAD", f"/v2/{self.repository.name}/blobs/{digest}", f"checking for blob {digest}", (200, 404)).status_code == 200
+
+    def upload_blob(self, blob: "LayoutBlob") -> None:
+        started = self.request(
+            "POST", f"/v2/{self.repository.name}/blobs/uploads/", f"starting the upload of {blob.digest}", (202,),
+            headers={"Content-Length": "0"},
+        )
+        location = started.headers.get("Location", "")
+        url = location if location.startswith("http") else self._url(location)
+        url += ("&" if "?" in url else "?") + f"digest={blob.digest}"
+        try:
+            response = self.registry.do_request(
+                url, "PUT", data=_FileBody(blob.path, blob.size),
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(blob.size)},
+            )
+        except requests.exceptions.RequestException as e:
+            raise RegistryError(f"{self.subject}: uploading blob {blob.digest} failed: {_os_error(e)}") from None
+        except OSError as e:  # reading the layout
+            raise RegistryError(f"{self.subject}: cannot read {blob.path}: {e.strerror}") from None
+        if response.status_code in (401, 403):
+            raise self._auth_error()
+        if response.status_code != 201:
+            hint = (
+                f"; {blob.path} does not match its digest: rebuild the layout"
+                if "DIGEST_INVALID" in response.text or "SIZE_INVALID" in response.text
+                else ""
+            )
+            raise RegistryError(
+                f"{self.subject}: uploading blob {blob.digest} failed: {self.repository.host} answered "
+                f"{_registry_errors(response)}{hint}"
+            )
+
+    def put_manifest(self, reference: str, manifest: bytes, media_type: str) -> None:
+        self.request(
+            "PUT", f"/v2/{self.repository.name}/manifests/{reference}", f"putting the manifest as {reference}", (201,),
+            data=manifest, headers={"Content-Type": media_type},
+        )
+
+    def get_manifest(self, digest: str) -> tuple[bytes, str]:
+        """The manifest or index with this digest, its bytes checked against it, and its media type."""
+        response = self.request(
+            "GET", f"/v2/{self.repository.name}/manifests/{digest}", f"getting manifest {digest}", (200,),
+            headers={"Accept": ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))},
+        )
+        content = response.content
+        actual = "sha256:" + hashlib.sha256(content).hexdigest()
+        if actual != digest:
+            raise RegistryError(f"{self.subject}: the registry served a manifest with digest {actual} for {digest}")
+        try:
+            media_type = json.loads(content).get("mediaType") or response.headers.get("Content-Type", "")
+        except (ValueError, AttributeError):
+            raise RegistryError(f"{self.subject}: manifest {digest} is not JSON") from None
+        return content, media_type
+
+    def download_blob(self, descriptor: dict, blobs_dir: Path) -> None:
+        """Writes the blob to blobs_dir/<hex>, checking its size and sha256 against the descriptor."""
+        digest, size = descriptor["digest"], descriptor["size"]
+        target = blobs_dir / digest.split(":", 1)[1]
+        response = self.request("GET", f"/v2/{self.repository.name}/blobs/{digest}", f"downloading blob {digest}", (200,), stream=True)
+        hasher, written = hashlib.sha256(), 0
+        try:
+            with response, open(target, "wb") as out:
+                for chunk in response.iter_content(CHUNK):
+                    hasher.update(chunk)
+                    written += len(chunk)
+                    out.write(chunk)
+        except requests.exceptions.RequestException as e:
+            raise RegistryError(f"{self.subject}: downloading blob {digest} failed: {_os_error(e)}") from None
+        actual = "sha256:" + hasher.hexdigest()
+        if (actual, written) != (digest, size):
+            raise RegistryError(
+                f"{self.subject}: blob {digest} arrived damaged ({written:,} bytes with digest {actual}, "
+                f"expected {size:,} bytes): retry, and if it persists the registry's copy is corrupt"
+            )
+
+
+class _FileBody:
+    """A file as a request body: streamed, and read from its start each time it is sent."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path, self.size = path, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[bytes]:
+        with open(self.path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+
+
+# --- push ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayoutBlob:
+    digest: str
+    size: int
+    path: Path
+
+
+@dataclass(frozen=True)
+class LayoutImage:
+    manifest: bytes
+    media_type: str
+    digest: str
+    blobs: tuple[LayoutBlob, ...]  # layers, then the config
+    tags: tuple[str, ...]  # the layout's ref names
+
+
+def read_layout(directory: Path) -> LayoutImage:
+    """The one image of an OCI layout (every index.json entry names the same manifest)."""
+    where = f"--layout {directory}"
+    try:
+        layout = oras.layout.Layout(str(directory))
+        index = json.loads((directory / "index.json").read_bytes())
+        entries = index["manifests"]
+        digests = {e["digest"] for e in entries}
+        if len(digests) != 1:
+            raise RegistryError(
+                f"{where} holds {len(digests)} images ({', '.join(sorted(digests)) or 'none'}); push a layout of one image"
+            )
+        (digest,) = digests
+        manifest_path = layout.digest_to_blob_path(digest)
+        manifest = manifest_path.read_bytes()
+        parsed = json.loads(manifest)
+        media_type = parsed.get("mediaType") or entries[0].get("mediaType", "")
+        if media_type not in MANIFEST_TYPES:
+            raise RegistryError(f"{where}: {digest} is a {media_type or 'manifest without mediaType'}, not an image manifest")
+        descriptors = [*parsed["layers"], parsed["config"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RegistryError(f"{where} is not a readable OCI image layout: {e}; rebuild it") from None
+    if "sha256:" + hashlib.sha256(manifest).hexdigest() != digest:
+        raise RegistryError(f"{where}: {manifest_path} does not match its digest {digest}; rebuild the layout")
+    blobs: dict[str, LayoutBlob] = {}
+    for d in descriptors:
+        path = layout.digest_to_blob_path(d["digest"])
+        if not path.exists():
+            raise RegistryError(f"{where} lacks blob {d['digest']}, which manifest {digest} names; rebuild the layout")
+        blobs.setdefault(d["digest"], LayoutBlob(d["digest"], int(d["size"]), path))
+    tags = tuple(dict.fromkeys(e["annotations"][REF_NAME] for e in entries if REF_NAME in (e.get("annotations") or {})))
+    return LayoutImage(manifest, media_type, digest, tuple(blobs.values()), tags)
+
+
+def _bytes(blobs: Sequence[LayoutBlob]) -> str:
+    count = len(blobs)
+    return f"{count:,} blob{'' if count == 1 else 's'} ({sum(b.size for b in blobs):,} bytes)"
+
+
+def push(layout_dir: Path, repository_text: str, tags: Sequence[str], insecure: bool) -> None:
+    repository = Repository.parse(repository_text, "--repository")
+    image = read_layout(layout_dir)
+    tags = [check_tag(t) for t in (tags or image.tags)]
+    client = Client(repository, str(repository), insecure)
+
+    def push_blob(blob: LayoutBlob) -> bool:
+        if client.has_blob(blob.digest):
+            return False
+        client.upload_blob(blob)
+        client.say(f"  uploaded {blob.digest} ({blob.size:,} bytes)")
+        return True
+
+    uploaded = concurrently(push_blob, image.blobs)
+    # Only now that every blob is there: the manifest, by digest, then the tags that name it.
+    client.put_manifest(image.digest, image.manifest, image.media_type)
+    for tag in tags:
+        client.put_manifest(tag, image.manifest, image.media_type)
+    pushed = [b for b, done in zip(image.blobs, uploaded) if done]
+    skipped = [b for b, done in zip(image.blobs, uploaded) if not done]
+    tagged = f"tagged {', '.join(tags)}" if tags else "untagged"
+    client.say(f"pushed {_bytes(pushed)}, skipped {_bytes(skipped)}; {repository}@{image.digest} {tagged}")
+
+
+# --- pull ----------------------------------------------------------------------------------------------
+
+
+def _platform(descriptor_or_config: dict) -> str:
+    p = descriptor_or_config.get("platform", descriptor_or_config)
+    return "/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
+
+
+def _matches(platform: str, candidate: str) -> bool:
+    # linux/arm64 matches linux/arm64/v8: a variant is compared only when the platform names one.
+    return candidate == platform or (platform.count("/") == 1 and candidate.rsplit("/", 1)[0] == platform)
+
+
+def pull(reference_text: str, platform: str, output: Path, insecure: bool) -> None:
+    reference = Reference.parse(reference_text)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise RegistryError(f"--output {output} already exists and is not empty; remove it or choose another")
+    client = Client(reference.repository, str(reference), insecure)
+    content, media_type = client.get_manifest(reference.digest)
+    descriptor = {"mediaType": media_type, "digest": reference.digest, "size": len(content)}
+    if media_type in INDEX_TYPES:
+        entries = json.loads(content).get("manifests") or []
+        chosen = next((e for e in entries if _matches(platform, _platform(e))), None)
+        if chosen is None:
+            available = ", ".join(sorted({_platform(e) for e in entries if e.get("platform")})) or "none"
+            raise RegistryError(f"{reference}: the image has no {platform} variant (it has: {available}); pick an image for {platform}")
+        descriptor = {k: chosen[k] for k in ("mediaType", "digest", "size", "platform") if k in chosen}
+        content, media_type = client.get_manifest(chosen["digest"])
+        descriptor["mediaType"] = media_type
+    if media_type not in MANIFEST_TYPES:
+        raise RegistryError(f"{reference}: {media_type or 'a manifest without mediaType'} is not an image manifest this tool reads")
+    manifest = json.loads(content)
+    staging = output.parent / f".{output.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    blobs_dir = staging / "blobs" / "sha256"
+    blobs_dir.mkdir(parents=True)
+    try:
+        client.download_blob(manifest["config"], blobs_dir)
+        config = json.loads((blobs_dir / manifest["config"]["digest"].split(":", 1)[1]).read_bytes())
+        if not _matches(platform, _platform(config)):
+            raise RegistryError(f"{reference}: the image is for {_platform(config)}, not {platform}; pick an image for {platform}")
+        concurrently(lambda layer: client.download_blob(layer, blobs_dir), manifest["layers"])
+        (blobs_dir / descriptor["digest"].split(":", 1)[1]).write_bytes(content)
+        if reference.tag:
+            descriptor["annotations"] = {REF_NAME: reference.tag}
+        index = {"schemaVersion": 2, "mediaType": oras.defaults.default_index_media_type, "manifests": [descriptor]}
+        (staging / "index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        (staging / "oci-layout").write_text(json.dumps({"imageLayoutVersion": oras.defaults.oci_layout_version_pin}) + "\n")
+        if output.exists():
+            output.rmdir()
+        os.rename(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    client.say(f"pulled {reference} for {platform} into {output}: manifest {descriptor['digest']}, {len(manifest['layers'])} layers")
+
+
+# --- main ----------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=PROG, description="Push OCI image layouts to a registry, and pull images from one.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    push_parser = commands.add_parser("push", help="upload an OCI layout's image: missing blobs, the manifest, the tags")
+    push_parser.add_argument("--layout", required=True, type=Path, metavar="DIR", help="an OCI image layout of one image")
+    push_parser.add_argument("--repository", required=True, metavar="HOST[:PORT]/NAME", help="where to push")
+    push_parser.add_argument(
+        "--tag", action="append", default=[], metavar="T", help="a tag to set (repeatable; default: the layout's ref names)"
+    )
+    pull_parser = commands.add_parser("pull", help="download an image, by digest, into an OCI layout")
+    pull_parser.add_argument("--reference", required=True, metavar="HOST[:PORT]/NAME[:TAG]@sha256:HEX", help="the image")
+    pull_parser.add_argument("--platform", required=True, metavar="OS/ARCH[/VARIANT]", help="e.g. linux/amd64")
+    pull_parser.add_argument("--output", required=True, type=Path, metavar="DIR", help="the layout to write (new or empty)")
+    for sub in (push_parser, pull_parser):
+        sub.add_argument("--insecure", action="store_true", help="plain http to a registry that is not on loopback")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.command == "push":
+            push(args.layout, args.repository, args.tag, args.insecure)
+        else:
+            pull(args.reference, args.platform, args.output, args.insecure)
+    except RegistryError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail("interrupted; a rerun completes the work (it transfers only what is missing)")
+    except Exception as e:  # noqa: BLE001 -- a traceback could show a credential
+        fail(f"unexpected {type(e).__name__}: {e} (a bug in {PROG}; please report it)")
+    return 0
+
+
+def fail(message: str) -> NoReturn:
+    print(f"{PROG}: error: {redacted(message)}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
