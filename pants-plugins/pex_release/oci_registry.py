@@ -80,7 +80,7 @@ _SECRETS: set[str] = set()
 
 
 def redacted(text: str) -> str:
-    for secret in _SECRETS:
+    for secret in sorted(_SECRETS, key=len, reverse=True):  # a secret may contain another
         text = text.replace(secret, "<redacted>")
     return text
 
@@ -225,7 +225,9 @@ def find_credentials(repository: Repository) -> CredentialLookup:
         username, password = entry["username"], entry["password"]
     else:
         return CredentialLookup(None, str(path), helper)
-    _SECRETS.update(s for s in (password, entry.get("auth"), base64.b64encode(f"{username}:{password}".encode()).decode()) if s)
+    _SECRETS.update(
+        s for s in (password, entry.get("auth"), base64.b64encode(f"{username}:{password}".encode()).decode()) if s
+    )
     return CredentialLookup(Credentials(username, password, str(path)), str(path), helper)
 
 
@@ -249,7 +251,9 @@ def _os_error(exc: BaseException) -> str:
         seen.add(id(e))
         if isinstance(e, OSError) and e.strerror:
             return f"[Errno {e.errno}] {e.strerror}" if e.errno else e.strerror
-        todo += [c for c in (getattr(e, "reason", None), e.__cause__, e.__context__, *e.args) if isinstance(c, BaseException)]
+        todo += [
+            c for c in (getattr(e, "reason", None), e.__cause__, e.__context__, *e.args) if isinstance(c, BaseException)
+        ]
     return str(exc)
 
 
@@ -323,17 +327,21 @@ class Client:
                 f"{lookup.helper!r} for it, which is not supported: use an auth file instead, e.g. "
                 f"`podman login --authfile FILE {host}` and REGISTRY_AUTH_FILE=FILE"
             )
-        sources = lookup.source or "REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json (none exists)"
+        sources = (
+            lookup.source or "REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json (none exists)"
+        )
         return RegistryError(
             f"{self.subject}: {host} requires credentials and there are none for it in {sources}; "
             f"run `docker login {host}`"
         )
 
     def request(self, method: str, path: str, what: str, ok: Sequence[int], **kwargs) -> requests.Response:
-        """A request through oras (which authenticates), with a clear error for any other status."""
+        """A request through oras (which authenticates) to a path or an upload URL the registry gave,
+        with a clear error for any status not in `ok`."""
+        url = path if path.startswith(("http://", "https://")) else self._url(path)
         try:
-            response = self.registry.do_request(self._url(path), method, **kwargs)
-        except requests.exceptions.RequestException as e:
+            response = self.registry.do_request(url, method, **kwargs)
+        except OSError as e:  # requests' errors, and reading a blob of the layout
             raise RegistryError(f"{self.subject}: {what} failed: {_os_error(e)}") from None
         except ValueError:  # oras: "Cannot respond to request for authentication."
             raise self._auth_error() from None
@@ -346,7 +354,9 @@ class Client:
                 f"{self.subject}: not found in {self.repository.host} ({_registry_errors(response)}); check the "
                 "repository name and the digest"
             )
-        raise RegistryError(f"{self.subject}: {what} failed: {self.repository.host} answered {_registry_errors(response)}")
+        raise RegistryError(
+            f"{self.subject}: {what} failed: {self.repository.host} answered {_registry_errors(response)}"
+        )
 
     def say(self, line: str) -> None:
         with self._print_lock:
@@ -355,48 +365,60 @@ class Client:
     # --- Blobs and manifests ---
 
     def has_blob(self, digest: str) -> bool:
-        return self.request("HEAD", f"/v2/{self.repository.name}/blobs/{digest}", f"checking for blob {digest}", (200, 404)).status_code == 200
+        return (
+            self.request(
+                "HEAD", f"/v2/{self.repository.name}/blobs/{digest}", f"checking for blob {digest}", (200, 404)
+            ).status_code
+            == 200
+        )
 
     def upload_blob(self, blob: "LayoutBlob") -> None:
         started = self.request(
-            "POST", f"/v2/{self.repository.name}/blobs/uploads/", f"starting the upload of {blob.digest}", (202,),
+            "POST",
+            f"/v2/{self.repository.name}/blobs/uploads/",
+            f"starting the upload of {blob.digest}",
+            (202,),
             headers={"Content-Length": "0"},
         )
         location = started.headers.get("Location", "")
         url = location if location.startswith("http") else self._url(location)
         url += ("&" if "?" in url else "?") + f"digest={blob.digest}"
-        try:
-            response = self.registry.do_request(
-                url, "PUT", data=_FileBody(blob.path, blob.size),
-                headers={"Content-Type": "application/octet-stream", "Content-Length": str(blob.size)},
-            )
-        except requests.exceptions.RequestException as e:
-            raise RegistryError(f"{self.subject}: uploading blob {blob.digest} failed: {_os_error(e)}") from None
-        except OSError as e:  # reading the layout
-            raise RegistryError(f"{self.subject}: cannot read {blob.path}: {e.strerror}") from None
-        if response.status_code in (401, 403):
-            raise self._auth_error()
-        if response.status_code != 201:
+        what = f"uploading blob {blob.digest}"
+        response = self.request(
+            "PUT",
+            url,
+            what,
+            (201, 400),
+            data=_FileBody(blob.path, blob.size),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(blob.size)},
+        )
+        if response.status_code == 400:  # the registry hashed what it got
             hint = (
                 f"; {blob.path} does not match its digest: rebuild the layout"
-                if "DIGEST_INVALID" in response.text or "SIZE_INVALID" in response.text
+                if "DIGEST_INVALID" in response.text
                 else ""
             )
             raise RegistryError(
-                f"{self.subject}: uploading blob {blob.digest} failed: {self.repository.host} answered "
-                f"{_registry_errors(response)}{hint}"
+                f"{self.subject}: {what} failed: {self.repository.host} answered {_registry_errors(response)}{hint}"
             )
 
     def put_manifest(self, reference: str, manifest: bytes, media_type: str) -> None:
         self.request(
-            "PUT", f"/v2/{self.repository.name}/manifests/{reference}", f"putting the manifest as {reference}", (201,),
-            data=manifest, headers={"Content-Type": media_type},
+            "PUT",
+            f"/v2/{self.repository.name}/manifests/{reference}",
+            f"putting the manifest as {reference}",
+            (201,),
+            data=manifest,
+            headers={"Content-Type": media_type},
         )
 
     def get_manifest(self, digest: str) -> tuple[bytes, str]:
         """The manifest or index with this digest, its bytes checked against it, and its media type."""
         response = self.request(
-            "GET", f"/v2/{self.repository.name}/manifests/{digest}", f"getting manifest {digest}", (200,),
+            "GET",
+            f"/v2/{self.repository.name}/manifests/{digest}",
+            f"getting manifest {digest}",
+            (200,),
             headers={"Accept": ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))},
         )
         content = response.content
@@ -413,7 +435,8 @@ class Client:
         """Writes the blob to blobs_dir/<hex>, checking its size and sha256 against the descriptor."""
         digest, size = descriptor["digest"], descriptor["size"]
         target = blobs_dir / digest.split(":", 1)[1]
-        response = self.request("GET", f"/v2/{self.repository.name}/blobs/{digest}", f"downloading blob {digest}", (200,), stream=True)
+        what = f"downloading blob {digest}"
+        response = self.request("GET", f"/v2/{self.repository.name}/blobs/{digest}", what, (200,), stream=True)
         hasher, written = hashlib.sha256(), 0
         try:
             with response, open(target, "wb") as out:
@@ -421,8 +444,8 @@ class Client:
                     hasher.update(chunk)
                     written += len(chunk)
                     out.write(chunk)
-        except requests.exceptions.RequestException as e:
-            raise RegistryError(f"{self.subject}: downloading blob {digest} failed: {_os_error(e)}") from None
+        except OSError as e:
+            raise RegistryError(f"{self.subject}: {what} failed: {_os_error(e)}") from None
         actual = "sha256:" + hasher.hexdigest()
         if (actual, written) != (digest, size):
             raise RegistryError(
@@ -483,7 +506,9 @@ def read_layout(directory: Path) -> LayoutImage:
         parsed = json.loads(manifest)
         media_type = parsed.get("mediaType") or entries[0].get("mediaType", "")
         if media_type not in MANIFEST_TYPES:
-            raise RegistryError(f"{where}: {digest} is a {media_type or 'manifest without mediaType'}, not an image manifest")
+            raise RegistryError(
+                f"{where}: {digest} is a {media_type or 'manifest without mediaType'}, not an image manifest"
+            )
         descriptors = [*parsed["layers"], parsed["config"]]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise RegistryError(f"{where} is not a readable OCI image layout: {e}; rebuild it") from None
@@ -553,12 +578,16 @@ def pull(reference_text: str, platform: str, output: Path, insecure: bool) -> No
         chosen = next((e for e in entries if _matches(platform, _platform(e))), None)
         if chosen is None:
             available = ", ".join(sorted({_platform(e) for e in entries if e.get("platform")})) or "none"
-            raise RegistryError(f"{reference}: the image has no {platform} variant (it has: {available}); pick an image for {platform}")
+            raise RegistryError(
+                f"{reference}: the image has no {platform} variant (it has: {available}); pick an image for {platform}"
+            )
         descriptor = {k: chosen[k] for k in ("mediaType", "digest", "size", "platform") if k in chosen}
         content, media_type = client.get_manifest(chosen["digest"])
         descriptor["mediaType"] = media_type
     if media_type not in MANIFEST_TYPES:
-        raise RegistryError(f"{reference}: {media_type or 'a manifest without mediaType'} is not an image manifest this tool reads")
+        raise RegistryError(
+            f"{reference}: {media_type or 'a manifest without mediaType'} is not an image manifest this tool reads"
+        )
     manifest = json.loads(content)
     staging = output.parent / f".{output.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -568,38 +597,58 @@ def pull(reference_text: str, platform: str, output: Path, insecure: bool) -> No
         client.download_blob(manifest["config"], blobs_dir)
         config = json.loads((blobs_dir / manifest["config"]["digest"].split(":", 1)[1]).read_bytes())
         if not _matches(platform, _platform(config)):
-            raise RegistryError(f"{reference}: the image is for {_platform(config)}, not {platform}; pick an image for {platform}")
+            raise RegistryError(
+                f"{reference}: the image is for {_platform(config)}, not {platform}; pick an image for {platform}"
+            )
         concurrently(lambda layer: client.download_blob(layer, blobs_dir), manifest["layers"])
         (blobs_dir / descriptor["digest"].split(":", 1)[1]).write_bytes(content)
         if reference.tag:
             descriptor["annotations"] = {REF_NAME: reference.tag}
         index = {"schemaVersion": 2, "mediaType": oras.defaults.default_index_media_type, "manifests": [descriptor]}
         (staging / "index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        (staging / "oci-layout").write_text(json.dumps({"imageLayoutVersion": oras.defaults.oci_layout_version_pin}) + "\n")
+        (staging / "oci-layout").write_text(
+            json.dumps({"imageLayoutVersion": oras.defaults.oci_layout_version_pin}) + "\n"
+        )
         if output.exists():
             output.rmdir()
         os.rename(staging, output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    client.say(f"pulled {reference} for {platform} into {output}: manifest {descriptor['digest']}, {len(manifest['layers'])} layers")
+    client.say(
+        f"pulled {reference} for {platform} into {output}: manifest {descriptor['digest']}, {len(manifest['layers'])} layers"
+    )
 
 
 # --- main ----------------------------------------------------------------------------------------------
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description="Push OCI image layouts to a registry, and pull images from one.")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Push OCI image layouts to a registry, and pull images from one."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    push_parser = commands.add_parser("push", help="upload an OCI layout's image: missing blobs, the manifest, the tags")
-    push_parser.add_argument("--layout", required=True, type=Path, metavar="DIR", help="an OCI image layout of one image")
+    push_parser = commands.add_parser(
+        "push", help="upload an OCI layout's image: missing blobs, the manifest, the tags"
+    )
+    push_parser.add_argument(
+        "--layout", required=True, type=Path, metavar="DIR", help="an OCI image layout of one image"
+    )
     push_parser.add_argument("--repository", required=True, metavar="HOST[:PORT]/NAME", help="where to push")
     push_parser.add_argument(
-        "--tag", action="append", default=[], metavar="T", help="a tag to set (repeatable; default: the layout's ref names)"
+        "--tag",
+        action="append",
+        default=[],
+        metavar="T",
+        help="a tag to set (repeatable; default: the layout's ref names)",
     )
     pull_parser = commands.add_parser("pull", help="download an image, by digest, into an OCI layout")
-    pull_parser.add_argument("--reference", required=True, metavar="HOST[:PORT]/NAME[:TAG]@sha256:HEX", help="the image")
+    pull_parser.add_argument(
+        "--reference", required=True, metavar="HOST[:PORT]/NAME[:TAG]@sha256:HEX", help="the image"
+    )
     pull_parser.add_argument("--platform", required=True, metavar="OS/ARCH[/VARIANT]", help="e.g. linux/amd64")
-    pull_parser.add_argument("--output", required=True, type=Path, metavar="DIR", help="the layout to write (new or empty)")
+    pull_parser.add_argument(
+        "--output", required=True, type=Path, metavar="DIR", help="the layout to write (new or empty)"
+    )
     for sub in (push_parser, pull_parser):
         sub.add_argument("--insecure", action="store_true", help="plain http to a registry that is not on loopback")
     return parser.parse_args(argv)

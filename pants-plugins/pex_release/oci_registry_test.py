@@ -69,7 +69,8 @@ def make_layout(layout: Path, files: Mapping[str, bytes], tags: tuple[str, ...] 
     index = {
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,
-        "manifests": [{**descriptor, "annotations": {"org.opencontainers.image.ref.name": t}} for t in tags] or [descriptor],
+        "manifests": [{**descriptor, "annotations": {"org.opencontainers.image.ref.name": t}} for t in tags]
+        or [descriptor],
     }
     (layout / "index.json").write_text(json.dumps(index))
     (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
@@ -123,7 +124,9 @@ def push(capsys: pytest.CaptureFixture[str], layout: Path, repository: str, *ext
     return run(capsys, "push", "--layout", str(layout), "--repository", repository, *extra)
 
 
-def registry_get(server: OciRegistry, path: str, method: str = "GET", accept: str = OCI_MANIFEST) -> tuple[int, Mapping[str, str], bytes]:
+def registry_get(
+    server: OciRegistry, path: str, method: str = "GET", accept: str = OCI_MANIFEST
+) -> tuple[int, Mapping[str, str], bytes]:
     request = urllib.request.Request(f"http://{server.address}{path}", method=method, headers={"Accept": accept})
     if server.username:
         token = base64.b64encode(f"{server.username}:{server.password}".encode()).decode()
@@ -188,7 +191,9 @@ def test_push_uploads_every_blob_then_the_manifest_and_each_tag(
     assert served == blob_path(layout, descriptor["digest"]).read_bytes()
 
 
-def test_pushing_again_uploads_nothing(tmp_path: Path, registry: OciRegistry, capsys: pytest.CaptureFixture[str]) -> None:
+def test_pushing_again_uploads_nothing(
+    tmp_path: Path, registry: OciRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
     layout = tmp_path / "image"
     descriptor = make_layout(layout, {"app/a.txt": b"a", "app/b.txt": b"b"})
     repository = f"{registry.address}/acme/again"
@@ -207,7 +212,9 @@ def test_a_changed_layer_uploads_only_it_and_the_config(
     repository = f"{registry.address}/acme/edit"
     make_layout(tmp_path / "v1", {"app/deps.txt": b"wheels" * 1000, "app/srcs.py": b"print(1)\n"}, tags=("v1",))
     assert push(capsys, tmp_path / "v1", repository)[0] == 0
-    descriptor = make_layout(tmp_path / "v2", {"app/deps.txt": b"wheels" * 1000, "app/srcs.py": b"print(2)\n"}, tags=("v2",))
+    descriptor = make_layout(
+        tmp_path / "v2", {"app/deps.txt": b"wheels" * 1000, "app/srcs.py": b"print(2)\n"}, tags=("v2",)
+    )
 
     code, lines, _ = push(capsys, tmp_path / "v2", repository)
 
@@ -242,7 +249,9 @@ def test_an_invalid_tag_is_refused_before_anything_is_uploaded(
     assert registry_get(registry, f"/v2/acme/badtag/blobs/{config}", method="HEAD")[0] == 404
 
 
-def test_a_damaged_layout_blob_is_named(tmp_path: Path, registry: OciRegistry, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_damaged_layout_blob_is_named(
+    tmp_path: Path, registry: OciRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
     make_layout(tmp_path / "image", {"a": b"original"})
     layer = blob_path(tmp_path / "image", manifest_of(tmp_path / "image")["layers"][0]["digest"])
     damaged = bytearray(layer.read_bytes())
@@ -306,30 +315,46 @@ def test_pull_by_digest_writes_a_layout_of_the_same_blobs(
     assert push(capsys, source, f"{registry.address}/acme/pulled")[0] == 0
     reference = f"{registry.address}/acme/pulled:v1@{descriptor['digest']}"
 
-    code, lines, err = run(capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out"))
+    code, lines, err = run(
+        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
+    )
 
     assert (code, err) == (0, "")
-    assert lines == [f"pulled {reference} for linux/amd64 into {tmp_path / 'out'}: manifest {descriptor['digest']}, 2 layers"]
+    assert lines == [
+        f"pulled {reference} for linux/amd64 into {tmp_path / 'out'}: manifest {descriptor['digest']}, 2 layers"
+    ]
     pulled = sorted(p.name for p in (tmp_path / "out" / "blobs" / "sha256").iterdir())
     assert pulled == sorted(p.name for p in (source / "blobs" / "sha256").iterdir())
     for name in pulled:
-        assert (tmp_path / "out" / "blobs" / "sha256" / name).read_bytes() == (source / "blobs" / "sha256" / name).read_bytes()
+        assert (tmp_path / "out" / "blobs" / "sha256" / name).read_bytes() == (
+            source / "blobs" / "sha256" / name
+        ).read_bytes()
     index = json.loads((tmp_path / "out" / "index.json").read_text())
     assert index["manifests"] == [{**descriptor, "annotations": {"org.opencontainers.image.ref.name": "v1"}}]
     assert json.loads((tmp_path / "out" / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
 
 
-def _push_index(tmp_path: Path, registry: OciRegistry, capsys: pytest.CaptureFixture[str], name: str) -> tuple[str, dict]:
+def _push_index(
+    tmp_path: Path, registry: OciRegistry, capsys: pytest.CaptureFixture[str], name: str
+) -> tuple[str, dict]:
     """Pushes an amd64 and an arm64 image and an index of both; returns the index digest and the arm64 descriptor."""
     entries = []
     for arch in ("amd64", "arm64"):
         descriptor = make_layout(tmp_path / arch, {"arch.txt": arch.encode()}, tags=(arch,), arch=arch)
         assert push(capsys, tmp_path / arch, f"{registry.address}/{name}")[0] == 0
-        entries.append({**descriptor, "platform": {"os": "linux", "architecture": arch, **({"variant": "v8"} if arch == "arm64" else {})}})
+        entries.append(
+            {
+                **descriptor,
+                "platform": {"os": "linux", "architecture": arch, **({"variant": "v8"} if arch == "arm64" else {})},
+            }
+        )
     index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
     digest = f"sha256:{hashlib.sha256(index).hexdigest()}"
     request = urllib.request.Request(
-        f"http://{registry.address}/v2/{name}/manifests/{digest}", data=index, method="PUT", headers={"Content-Type": OCI_INDEX}
+        f"http://{registry.address}/v2/{name}/manifests/{digest}",
+        data=index,
+        method="PUT",
+        headers={"Content-Type": OCI_INDEX},
     )
     urllib.request.urlopen(request).close()
     return digest, entries[1]
@@ -342,7 +367,14 @@ def test_pull_of_an_index_takes_the_platforms_manifest(
     output = tmp_path / "out"
 
     code, _, err = run(
-        capsys, "pull", "--reference", f"{registry.address}/acme/multi@{index_digest}", "--platform", "linux/arm64", "--output", str(output)
+        capsys,
+        "pull",
+        "--reference",
+        f"{registry.address}/acme/multi@{index_digest}",
+        "--platform",
+        "linux/arm64",
+        "--output",
+        str(output),
     )
 
     assert (code, err) == (0, "")
@@ -357,7 +389,9 @@ def test_pull_of_an_index_without_the_platform_names_those_it_has(
     index_digest, _ = _push_index(tmp_path, registry, capsys, "acme/nos390x")
     reference = f"{registry.address}/acme/nos390x@{index_digest}"
 
-    code, _, err = run(capsys, "pull", "--reference", reference, "--platform", "linux/s390x", "--output", str(tmp_path / "out"))
+    code, _, err = run(
+        capsys, "pull", "--reference", reference, "--platform", "linux/s390x", "--output", str(tmp_path / "out")
+    )
 
     assert code == 1
     assert err == (
@@ -374,16 +408,25 @@ def test_pull_of_an_image_for_another_architecture_is_refused(
     assert push(capsys, tmp_path / "image", f"{registry.address}/acme/arm")[0] == 0
     reference = f"{registry.address}/acme/arm@{descriptor['digest']}"
 
-    code, _, err = run(capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out"))
+    code, _, err = run(
+        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
+    )
 
     assert code == 1
-    assert err == f"oci_registry: error: {reference}: the image is for linux/arm64, not linux/amd64; pick an image for linux/amd64\n"
+    assert (
+        err
+        == f"oci_registry: error: {reference}: the image is for linux/arm64, not linux/amd64; pick an image for linux/amd64\n"
+    )
     assert not (tmp_path / "out").exists() and list(tmp_path.glob(".out.partial-*")) == []
 
 
-def test_pull_refuses_a_reference_without_a_digest(tmp_path: Path, registry: OciRegistry, capsys: pytest.CaptureFixture[str]) -> None:
+def test_pull_refuses_a_reference_without_a_digest(
+    tmp_path: Path, registry: OciRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
     reference = f"{registry.address}/acme/api:1.0"
-    code, _, err = run(capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out"))
+    code, _, err = run(
+        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
+    )
     assert code == 1
     assert err == (
         f"oci_registry: error: reference '{reference}' has no digest: pin it as {reference}@sha256:<hex> "
@@ -400,7 +443,9 @@ def test_pull_of_an_unknown_repository_or_digest_says_not_found(
         assert push(capsys, tmp_path / "image", f"{registry.address}/{name}")[0] == 0
     reference = f"{registry.address}/{name}@sha256:{'0' * 64}"
 
-    code, _, err = run(capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out"))
+    code, _, err = run(
+        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
+    )
 
     assert code == 1
     assert re.fullmatch(
@@ -421,10 +466,14 @@ def test_pull_verifies_every_blob_and_leaves_nothing_behind(
     stored.write_bytes(b"X" + stored.read_bytes()[1:])  # the registry's disk rots
     reference = f"{registry.address}/acme/rotten@{descriptor['digest']}"
 
-    code, _, err = run(capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out"))
+    code, _, err = run(
+        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
+    )
 
     assert code == 1
-    assert err.startswith(f"oci_registry: error: {reference}: blob {layer['digest']} arrived damaged ({layer['size']:,} bytes with digest sha256:")
+    assert err.startswith(
+        f"oci_registry: error: {reference}: blob {layer['digest']} arrived damaged ({layer['size']:,} bytes with digest sha256:"
+    )
     assert not (tmp_path / "out").exists() and list(tmp_path.glob(".out.partial-*")) == []
 
 
@@ -451,7 +500,9 @@ def test_plain_http_only_for_loopback_or_with_insecure(
     make_layout(tmp_path / "image", {"a": b"a"})
     code, _, err = push(capsys, tmp_path / "image", "registry.invalid/acme/api", *insecure)
     assert code == 1
-    assert err.startswith(f"oci_registry: error: registry.invalid/acme/api: cannot reach the registry at registry.invalid ({scheme}): ")
+    assert err.startswith(
+        f"oci_registry: error: registry.invalid/acme/api: cannot reach the registry at registry.invalid ({scheme}): "
+    )
 
 
 # --- Credentials ---------------------------------------------------------------------------------------
@@ -472,10 +523,16 @@ def test_credentials_from_the_docker_config_let_a_push_through_unprinted(
 
 
 def test_registry_auth_file_comes_first_and_may_hold_username_and_password(
-    tmp_path: Path, auth_registry: OciRegistry, no_credentials: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    auth_registry: OciRegistry,
+    no_credentials: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     write_auth_file(no_credentials / "config.json", auth_registry.address, basic(USER, "wrong"))
-    auth_file = write_auth_file(tmp_path / "auth.json", f"http://{auth_registry.address}", {"username": USER, "password": PASSWORD})
+    auth_file = write_auth_file(
+        tmp_path / "auth.json", f"http://{auth_registry.address}", {"username": USER, "password": PASSWORD}
+    )
     monkeypatch.setenv("REGISTRY_AUTH_FILE", str(auth_file))
     make_layout(tmp_path / "image", {"a": b"auth file"})
 
@@ -500,6 +557,8 @@ def test_refused_credentials_name_the_host_and_their_source_but_not_the_secret(
         f"`podman login --authfile $REGISTRY_AUTH_FILE {auth_registry.address}`)\n"
     )
     assert wrong not in err and basic(USER, wrong)["auth"] not in err
+    # Any other message (an unexpected error's) is printed redacted too.
+    assert oci_registry.redacted(f"header Basic {basic(USER, wrong)['auth']} for {wrong}") == "header Basic <redacted> for <redacted>"
 
 
 def test_no_credentials_for_a_registry_that_requires_them(
@@ -540,7 +599,9 @@ def test_pull_with_credentials_prints_no_secret(
     assert push(capsys, tmp_path / "image", f"{auth_registry.address}/acme/private")[0] == 0
     reference = f"{auth_registry.address}/acme/private@{descriptor['digest']}"
 
-    code, lines, err = run(capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out"))
+    code, lines, err = run(
+        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
+    )
 
     assert (code, err) == (0, "")
     assert PASSWORD not in "\n".join(lines) and (tmp_path / "out" / "index.json").is_file()
