@@ -36,6 +36,7 @@ import binascii
 import hashlib
 import ipaddress
 import json
+import logging
 import os
 import re
 import shutil
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, NoReturn, Sequence
 
+import oras.auth.utils
 import oras.defaults
 import oras.layout
 import oras.provider
@@ -270,13 +272,17 @@ def _registry_errors(response: requests.Response) -> str:
 class Client:
     """One repository of one registry, with its credentials, for the requests of a push or a pull."""
 
-    def __init__(self, repository: Repository, subject: str, insecure: bool) -> None:
+    def __init__(self, repository: Repository, subject: str, insecure: bool, actions: str) -> None:
         self.repository = repository
         self.subject = subject  # what the user named, for messages
+        self.actions = actions  # what a bearer token must allow: "pull" or "pull,push"
         self.scheme = "http" if insecure or repository.is_loopback else "https"
         self.lookup = find_credentials(repository)
+        self._bearer_challenge: str | None = None
         self.registry = self._connect()
         self._print_lock = threading.Lock()
+        if self._bearer_challenge is not None:
+            self._fetch_token()
 
     def _url(self, path: str) -> str:
         return f"{self.scheme}://{self.repository.api_host}{path}"
@@ -303,6 +309,8 @@ class Client:
                 raise self._auth_error()
         elif ping.status_code in (200, 401):
             backend = "token"
+            if challenge.lower().startswith("bearer"):
+                self._bearer_challenge = challenge
         else:
             raise RegistryError(
                 f"{self.subject}: {self.repository.api_host} does not answer as an OCI registry "
@@ -312,6 +320,21 @@ class Client:
         if self.lookup.credentials is not None:
             registry.auth.set_basic_auth(self.lookup.credentials.username, self.lookup.credentials.password)
         return registry
+
+    def _fetch_token(self) -> None:
+        """A bearer token for every action this client takes, asked for up front. oras asks for one per
+        challenge and then reuses it, so the pull-only token a HEAD gets would fail the upload after."""
+        challenge = oras.auth.utils.parse_auth_header(self._bearer_challenge or "")
+        challenge.scope = f"repository:{self.repository.name}:{self.actions}"
+        try:
+            token = self.registry.auth.request_token(challenge)
+        except OSError as e:
+            raise RegistryError(
+                f"{self.subject}: getting a token from {challenge.realm} failed: {_os_error(e)}"
+            ) from None
+        if not token:
+            raise self._auth_error()
+        self.registry.auth.set_token_auth(token)
 
     def _auth_error(self) -> RegistryError:
         host, lookup = self.repository.host, self.lookup
@@ -341,6 +364,9 @@ class Client:
         url = path if path.startswith(("http://", "https://")) else self._url(path)
         try:
             response = self.registry.do_request(url, method, **kwargs)
+            if response.status_code == 401 and self._bearer_challenge is not None:
+                self._fetch_token()  # the token expired: oras would only resend it
+                response = self.registry.do_request(url, method, **kwargs)
         except OSError as e:  # requests' errors, and reading a blob of the layout
             raise RegistryError(f"{self.subject}: {what} failed: {_os_error(e)}") from None
         except ValueError:  # oras: "Cannot respond to request for authentication."
@@ -533,7 +559,7 @@ def push(layout_dir: Path, repository_text: str, tags: Sequence[str], insecure: 
     repository = Repository.parse(repository_text, "--repository")
     image = read_layout(layout_dir)
     tags = [check_tag(t) for t in (tags or image.tags)]
-    client = Client(repository, str(repository), insecure)
+    client = Client(repository, str(repository), insecure, "pull,push")
 
     def push_blob(blob: LayoutBlob) -> bool:
         if client.has_blob(blob.digest):
@@ -570,7 +596,7 @@ def pull(reference_text: str, platform: str, output: Path, insecure: bool) -> No
     reference = Reference.parse(reference_text)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise RegistryError(f"--output {output} already exists and is not empty; remove it or choose another")
-    client = Client(reference.repository, str(reference), insecure)
+    client = Client(reference.repository, str(reference), insecure, "pull")
     content, media_type = client.get_manifest(reference.digest)
     descriptor = {"mediaType": media_type, "digest": reference.digest, "size": len(content)}
     if media_type in INDEX_TYPES:
@@ -656,6 +682,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # oras logs its own account of failures to stderr; the errors below say more, once.
+    logging.getLogger("oras").setLevel(logging.CRITICAL)
     try:
         if args.command == "push":
             push(args.layout, args.repository, args.tag, args.insecure)

@@ -7,6 +7,7 @@ error says what went wrong, for which reference, and the fix, without printing a
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import io
@@ -17,8 +18,14 @@ import signal
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -98,6 +105,100 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OciRegistry]:
 @pytest.fixture(scope="module")
 def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OciRegistry]:
     with start_oci_registry(tmp_path_factory.mktemp("auth-registry"), username=USER, password=PASSWORD) as server:
+        yield server
+
+
+# A token server of the distribution spec's token auth (what Docker Hub, GHCR or Harbor use): it gives
+# USER a JWT for the scopes asked, signed with a key whose certificate the registry trusts.
+TOKEN_SERVICE = "pex-release-test"  # build-support/oci-registry's service and issuer
+
+
+@dataclass
+class TokenServer:
+    url: str
+    cert: Path
+    scopes: list[str]  # the scopes of the tokens given, in order
+
+
+def _openssl(*args: str, stdin: bytes = b"") -> bytes:
+    return subprocess.run(["openssl", *args], input=stdin, capture_output=True, check=True).stdout
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@contextlib.contextmanager
+def token_server(key_dir: Path) -> Iterator[TokenServer]:
+    key, cert = key_dir / "key.pem", key_dir / "cert.pem"
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+             "-subj", f"/CN={TOKEN_SERVICE}")  # fmt: skip
+    public_der = _openssl(
+        "pkey", "-pubin", "-outform", "DER", stdin=_openssl("x509", "-in", str(cert), "-pubkey", "-noout")
+    )
+    # The registry finds the key by its libtrust key ID: base32 of the first 240 bits of its sha256.
+    key_id = base64.b32encode(hashlib.sha256(public_der).digest()[:30]).decode()
+    state = TokenServer("", cert, [])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+            if self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.end_headers()
+                return
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            scopes = query.get("scope", [])
+            state.scopes.extend(scopes)
+            now = int(time.time())
+            claims = {
+                "iss": TOKEN_SERVICE,
+                "sub": USER,
+                "aud": TOKEN_SERVICE,
+                "exp": now + 300,
+                "nbf": now - 10,
+                "iat": now,
+                "jti": uuid.uuid4().hex,
+                "access": [
+                    {"type": kind, "name": name, "actions": actions.split(",")}
+                    for kind, name, actions in (scope.split(":") for scope in scopes)
+                ],
+            }
+            header = {"typ": "JWT", "alg": "RS256", "kid": ":".join(key_id[i : i + 4] for i in range(0, 48, 4))}
+            signed = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+            signature = _openssl("dgst", "-sha256", "-sign", str(key), stdin=signed.encode())
+            body = json.dumps({"token": f"{signed}.{_b64url(signature)}", "expires_in": 300}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/token"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenServer]:
+    with token_server(tmp_path_factory.mktemp("token-server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory: pytest.TempPathFactory, tokens: TokenServer) -> Iterator[OciRegistry]:
+    with start_oci_registry(
+        tmp_path_factory.mktemp("token-registry"), token_realm=tokens.url, token_cert=tokens.cert
+    ) as server:
         yield server
 
 
@@ -558,7 +659,10 @@ def test_refused_credentials_name_the_host_and_their_source_but_not_the_secret(
     )
     assert wrong not in err and basic(USER, wrong)["auth"] not in err
     # Any other message (an unexpected error's) is printed redacted too.
-    assert oci_registry.redacted(f"header Basic {basic(USER, wrong)['auth']} for {wrong}") == "header Basic <redacted> for <redacted>"
+    assert (
+        oci_registry.redacted(f"header Basic {basic(USER, wrong)['auth']} for {wrong}")
+        == "header Basic <redacted> for <redacted>"
+    )
 
 
 def test_no_credentials_for_a_registry_that_requires_them(
@@ -605,3 +709,44 @@ def test_pull_with_credentials_prints_no_secret(
 
     assert (code, err) == (0, "")
     assert PASSWORD not in "\n".join(lines) and (tmp_path / "out" / "index.json").is_file()
+
+
+def test_a_token_registry_gets_the_credentials_for_a_push_and_a_pull(
+    tmp_path: Path,
+    token_registry: OciRegistry,
+    tokens: TokenServer,
+    no_credentials: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_auth_file(no_credentials / "config.json", token_registry.address, basic(USER, PASSWORD))
+    descriptor = make_layout(tmp_path / "image", {"a": b"token", "b": b"auth"})
+    repository = f"{token_registry.address}/acme/tokens"
+
+    code, lines, err = push(capsys, tmp_path / "image", repository)
+
+    assert (code, err) == (0, "")
+    assert lines[-1] == summary(blobs_of(tmp_path / "image"), [], f"{repository}@{descriptor['digest']}", "tagged v1")
+    assert "repository:acme/tokens:pull,push" in tokens.scopes
+    reference = f"{repository}@{descriptor['digest']}"
+    code, lines, err = run(
+        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
+    )
+    assert (code, err) == (0, "")
+    assert PASSWORD not in "\n".join(lines) and (tmp_path / "out" / "index.json").is_file()
+
+
+def test_a_token_registry_that_refuses_the_credentials_says_so(
+    tmp_path: Path, token_registry: OciRegistry, no_credentials: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = "wrong-" + PASSWORD
+    auth_file = write_auth_file(no_credentials / "config.json", token_registry.address, basic(USER, wrong))
+    make_layout(tmp_path / "image", {"a": b"no token"})
+
+    code, lines, err = push(capsys, tmp_path / "image", f"{token_registry.address}/acme/notoken")
+
+    assert (code, lines) == (1, [])
+    assert err == (
+        f"oci_registry: error: {token_registry.address}/acme/notoken: {token_registry.address} refused the credentials "
+        f"of '{USER}' from {auth_file}; renew them with `docker login {token_registry.address}` (or "
+        f"`podman login --authfile $REGISTRY_AUTH_FILE {token_registry.address}`)\n"
+    )

@@ -163,11 +163,21 @@ class OciRegistry:
 
 
 @contextlib.contextmanager
-def oci_registry(state_dir: Path, *, username: str | None = None, password: str | None = None) -> Iterator[OciRegistry]:
-    """Debian's docker-registry on loopback through build-support/oci-registry, with htpasswd auth
-    when given a user and password (test values)."""
+def oci_registry(
+    state_dir: Path,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    token_realm: str | None = None,
+    token_cert: Path | None = None,
+) -> Iterator[OciRegistry]:
+    """Debian's docker-registry on loopback through build-support/oci-registry: with htpasswd auth
+    when given a user and password (test values), or bearer-token auth when given the URL of a token
+    server and the certificate of its signing key."""
     script = OCI_REGISTRY_SCRIPT.resolve()
     auth = ["--htpasswd-user", username, "--htpasswd-password", password] if username and password else []
+    if token_realm and token_cert:
+        auth = ["--token-realm", token_realm, "--token-cert", str(token_cert)]
     started = subprocess.run(
         [sys.executable, str(script), "start", "--dir", str(state_dir), *auth], capture_output=True, text=True
     )
