@@ -22,10 +22,11 @@ Credentials come from $REGISTRY_AUTH_FILE, else $DOCKER_CONFIG/config.json, else
 credential helpers are not run. Plain http is used only for loopback registries or with
 --insecure. On failure: `oci_registry: error: ...` on stderr, exit code 1, never a secret.
 
-oras-py does the HTTP (its session and its token/basic auth handshakes) and validates layouts;
-this module adds what it lacks: reference checks, the credential sources, status checks with clear
-errors, skipped-blob accounting, concurrent and streamed transfers, several tags, platform selection
-and digest verification of everything pulled.
+oras-py does the HTTP (its session, basic auth and bearer-token requests) and validates layouts;
+this module adds what it lacks: reference checks, the credential sources, one bearer token for all
+of a push's actions (renewed when it expires), status checks with clear errors, skipped-blob
+accounting, concurrent and streamed transfers, several tags, platform selection and digest
+verification of everything pulled.
 """
 
 from __future__ import annotations

@@ -118,6 +118,7 @@ class TokenServer:
     url: str
     cert: Path
     scopes: list[str]  # the scopes of the tokens given, in order
+    expired_tokens: int = 0  # how many of the next tokens to give already expired
 
 
 def _openssl(*args: str, stdin: bytes = b"") -> bytes:
@@ -151,6 +152,9 @@ def token_server(key_dir: Path) -> Iterator[TokenServer]:
             scopes = query.get("scope", [])
             state.scopes.extend(scopes)
             now = int(time.time())
+            if state.expired_tokens:
+                state.expired_tokens -= 1
+                now -= 3600
             claims = {
                 "iss": TOKEN_SERVICE,
                 "sub": USER,
@@ -750,3 +754,22 @@ def test_a_token_registry_that_refuses_the_credentials_says_so(
         f"of '{USER}' from {auth_file}; renew them with `docker login {token_registry.address}` (or "
         f"`podman login --authfile $REGISTRY_AUTH_FILE {token_registry.address}`)\n"
     )
+
+
+def test_an_expired_token_is_renewed(
+    tmp_path: Path,
+    token_registry: OciRegistry,
+    tokens: TokenServer,
+    no_credentials: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_auth_file(no_credentials / "config.json", token_registry.address, basic(USER, PASSWORD))
+    descriptor = make_layout(tmp_path / "image", {"a": b"expired"})
+    tokens.scopes.clear()
+    tokens.expired_tokens = 1
+
+    code, lines, err = push(capsys, tmp_path / "image", f"{token_registry.address}/acme/expired")
+
+    assert (code, err) == (0, "")
+    assert lines[-1].endswith(f"@{descriptor['digest']} tagged v1")
+    assert tokens.scopes[:2] == ["repository:acme/expired:pull,push"] * 2
