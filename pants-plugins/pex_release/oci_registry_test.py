@@ -409,6 +409,17 @@ def test_an_interrupted_push_leaves_no_tag_and_a_rerun_completes_it(
     assert tag_digest(registry, "acme/interrupted", "v1") == descriptor["digest"]
 
 
+def test_a_repository_must_name_its_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_layout(tmp_path / "image", {"a": b"a"})
+    code, _, err = push(capsys, tmp_path / "image", "acme/api")
+    assert code == 1
+    assert err == (
+        "oci_registry: error: --repository 'acme/api' is not HOST[:PORT]/NAME: it must start with the registry's host "
+        "(e.g. registry.example.com/acme/api, localhost:5000/api, docker.io/library/python), then lowercase path "
+        "components\n"
+    )
+
+
 # --- pull ----------------------------------------------------------------------------------------------
 
 
@@ -537,6 +548,20 @@ def test_pull_refuses_a_reference_without_a_digest(
         f"oci_registry: error: reference '{reference}' has no digest: pin it as {reference}@sha256:<hex> "
         "(`skopeo inspect docker://REF` prints it), since a tag moves and the image would not be reproducible\n"
     )
+
+
+def test_pull_does_not_write_over_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "kept.txt").write_text("mine")
+    reference = f"127.0.0.1:{free_port()}/acme/api@sha256:{'0' * 64}"
+    code, _, err = run(
+        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
+    )
+    assert code == 1
+    assert err == (
+        f"oci_registry: error: --output {tmp_path / 'out'} already exists and is not empty; remove it or choose another\n"
+    )
+    assert (tmp_path / "out" / "kept.txt").read_text() == "mine"
 
 
 @pytest.mark.parametrize("name", ["acme/never-pushed", "acme/pulled-unknown"])
