@@ -206,6 +206,11 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory, tokens: TokenServer
         yield server
 
 
+@pytest.fixture(params=["auth_registry", "token_registry"])  # basic auth, bearer tokens
+def secured_registry(request: pytest.FixtureRequest) -> OciRegistry:
+    return request.getfixturevalue(request.param)
+
+
 @pytest.fixture(autouse=True)
 def no_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No auth file unless a test writes one: $DOCKER_CONFIG is an empty directory."""
@@ -227,6 +232,12 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str],
 
 def push(capsys: pytest.CaptureFixture[str], layout: Path, repository: str, *extra: str) -> tuple[int, list[str], str]:
     return run(capsys, "push", "--layout", str(layout), "--repository", repository, *extra)
+
+
+def pull(
+    capsys: pytest.CaptureFixture[str], reference: str, output: Path, platform: str = "linux/amd64"
+) -> tuple[int, list[str], str]:
+    return run(capsys, "pull", "--reference", reference, "--platform", platform, "--output", str(output))
 
 
 def registry_get(
@@ -431,9 +442,7 @@ def test_pull_by_digest_writes_a_layout_of_the_same_blobs(
     assert push(capsys, source, f"{registry.address}/acme/pulled")[0] == 0
     reference = f"{registry.address}/acme/pulled:v1@{descriptor['digest']}"
 
-    code, lines, err = run(
-        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
-    )
+    code, lines, err = pull(capsys, reference, tmp_path / "out")
 
     assert (code, err) == (0, "")
     assert lines == [
@@ -482,16 +491,7 @@ def test_pull_of_an_index_takes_the_platforms_manifest(
     index_digest, arm64 = _push_index(tmp_path, registry, capsys, "acme/multi")
     output = tmp_path / "out"
 
-    code, _, err = run(
-        capsys,
-        "pull",
-        "--reference",
-        f"{registry.address}/acme/multi@{index_digest}",
-        "--platform",
-        "linux/arm64",
-        "--output",
-        str(output),
-    )
+    code, _, err = pull(capsys, f"{registry.address}/acme/multi@{index_digest}", output, "linux/arm64")
 
     assert (code, err) == (0, "")
     assert json.loads((output / "index.json").read_text())["manifests"] == [arm64]
@@ -505,9 +505,7 @@ def test_pull_of_an_index_without_the_platform_names_those_it_has(
     index_digest, _ = _push_index(tmp_path, registry, capsys, "acme/nos390x")
     reference = f"{registry.address}/acme/nos390x@{index_digest}"
 
-    code, _, err = run(
-        capsys, "pull", "--reference", reference, "--platform", "linux/s390x", "--output", str(tmp_path / "out")
-    )
+    code, _, err = pull(capsys, reference, tmp_path / "out", "linux/s390x")
 
     assert code == 1
     assert err == (
@@ -524,9 +522,7 @@ def test_pull_of_an_image_for_another_architecture_is_refused(
     assert push(capsys, tmp_path / "image", f"{registry.address}/acme/arm")[0] == 0
     reference = f"{registry.address}/acme/arm@{descriptor['digest']}"
 
-    code, _, err = run(
-        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
-    )
+    code, _, err = pull(capsys, reference, tmp_path / "out")
 
     assert code == 1
     assert (
@@ -540,9 +536,7 @@ def test_pull_refuses_a_reference_without_a_digest(
     tmp_path: Path, registry: OciRegistry, capsys: pytest.CaptureFixture[str]
 ) -> None:
     reference = f"{registry.address}/acme/api:1.0"
-    code, _, err = run(
-        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
-    )
+    code, _, err = pull(capsys, reference, tmp_path / "out")
     assert code == 1
     assert err == (
         f"oci_registry: error: reference '{reference}' has no digest: pin it as {reference}@sha256:<hex> "
@@ -554,9 +548,7 @@ def test_pull_does_not_write_over_a_directory(tmp_path: Path, capsys: pytest.Cap
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "kept.txt").write_text("mine")
     reference = f"127.0.0.1:{free_port()}/acme/api@sha256:{'0' * 64}"
-    code, _, err = run(
-        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
-    )
+    code, _, err = pull(capsys, reference, tmp_path / "out")
     assert code == 1
     assert err == (
         f"oci_registry: error: --output {tmp_path / 'out'} already exists and is not empty; remove it or choose another\n"
@@ -573,9 +565,7 @@ def test_pull_of_an_unknown_repository_or_digest_says_not_found(
         assert push(capsys, tmp_path / "image", f"{registry.address}/{name}")[0] == 0
     reference = f"{registry.address}/{name}@sha256:{'0' * 64}"
 
-    code, _, err = run(
-        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
-    )
+    code, _, err = pull(capsys, reference, tmp_path / "out")
 
     assert code == 1
     assert re.fullmatch(
@@ -596,9 +586,7 @@ def test_pull_verifies_every_blob_and_leaves_nothing_behind(
     stored.write_bytes(b"X" + stored.read_bytes()[1:])  # the registry's disk rots
     reference = f"{registry.address}/acme/rotten@{descriptor['digest']}"
 
-    code, _, err = run(
-        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
-    )
+    code, _, err = pull(capsys, reference, tmp_path / "out")
 
     assert code == 1
     assert err.startswith(
@@ -638,18 +626,27 @@ def test_plain_http_only_for_loopback_or_with_insecure(
 # --- Credentials ---------------------------------------------------------------------------------------
 
 
-def test_credentials_from_the_docker_config_let_a_push_through_unprinted(
-    tmp_path: Path, auth_registry: OciRegistry, no_credentials: Path, capsys: pytest.CaptureFixture[str]
+def test_credentials_from_the_docker_config_let_a_push_and_a_pull_through_unprinted(
+    tmp_path: Path, secured_registry: OciRegistry, no_credentials: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_auth_file(no_credentials / "config.json", auth_registry.address, basic(USER, PASSWORD))
-    descriptor = make_layout(tmp_path / "image", {"a": b"authorized"})
+    server = secured_registry
+    write_auth_file(no_credentials / "config.json", server.address, basic(USER, PASSWORD))
+    descriptor = make_layout(tmp_path / "image", {"a": b"authorized", "b": b"private"})
+    repository = f"{server.address}/acme/authorized"
 
-    code, lines, err = push(capsys, tmp_path / "image", f"{auth_registry.address}/acme/authorized")
+    code, pushed, err = push(capsys, tmp_path / "image", repository)
 
     assert (code, err) == (0, "")
-    assert lines[-1].endswith(f"@{descriptor['digest']} tagged v1")
-    assert PASSWORD not in "\n".join(lines)
-    assert tag_digest(auth_registry, "acme/authorized", "v1") == descriptor["digest"]
+    assert pushed[-1] == summary(blobs_of(tmp_path / "image"), [], f"{repository}@{descriptor['digest']}", "tagged v1")
+    reference = f"{repository}@{descriptor['digest']}"
+    code, pulled, err = pull(capsys, reference, tmp_path / "out")
+    assert (code, err) == (0, "")
+    for blob in blobs_of(tmp_path / "image"):
+        assert (
+            blob_path(tmp_path / "out", blob["digest"]).read_bytes()
+            == blob_path(tmp_path / "image", blob["digest"]).read_bytes()
+        )
+    assert PASSWORD not in "\n".join(pushed + pulled)
 
 
 def test_registry_auth_file_comes_first_and_may_hold_username_and_password(
@@ -672,19 +669,20 @@ def test_registry_auth_file_comes_first_and_may_hold_username_and_password(
 
 
 def test_refused_credentials_name_the_host_and_their_source_but_not_the_secret(
-    tmp_path: Path, auth_registry: OciRegistry, no_credentials: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, secured_registry: OciRegistry, no_credentials: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    server = secured_registry
     wrong = "wrong-" + PASSWORD
-    auth_file = write_auth_file(no_credentials / "config.json", auth_registry.address, basic(USER, wrong))
+    auth_file = write_auth_file(no_credentials / "config.json", server.address, basic(USER, wrong))
     make_layout(tmp_path / "image", {"a": b"refused"})
 
-    code, lines, err = push(capsys, tmp_path / "image", f"{auth_registry.address}/acme/refused")
+    code, lines, err = push(capsys, tmp_path / "image", f"{server.address}/acme/refused")
 
     assert (code, lines) == (1, [])
     assert err == (
-        f"oci_registry: error: {auth_registry.address}/acme/refused: {auth_registry.address} refused the credentials of "
-        f"'{USER}' from {auth_file}; renew them with `docker login {auth_registry.address}` (or "
-        f"`podman login --authfile $REGISTRY_AUTH_FILE {auth_registry.address}`)\n"
+        f"oci_registry: error: {server.address}/acme/refused: {server.address} refused the credentials of "
+        f"'{USER}' from {auth_file}; renew them with `docker login {server.address}` (or "
+        f"`podman login --authfile $REGISTRY_AUTH_FILE {server.address}`)\n"
     )
     assert wrong not in err and basic(USER, wrong)["auth"] not in err
     # Any other message (an unexpected error's) is printed redacted too.
@@ -724,63 +722,6 @@ def test_a_credential_helper_is_refused_with_the_fix(
     )
 
 
-def test_pull_with_credentials_prints_no_secret(
-    tmp_path: Path, auth_registry: OciRegistry, no_credentials: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    write_auth_file(no_credentials / "config.json", auth_registry.address, basic(USER, PASSWORD))
-    descriptor = make_layout(tmp_path / "image", {"a": b"private"})
-    assert push(capsys, tmp_path / "image", f"{auth_registry.address}/acme/private")[0] == 0
-    reference = f"{auth_registry.address}/acme/private@{descriptor['digest']}"
-
-    code, lines, err = run(
-        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
-    )
-
-    assert (code, err) == (0, "")
-    assert PASSWORD not in "\n".join(lines) and (tmp_path / "out" / "index.json").is_file()
-
-
-def test_a_token_registry_gets_the_credentials_for_a_push_and_a_pull(
-    tmp_path: Path,
-    token_registry: OciRegistry,
-    tokens: TokenServer,
-    no_credentials: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    write_auth_file(no_credentials / "config.json", token_registry.address, basic(USER, PASSWORD))
-    descriptor = make_layout(tmp_path / "image", {"a": b"token", "b": b"auth"})
-    repository = f"{token_registry.address}/acme/tokens"
-
-    code, lines, err = push(capsys, tmp_path / "image", repository)
-
-    assert (code, err) == (0, "")
-    assert lines[-1] == summary(blobs_of(tmp_path / "image"), [], f"{repository}@{descriptor['digest']}", "tagged v1")
-    assert "repository:acme/tokens:pull,push" in tokens.scopes
-    reference = f"{repository}@{descriptor['digest']}"
-    code, lines, err = run(
-        capsys, "pull", "--reference", reference, "--platform", "linux/amd64", "--output", str(tmp_path / "out")
-    )
-    assert (code, err) == (0, "")
-    assert PASSWORD not in "\n".join(lines) and (tmp_path / "out" / "index.json").is_file()
-
-
-def test_a_token_registry_that_refuses_the_credentials_says_so(
-    tmp_path: Path, token_registry: OciRegistry, no_credentials: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    wrong = "wrong-" + PASSWORD
-    auth_file = write_auth_file(no_credentials / "config.json", token_registry.address, basic(USER, wrong))
-    make_layout(tmp_path / "image", {"a": b"no token"})
-
-    code, lines, err = push(capsys, tmp_path / "image", f"{token_registry.address}/acme/notoken")
-
-    assert (code, lines) == (1, [])
-    assert err == (
-        f"oci_registry: error: {token_registry.address}/acme/notoken: {token_registry.address} refused the credentials "
-        f"of '{USER}' from {auth_file}; renew them with `docker login {token_registry.address}` (or "
-        f"`podman login --authfile $REGISTRY_AUTH_FILE {token_registry.address}`)\n"
-    )
-
-
 def test_an_expired_token_is_renewed(
     tmp_path: Path,
     token_registry: OciRegistry,
@@ -797,4 +738,5 @@ def test_an_expired_token_is_renewed(
 
     assert (code, err) == (0, "")
     assert lines[-1].endswith(f"@{descriptor['digest']} tagged v1")
+    # One token for all of the push's actions, asked for again when the registry refused it.
     assert tokens.scopes[:2] == ["repository:acme/expired:pull,push"] * 2
