@@ -459,6 +459,32 @@ def test_pull_by_digest_writes_a_layout_of_the_same_blobs(
     assert json.loads((tmp_path / "out" / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
 
 
+def skopeo(*args: str) -> str:
+    # From the test target's dependency on //build-support:oci-registry, which holds os-packages.
+    subprocess.run(["build-support/os-packages", "skopeo"], check=True)
+    return subprocess.run(["skopeo", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_pull_reads_a_docker_format_image_and_skopeo_reads_the_layout(
+    tmp_path: Path, registry: OciRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_layout(tmp_path / "image", {"a": b"docker", "b": b"format"})
+    destination = f"docker://{registry.address}/acme/docker-format:v1"
+    skopeo("copy", "--dest-tls-verify=false", "--format", "v2s2", f"oci:{tmp_path / 'image'}:v1", destination)
+    digest = json.loads(skopeo("inspect", "--tls-verify=false", destination))["Digest"]
+
+    code, _, err = pull(capsys, f"{registry.address}/acme/docker-format@{digest}", tmp_path / "out")
+
+    assert (code, err) == (0, "")
+    (entry,) = json.loads((tmp_path / "out" / "index.json").read_text())["manifests"]
+    assert (entry["digest"], entry["mediaType"]) == (digest, "application/vnd.docker.distribution.manifest.v2+json")
+    pulled = json.loads(skopeo("inspect", f"oci:{tmp_path / 'out'}"))
+    assert (pulled["Digest"], pulled["Layers"]) == (
+        digest,
+        [b["digest"] for b in manifest_of(tmp_path / "image")["layers"]],
+    )
+
+
 def _push_index(
     tmp_path: Path, registry: OciRegistry, capsys: pytest.CaptureFixture[str], name: str
 ) -> tuple[str, dict]:
