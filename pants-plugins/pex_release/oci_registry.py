@@ -22,6 +22,9 @@ Credentials come from $REGISTRY_AUTH_FILE, else $DOCKER_CONFIG/config.json, else
 credential helpers are not run. Plain http is used only for loopback registries or with
 --insecure. On failure: `oci_registry: error: ...` on stderr, exit code 1, never a secret.
 
+The Pants rules import this module too, for its reference checks, where oras-py and requests are
+not installed: they are imported where the tool uses them.
+
 oras-py does the HTTP (its session, basic auth and bearer-token requests) and validates layouts;
 this module adds what it lacks: reference checks, the credential sources, one bearer token for all
 of a push's actions (renewed when it expires), status checks with clear errors, skipped-blob
@@ -45,20 +48,22 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, NoReturn, Sequence
-
-import oras.auth.utils
-import oras.defaults
-import oras.layout
-import oras.provider
-import requests
+from typing import TYPE_CHECKING, Iterator, NoReturn, Sequence
 
 from pex_release.repository import concurrently
 
+if TYPE_CHECKING:
+    import oras.provider  # pants: no-infer-dep
+    import requests  # pants: no-infer-dep
+
 PROG = "oci_registry"
-MANIFEST_TYPES = (oras.defaults.default_manifest_media_type, oras.defaults.docker_manifest_media_type)
-INDEX_TYPES = (oras.defaults.default_index_media_type, oras.defaults.docker_manifest_list_media_type)
-REF_NAME = oras.defaults.oci_ref_name_annotation
+# For the Pants rules that build the tool PEX: its requirements (from the `oci` resolve), its main.
+REQUIREMENTS = ("oras", "requests")
+ENTRY_POINT = "pex_release.oci_registry:main"
+
+MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
+INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+REF_NAME = "org.opencontainers.image.ref.name"
 PING_TIMEOUT_SECONDS = 30.0
 CHUNK = 1 << 20
 
@@ -78,6 +83,10 @@ class RegistryError(Exception):
     """A failure with a message for the user: what, which reference, and the fix."""
 
 
+class InvalidReference(RegistryError, ValueError):
+    """A repository, reference or tag that the distribution spec does not allow."""
+
+
 # The credentials read, kept out of every message this tool prints.
 _SECRETS: set[str] = set()
 
@@ -91,7 +100,7 @@ def redacted(text: str) -> str:
 def check_tag(tag: str) -> str:
     # The lead swaps this for pex_release.oci.check_tag once oci.py is on main.
     if not _TAG.fullmatch(tag):
-        raise RegistryError(
+        raise InvalidReference(
             f"tag {tag!r} is not valid: a tag is 1 to 128 letters, digits, '_', '.' and '-', "
             "and does not start with '.' or '-' (OCI distribution spec)"
         )
@@ -107,11 +116,11 @@ class Repository:
     name: str  # path components: acme/api
 
     @classmethod
-    def parse(cls, text: str, what: str) -> "Repository":
+    def parse(cls, text: str, what: str = "repository") -> "Repository":
         match = _REPOSITORY.fullmatch(text)
         host = text.split("/", 1)[0]
         if not match or not ("." in host or ":" in host or host == "localhost"):
-            raise RegistryError(
+            raise InvalidReference(
                 f"{what} {text!r} is not HOST[:PORT]/NAME: it must start with the registry's host "
                 "(e.g. registry.example.com/acme/api, localhost:5000/api, docker.io/library/python), "
                 "then lowercase path components"
@@ -144,27 +153,27 @@ class Repository:
 class Reference:
     repository: Repository
     tag: str | None
-    digest: str
+    digest: str | None
 
     @classmethod
-    def parse(cls, text: str) -> "Reference":
+    def parse(cls, text: str, *, require_digest: bool = True) -> "Reference":
         rest, at, digest = text.partition("@")
-        if not at:
-            raise RegistryError(
+        if not at and require_digest:
+            raise InvalidReference(
                 f"reference {text!r} has no digest: pin it as {text}@sha256:<hex> (`skopeo inspect "
                 "docker://REF` prints it), since a tag moves and the image would not be reproducible"
             )
-        if not _DIGEST.fullmatch(digest):
-            raise RegistryError(f"reference {text!r}: the digest must be sha256: and 64 lowercase hex digits")
+        if at and not _DIGEST.fullmatch(digest):
+            raise InvalidReference(f"reference {text!r}: the digest must be sha256: and 64 lowercase hex digits")
         name, colon, tag = rest.rpartition(":")
         if not colon or "/" in tag:
             name, tag = rest, None
         if tag is not None:
             check_tag(tag)
-        return cls(Repository.parse(name, "reference"), tag, digest)
+        return cls(Repository.parse(name, "reference"), tag, digest or None)
 
     def __str__(self) -> str:
-        return f"{self.repository}{':' + self.tag if self.tag else ''}@{self.digest}"
+        return f"{self.repository}{':' + self.tag if self.tag else ''}{'@' + self.digest if self.digest else ''}"
 
 
 # --- Credentials -------------------------------------------------------------------------------------
@@ -237,13 +246,6 @@ def find_credentials(repository: Repository) -> CredentialLookup:
 # --- The registry --------------------------------------------------------------------------------------
 
 
-class _Registry(oras.provider.Registry):
-    def do_request(self, *args, **kwargs) -> requests.Response:
-        # oras retries every failure five times over two minutes; here a failure is reported at once
-        # (a rerun completes a push: it uploads only what is missing).
-        return oras.provider.Registry.do_request.__wrapped__(self, *args, **kwargs)
-
-
 def _os_error(exc: BaseException) -> str:
     """The OS-level cause of a connection failure ("[Errno 111] Connection refused"), else the error."""
     seen, todo = set(), [exc]
@@ -288,8 +290,11 @@ class Client:
     def _url(self, path: str) -> str:
         return f"{self.scheme}://{self.repository.api_host}{path}"
 
-    def _connect(self) -> _Registry:
+    def _connect(self) -> oras.provider.Registry:
         """Pings /v2/ (the API's version check) to learn whether and how the registry authenticates."""
+        import oras.provider  # pants: no-infer-dep
+        import requests  # pants: no-infer-dep
+
         session = requests.Session()
         try:
             ping = session.get(self._url("/v2/"), timeout=PING_TIMEOUT_SECONDS)
@@ -317,7 +322,9 @@ class Client:
                 f"{self.subject}: {self.repository.api_host} does not answer as an OCI registry "
                 f"({_registry_errors(ping)} on /v2/)"
             )
-        registry = _Registry(hostname=self.repository.api_host, insecure=self.scheme == "http", auth_backend=backend)
+        registry = oras.provider.Registry(
+            hostname=self.repository.api_host, insecure=self.scheme == "http", auth_backend=backend
+        )
         if self.lookup.credentials is not None:
             registry.auth.set_basic_auth(self.lookup.credentials.username, self.lookup.credentials.password)
         return registry
@@ -325,7 +332,9 @@ class Client:
     def _fetch_token(self) -> None:
         """A bearer token for every action this client takes, asked for up front. oras asks for one per
         challenge and then reuses it, so the pull-only token a HEAD gets would fail the upload after."""
-        challenge = oras.auth.utils.parse_auth_header(self._bearer_challenge or "")
+        from oras.auth.utils import parse_auth_header  # pants: no-infer-dep
+
+        challenge = parse_auth_header(self._bearer_challenge or "")
         challenge.scope = f"repository:{self.repository.name}:{self.actions}"
         try:
             token = self.registry.auth.request_token(challenge)
@@ -363,11 +372,14 @@ class Client:
         """A request through oras (which authenticates) to a path or an upload URL the registry gave,
         with a clear error for any status not in `ok`."""
         url = path if path.startswith(("http://", "https://")) else self._url(path)
+        # oras's do_request without the retries it wraps it in (five, over two minutes): a failure is
+        # reported at once, and a rerun completes a push (it uploads only what is missing).
+        send = type(self.registry).do_request.__wrapped__
         try:
-            response = self.registry.do_request(url, method, **kwargs)
+            response = send(self.registry, url, method, **kwargs)
             if response.status_code == 401 and self._bearer_challenge is not None:
                 self._fetch_token()  # the token expired: oras would only resend it
-                response = self.registry.do_request(url, method, **kwargs)
+                response = send(self.registry, url, method, **kwargs)
         except OSError as e:  # requests' errors, and reading a blob of the layout
             raise RegistryError(f"{self.subject}: {what} failed: {_os_error(e)}") from None
         except ValueError:  # oras: "Cannot respond to request for authentication."
@@ -519,7 +531,9 @@ def read_layout(directory: Path) -> LayoutImage:
     """The one image of an OCI layout (every index.json entry names the same manifest)."""
     where = f"--layout {directory}"
     try:
-        layout = oras.layout.Layout(str(directory))
+        from oras.layout import Layout  # pants: no-infer-dep
+
+        layout = Layout(str(directory))
         index = json.loads((directory / "index.json").read_bytes())
         entries = index["manifests"]
         digests = {e["digest"] for e in entries}
@@ -631,11 +645,9 @@ def pull(reference_text: str, platform: str, output: Path, insecure: bool) -> No
         (blobs_dir / descriptor["digest"].split(":", 1)[1]).write_bytes(content)
         if reference.tag:
             descriptor["annotations"] = {REF_NAME: reference.tag}
-        index = {"schemaVersion": 2, "mediaType": oras.defaults.default_index_media_type, "manifests": [descriptor]}
+        index = {"schemaVersion": 2, "mediaType": INDEX_TYPES[0], "manifests": [descriptor]}
         (staging / "index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        (staging / "oci-layout").write_text(
-            json.dumps({"imageLayoutVersion": oras.defaults.oci_layout_version_pin}) + "\n"
-        )
+        (staging / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}) + "\n")
         if output.exists():
             output.rmdir()
         os.rename(staging, output)
