@@ -19,8 +19,9 @@ A reference must have a digest: a tag moves, and the image would not be reproduc
 
 Credentials come from $REGISTRY_AUTH_FILE, else $DOCKER_CONFIG/config.json, else
 ~/.docker/config.json (`auths.<host>`: `auth`, base64 of user:password, or `username`/`password`);
-credential helpers are not run. Plain http is used only for loopback registries or with
---insecure. On failure: `oci_registry: error: ...` on stderr, exit code 1, never a secret.
+credential helpers are not run. Registries are reached over https (CA bundle: $SSL_CERT_FILE, else
+requests' own), and, as docker does, over plain http when https fails, but only for a loopback
+host or with --insecure. On failure: `oci_registry: error: ...` on stderr, exit code 1, never a secret.
 
 The Pants rules import this module too, for its reference checks, where oras-py and requests are
 not installed: they are imported where the tool uses them.
@@ -279,51 +280,62 @@ class Client:
         self.repository = repository
         self.subject = subject  # what the user named, for messages
         self.actions = actions  # what a bearer token must allow: "pull" or "pull,push"
-        self.scheme = "http" if insecure or repository.is_loopback else "https"
+        # requests' CA bundle (certifi's) ignores SSL_CERT_FILE, where this project's tools look.
+        self.tls_verify: str | bool = os.environ.get("SSL_CERT_FILE") or True
         self.lookup = find_credentials(repository)
+        self.scheme = "https"  # or http, as the registry answers
         self._bearer_challenge: str | None = None
-        self.registry = self._connect()
+        self.registry = self._connect(insecure)
         self._print_lock = threading.Lock()
         if self._bearer_challenge is not None:
             self._fetch_token()
 
-    def _url(self, path: str) -> str:
-        return f"{self.scheme}://{self.repository.api_host}{path}"
+    def _url(self, scheme: str, path: str) -> str:
+        return f"{scheme}://{self.repository.api_host}{path}"
 
-    def _connect(self) -> oras.provider.Registry:
-        """Pings /v2/ (the API's version check) to learn whether and how the registry authenticates."""
+    def _connect(self, insecure: bool) -> oras.provider.Registry:
+        """Pings /v2/ (the API's version check) to learn the scheme the registry serves, and whether and
+        how it authenticates. https first; plain http only for a loopback host or with --insecure."""
         import oras.provider  # pants: no-infer-dep
         import requests  # pants: no-infer-dep
 
-        session = requests.Session()
-        try:
-            ping = session.get(self._url("/v2/"), timeout=PING_TIMEOUT_SECONDS)
-        except requests.exceptions.SSLError as e:
+        http_allowed = insecure or self.repository.is_loopback
+        session, failures, tls_failed = requests.Session(), [], False
+        for scheme in ("https", "http") if http_allowed else ("https",):
+            try:
+                ping = session.get(self._url(scheme, "/v2/"), timeout=PING_TIMEOUT_SECONDS, verify=self.tls_verify)
+            except requests.exceptions.RequestException as e:
+                tls_failed |= isinstance(e, requests.exceptions.SSLError)
+                failures.append(f"{scheme}: {_os_error(e)}")
+                continue
+            if ping.status_code in (200, 401):
+                self.scheme = scheme
+                break
+            failures.append(f"{scheme}: {_registry_errors(ping)} on /v2/")
+        else:
+            hints = ["check the host and port, and that the registry runs"]
+            if tls_failed:
+                hints.append("if its certificate comes from a private CA, set SSL_CERT_FILE to a bundle holding it")
+            if not http_allowed:
+                hints.append("a plain-http registry that is not on loopback needs --insecure")
             raise RegistryError(
-                f"{self.subject}: TLS with {self.repository.host} failed ({_os_error(e)}); a plain-http registry "
-                "that is not on loopback needs --insecure"
-            ) from None
-        except requests.exceptions.RequestException as e:
-            raise RegistryError(
-                f"{self.subject}: cannot reach the registry at {self.repository.api_host} ({self.scheme}): "
-                f"{_os_error(e)}; check the host and port, and that the registry runs"
-            ) from None
+                f"{self.subject}: cannot reach the registry at {self.repository.api_host} "
+                f"({'; '.join(failures)}); {', '.join(hints)}"
+            )
         challenge = ping.headers.get("WWW-Authenticate", "")
         if ping.status_code == 401 and challenge.lower().startswith("basic"):
             backend = "basic"
             if self.lookup.credentials is None:
                 raise self._auth_error()
-        elif ping.status_code in (200, 401):
+        else:
             backend = "token"
             if challenge.lower().startswith("bearer"):
                 self._bearer_challenge = challenge
-        else:
-            raise RegistryError(
-                f"{self.subject}: {self.repository.api_host} does not answer as an OCI registry "
-                f"({_registry_errors(ping)} on /v2/)"
-            )
         registry = oras.provider.Registry(
-            hostname=self.repository.api_host, insecure=self.scheme == "http", auth_backend=backend
+            hostname=self.repository.api_host,
+            insecure=self.scheme == "http",
+            tls_verify=self.tls_verify,
+            auth_backend=backend,
         )
         if self.lookup.credentials is not None:
             registry.auth.set_basic_auth(self.lookup.credentials.username, self.lookup.credentials.password)
@@ -371,7 +383,7 @@ class Client:
     def request(self, method: str, path: str, what: str, ok: Sequence[int], **kwargs) -> requests.Response:
         """A request through oras (which authenticates) to a path or an upload URL the registry gave,
         with a clear error for any status not in `ok`."""
-        url = path if path.startswith(("http://", "https://")) else self._url(path)
+        url = path if path.startswith(("http://", "https://")) else self._url(self.scheme, path)
         # oras's do_request without the retries it wraps it in (five, over two minutes): a failure is
         # reported at once, and a rerun completes a push (it uploads only what is missing).
         send = type(self.registry).do_request.__wrapped__
@@ -420,7 +432,7 @@ class Client:
             headers={"Content-Length": "0"},
         )
         location = started.headers.get("Location", "")
-        url = location if location.startswith("http") else self._url(location)
+        url = location if location.startswith("http") else self._url(self.scheme, location)
         url += ("&" if "?" in url else "?") + f"digest={blob.digest}"
         what = f"uploading blob {blob.digest}"
         response = self.request(

@@ -129,11 +129,17 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def self_signed(directory: Path, name: str, *extra: str) -> tuple[Path, Path]:
+    """A self-signed certificate and its key, for a TLS server or a token signer."""
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+             "-subj", f"/CN={name}", *extra)  # fmt: skip
+    return cert, key
+
+
 @contextlib.contextmanager
 def token_server(key_dir: Path) -> Iterator[TokenServer]:
-    key, cert = key_dir / "key.pem", key_dir / "cert.pem"
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
-             "-subj", f"/CN={TOKEN_SERVICE}")  # fmt: skip
+    cert, key = self_signed(key_dir, TOKEN_SERVICE)
     public_der = _openssl(
         "pkey", "-pubin", "-outform", "DER", stdin=_openssl("x509", "-in", str(cert), "-pubkey", "-noout")
     )
@@ -632,21 +638,82 @@ def test_an_unreachable_registry_is_named_with_the_os_error(tmp_path: Path, caps
 
     assert code == 1
     assert err == (
-        f"oci_registry: error: {address}/acme/api: cannot reach the registry at {address} (http): "
-        "[Errno 111] Connection refused; check the host and port, and that the registry runs\n"
+        f"oci_registry: error: {address}/acme/api: cannot reach the registry at {address} (https: [Errno 111] "
+        "Connection refused; http: [Errno 111] Connection refused); check the host and port, and that the registry "
+        "runs\n"
     )
 
 
-@pytest.mark.parametrize("insecure, scheme", [((), "https"), (("--insecure",), "http")])
-def test_plain_http_only_for_loopback_or_with_insecure(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], insecure: tuple[str, ...], scheme: str
+def test_a_registry_not_on_loopback_gets_plain_http_only_with_insecure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     make_layout(tmp_path / "image", {"a": b"a"})
-    code, _, err = push(capsys, tmp_path / "image", "registry.invalid/acme/api", *insecure)
+    prefix = "oci_registry: error: registry.invalid/acme/api: cannot reach the registry at registry.invalid"
+
+    code, _, err = push(capsys, tmp_path / "image", "registry.invalid/acme/api")
     assert code == 1
-    assert err.startswith(
-        f"oci_registry: error: registry.invalid/acme/api: cannot reach the registry at registry.invalid ({scheme}): "
-    )
+    assert re.fullmatch(
+        rf"{prefix} \(https: [^;]+\); check the host and port, and that the registry runs, a plain-http registry "
+        r"that is not on loopback needs --insecure\n",
+        err,
+    ), err
+
+    code, _, err = push(capsys, tmp_path / "image", "registry.invalid/acme/api", "--insecure")
+    assert code == 1
+    assert re.fullmatch(
+        rf"{prefix} \(https: [^;]+; http: [^;]+\); check the host and port, and that the registry runs\n", err
+    ), err
+
+
+@pytest.fixture(scope="module")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[OciRegistry, Path]]:
+    """A registry serving https only, with a self-signed certificate for 127.0.0.1 (yielded too)."""
+    state = tmp_path_factory.mktemp("tls-registry")
+    cert, key = self_signed(state, "127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1")
+    with start_oci_registry(state / "registry", tls_cert=cert, tls_key=key) as server:
+        yield server, cert
+
+
+def test_https_with_the_ca_bundle_in_ssl_cert_file(
+    tmp_path: Path,
+    tls_registry: tuple[OciRegistry, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, cert = tls_registry
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    descriptor = make_layout(tmp_path / "image", {"a": b"over https"})
+    repository = f"{server.address}/acme/tls"
+
+    code, lines, err = push(capsys, tmp_path / "image", repository)
+
+    assert (code, err) == (0, "")
+    assert lines[-1] == summary(blobs_of(tmp_path / "image"), [], f"{repository}@{descriptor['digest']}", "tagged v1")
+    assert pull(capsys, f"{repository}@{descriptor['digest']}", tmp_path / "out")[0] == 0
+
+
+def test_an_untrusted_certificate_is_named_with_the_fix(
+    tmp_path: Path,
+    tls_registry: tuple[OciRegistry, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, _ = tls_registry
+    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    make_layout(tmp_path / "image", {"a": b"untrusted"})
+
+    code, _, err = push(capsys, tmp_path / "image", f"{server.address}/acme/untrusted")
+
+    assert code == 1
+    # https fails on the certificate; plain http, tried since the host is loopback, gets an https server's 400.
+    assert re.fullmatch(
+        rf"oci_registry: error: {re.escape(server.address)}/acme/untrusted: cannot reach the registry at "
+        rf"{re.escape(server.address)} \(https: [^;]*CERTIFICATE_VERIFY_FAILED[^;]*; http: HTTP 400 on /v2/\); check "
+        r"the host and port, and that the registry runs, if its certificate comes from a private CA, set SSL_CERT_FILE "
+        r"to a bundle holding it\n",
+        err,
+    ), err
 
 
 # --- Credentials ---------------------------------------------------------------------------------------

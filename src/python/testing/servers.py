@@ -170,14 +170,18 @@ def oci_registry(
     password: str | None = None,
     token_realm: str | None = None,
     token_cert: Path | None = None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> Iterator[OciRegistry]:
     """Debian's docker-registry on loopback through build-support/oci-registry: with htpasswd auth
     when given a user and password (test values), or bearer-token auth when given the URL of a token
-    server and the certificate of its signing key."""
+    server and the certificate of its signing key; over https when given a certificate and key."""
     script = OCI_REGISTRY_SCRIPT.resolve()
     auth = ["--htpasswd-user", username, "--htpasswd-password", password] if username and password else []
     if token_realm and token_cert:
         auth = ["--token-realm", token_realm, "--token-cert", str(token_cert)]
+    if tls_cert and tls_key:
+        auth += ["--tls-cert", str(tls_cert), "--tls-key", str(tls_key)]
     started = subprocess.run(
         [sys.executable, str(script), "start", "--dir", str(state_dir), *auth], capture_output=True, text=True
     )
