@@ -247,6 +247,13 @@ def find_credentials(repository: Repository) -> CredentialLookup:
 # --- The registry --------------------------------------------------------------------------------------
 
 
+def _blob_name(digest: object, where: str) -> str:
+    """The file name of a blob in a layout (the hex of `sha256:<hex>`), for a digest that is one."""
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+        raise RegistryError(f"{where} names the digest {digest!r}, which is not sha256: and 64 lowercase hex digits")
+    return digest.split(":", 1)[1]
+
+
 def _os_error(exc: BaseException) -> str:
     """The OS-level cause of a connection failure ("[Errno 111] Connection refused"), else the error."""
     seen, todo = set(), [exc]
@@ -416,12 +423,8 @@ class Client:
     # --- Blobs and manifests ---
 
     def has_blob(self, digest: str) -> bool:
-        return (
-            self.request(
-                "HEAD", f"/v2/{self.repository.name}/blobs/{digest}", f"checking for blob {digest}", (200, 404)
-            ).status_code
-            == 200
-        )
+        path = f"/v2/{self.repository.name}/blobs/{digest}"
+        return self.request("HEAD", path, f"checking for blob {digest}", (200, 404)).status_code == 200
 
     def upload_blob(self, blob: "LayoutBlob") -> None:
         started = self.request(
@@ -485,7 +488,7 @@ class Client:
     def download_blob(self, descriptor: dict, blobs_dir: Path) -> None:
         """Writes the blob to blobs_dir/<hex>, checking its size and sha256 against the descriptor."""
         digest, size = descriptor["digest"], descriptor["size"]
-        target = blobs_dir / digest.split(":", 1)[1]
+        target = blobs_dir / _blob_name(digest, f"{self.subject}: a manifest")
         what = f"downloading blob {digest}"
         response = self.request("GET", f"/v2/{self.repository.name}/blobs/{digest}", what, (200,), stream=True)
         hasher, written = hashlib.sha256(), 0
@@ -545,7 +548,7 @@ def read_layout(directory: Path) -> LayoutImage:
     try:
         from oras.layout import Layout  # pants: no-infer-dep
 
-        layout = Layout(str(directory))
+        Layout(str(directory))  # checks oci-layout, index.json and blobs/ as the spec says
         index = json.loads((directory / "index.json").read_bytes())
         entries = index["manifests"]
         digests = {e["digest"] for e in entries}
@@ -554,7 +557,7 @@ def read_layout(directory: Path) -> LayoutImage:
                 f"{where} holds {len(digests)} images ({', '.join(sorted(digests)) or 'none'}); push a layout of one image"
             )
         (digest,) = digests
-        manifest_path = layout.digest_to_blob_path(digest)
+        manifest_path = directory / "blobs" / "sha256" / _blob_name(digest, f"{where}: index.json")
         manifest = manifest_path.read_bytes()
         parsed = json.loads(manifest)
         media_type = parsed.get("mediaType") or entries[0].get("mediaType", "")
@@ -569,7 +572,7 @@ def read_layout(directory: Path) -> LayoutImage:
         raise RegistryError(f"{where}: {manifest_path} does not match its digest {digest}; rebuild the layout")
     blobs: dict[str, LayoutBlob] = {}
     for d in descriptors:
-        path = layout.digest_to_blob_path(d["digest"])
+        path = directory / "blobs" / "sha256" / _blob_name(d["digest"], f"{where}: manifest {digest}")
         if not path.exists():
             raise RegistryError(f"{where} lacks blob {d['digest']}, which manifest {digest} names; rebuild the layout")
         blobs.setdefault(d["digest"], LayoutBlob(d["digest"], int(d["size"]), path))
@@ -635,6 +638,7 @@ def pull(reference_text: str, platform: str, output: Path, insecure: bool) -> No
                 f"{reference}: the image has no {platform} variant (it has: {available}); pick an image for {platform}"
             )
         descriptor = {k: chosen[k] for k in ("mediaType", "digest", "size", "platform") if k in chosen}
+        _blob_name(chosen["digest"], f"{reference}: the image index")
         content, media_type = client.get_manifest(chosen["digest"])
         descriptor["mediaType"] = media_type
     if media_type not in MANIFEST_TYPES:
@@ -648,13 +652,13 @@ def pull(reference_text: str, platform: str, output: Path, insecure: bool) -> No
     blobs_dir.mkdir(parents=True)
     try:
         client.download_blob(manifest["config"], blobs_dir)
-        config = json.loads((blobs_dir / manifest["config"]["digest"].split(":", 1)[1]).read_bytes())
+        config = json.loads((blobs_dir / _blob_name(manifest["config"]["digest"], str(reference))).read_bytes())
         if not _matches(platform, _platform(config)):
             raise RegistryError(
                 f"{reference}: the image is for {_platform(config)}, not {platform}; pick an image for {platform}"
             )
         concurrently(lambda layer: client.download_blob(layer, blobs_dir), manifest["layers"])
-        (blobs_dir / descriptor["digest"].split(":", 1)[1]).write_bytes(content)
+        (blobs_dir / _blob_name(descriptor["digest"], str(reference))).write_bytes(content)
         if reference.tag:
             descriptor["annotations"] = {REF_NAME: reference.tag}
         index = {"schemaVersion": 2, "mediaType": INDEX_TYPES[0], "manifests": [descriptor]}

@@ -387,6 +387,23 @@ def test_a_damaged_layout_blob_is_named(
     assert tag_digest(registry, "acme/damaged", "v1") is None
 
 
+def test_a_layout_naming_a_digest_that_is_not_one_is_refused(
+    tmp_path: Path, registry: OciRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_layout(tmp_path / "image", {"a": b"a"})
+    index = json.loads((tmp_path / "image" / "index.json").read_text())
+    index["manifests"][0]["digest"] = "sha256:../../../etc/passwd"
+    (tmp_path / "image" / "index.json").write_text(json.dumps(index))
+
+    code, _, err = push(capsys, tmp_path / "image", f"{registry.address}/acme/baddigest")
+
+    assert code == 1
+    assert err == (
+        f"oci_registry: error: --layout {tmp_path / 'image'}: index.json names the digest 'sha256:../../../etc/passwd', "
+        "which is not sha256: and 64 lowercase hex digits\n"
+    )
+
+
 def test_an_interrupted_push_leaves_no_tag_and_a_rerun_completes_it(
     tmp_path: Path, registry: OciRegistry, capsys: pytest.CaptureFixture[str]
 ) -> None:
