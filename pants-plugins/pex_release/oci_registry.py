@@ -98,14 +98,14 @@ def redacted(text: str) -> str:
     return text
 
 
-def check_tag(tag: str) -> str:
-    # The lead swaps this for pex_release.oci.check_tag once oci.py is on main.
+def check_tag(tag: str) -> None:
+    # To become pex_release.oci.check_tag (its ImageError re-raised as InvalidReference) once oci.py
+    # is on main: one tag rule for the image builder and the registry client.
     if not _TAG.fullmatch(tag):
         raise InvalidReference(
             f"tag {tag!r} is not valid: a tag is 1 to 128 letters, digits, '_', '.' and '-', "
             "and does not start with '.' or '-' (OCI distribution spec)"
         )
-    return tag
 
 
 # --- References --------------------------------------------------------------------------------------
@@ -588,7 +588,9 @@ def _bytes(blobs: Sequence[LayoutBlob]) -> str:
 def push(layout_dir: Path, repository_text: str, tags: Sequence[str], insecure: bool) -> None:
     repository = Repository.parse(repository_text, "--repository")
     image = read_layout(layout_dir)
-    tags = [check_tag(t) for t in (tags or image.tags)]
+    tags = list(tags or image.tags)
+    for tag in tags:
+        check_tag(tag)
     client = Client(repository, str(repository), insecure, "pull,push")
 
     def push_blob(blob: LayoutBlob) -> bool:
