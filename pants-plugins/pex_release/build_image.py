@@ -6,7 +6,7 @@ The plugin runs this in a sandbox holding `pex_release/__init__.py`, `pex_releas
 file, with the release's Python (the image's Python version: it compiles the bytecode). SPEC:
 
     {"base": "base", "base_reference": "what the user wrote", "platform": "linux/amd64",
-     "python": "python3", "python_version": "3.12",
+     "python": "python3", "python_version": "3.12" (optional: this Python's),
      "deps": "deps.pex", "sources": "srcs.pex", "app_dir": "/app",
      "env": {"PEX_PATH": "/app/deps.pex", ...}, "labels": {...}, "tags": ["1.4.0"],
      "output": "image", "summary": "image.json"}
@@ -187,19 +187,21 @@ def prebuilt_deps_layers(directory: Path, blobs: Path, app_dir: str, python_vers
     return layers
 
 
-def _check_python(version: str) -> None:
+def _python_version(spec: Mapping[str, Any]) -> str:
+    """The image's Python version: the spec's, which must be this Python's, else this Python's."""
     running = "{}.{}".format(*sys.version_info[:2])
+    version = spec.get("python_version") or running
     if running != version:
         raise ImageError(
             f"build_image.py runs with Python {running}, but the image's Python is {version}: bytecode compiled "
             f"by this Python would not be used there. To fix, run it with Python {version}."
         )
+    return version
 
 
 def build_deps_layers(spec: Mapping[str, Any], out: Path, staging: Path) -> dict[str, Any]:
     """Writes the deps PEX's layers and their listing to the directory `out`; returns the listing."""
-    version = spec["python_version"]
-    _check_python(version)
+    version = _python_version(spec)
     app_dir = "/" + spec["app_dir"].strip("/")
     layers = deps_layers(out / "blobs" / "sha256", Path(spec["deps"]), app_dir, staging)
     listing = {"app_dir": app_dir, "python_version": version, "layers": [r.to_json() for r in layers]}
@@ -211,8 +213,7 @@ def build(spec: Mapping[str, Any], layout: Path, staging: Path) -> dict[str, Any
     """Writes the image to the directory `layout`; returns the summary."""
     for tag in spec["tags"]:
         check_tag(tag)
-    version = spec["python_version"]
-    _check_python(version)
+    version = _python_version(spec)
     platform = Platform.parse(spec["platform"])
     # A tarball is extracted beside the layout, so that its blobs can be hard-linked into it.
     base = read_image(

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from pants.backend.python.subsystems.setup import PythonSetup
-from pants.backend.python.target_types import PexLayout
+from pants.backend.python.target_types import EntryPoint, PexLayout
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex import (
     Pex,
@@ -43,7 +43,7 @@ from pants.engine.fs import (
     RemovePrefix,
     Snapshot,
 )
-from pants.engine.process import FallibleProcessResult, Process
+from pants.engine.process import FallibleProcessResult, Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
     FieldSet,
@@ -58,6 +58,7 @@ from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 from pants.util.strutil import softwrap
 from pex_release import oci, oci_registry
+from pex_release.closure import dumps
 from pex_release.package import (
     DEPS_PEX,
     SOURCES_PEX,
@@ -82,13 +83,8 @@ IMAGES_DIR = "images"
 APP_DIR = "/app"
 # Where a fresh container's pex writes its small caches (interpreter identity, its own code): /tmp,
 # which stays writable (a tmpfs) when the root file system is read-only.
-IMAGE_ENV = FrozenDict(
-    {
-        "PEX_PATH": f"{APP_DIR}/{DEPS_PEX}",
-        "PEX_ROOT": "/tmp/.pex",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-)
+IMAGE_ENV = FrozenDict({"PEX_ROOT": "/tmp/.pex", "PYTHONDONTWRITEBYTECODE": "1"})
+DEPS_ENV = FrozenDict({"PEX_PATH": f"{APP_DIR}/{DEPS_PEX}"})
 
 
 class ImageBuildError(Exception):
@@ -191,7 +187,7 @@ async def oci_registry_tool_request(
     _: OciRegistryToolRequest, subsystem: PexReleaseSubsystem, python_setup: PythonSetup
 ) -> PexRequest:
     resolve = subsystem.registry_resolve
-    sources = await Get(Digest, CreateDigest, module_files("oci", "oci_registry"))
+    sources = await Get(Digest, CreateDigest, module_files("manifest", "oci", "oci_registry", "repository"))
     return PexRequest(
         output_filename="pex-release-registry.pex",
         internal_only=True,
@@ -202,7 +198,7 @@ async def oci_registry_tool_request(
             python_setup.resolves_to_interpreter_constraints.get(resolve, python_setup.interpreter_constraints)
         ),
         sources=sources,
-        main=oci_registry.ENTRY_POINT,
+        main=EntryPoint.parse(oci_registry.ENTRY_POINT),
         description="Building the pex-release registry client",
     )
 
@@ -228,7 +224,12 @@ class BaseImage:
 
     digest: Digest
     path: str
-    reference: str  # As the target gives it, to name it in messages.
+    reference: str  # What it is, for messages: `[host/]name[:tag][@digest]`, a tag choosing among several.
+
+
+@dataclass(frozen=True)
+class HostPythonBaseRequest:
+    interpreter_constraints: InterpreterConstraints
 
 
 def base_image_error(address: Address, base_image: str, problem: str) -> ImageBuildError:
@@ -260,7 +261,7 @@ async def get_base_image(request: BaseImageRequest) -> BaseImage:
                 f"there is no {what} {path} in the repository. To fix, build it there, or give the "
                 "path relative to the BUILD file's directory.",
             )
-        return BaseImage(snapshot.digest, path, value)
+        return BaseImage(snapshot.digest, path, f"{path}:{local['tag']}" if local["tag"] else path)
     try:
         reference = oci_registry.Reference.parse(value, require_digest=True)
     except ValueError as e:
@@ -279,11 +280,6 @@ async def get_base_image(request: BaseImageRequest) -> BaseImage:
     if result.exit_code != 0:
         raise base_image_error(request.address, value, result.stderr.decode(errors="replace").strip())
     return BaseImage(result.output_digest, _BASE, value)
-
-
-@dataclass(frozen=True)
-class HostPythonBaseRequest:
-    interpreter_constraints: InterpreterConstraints
 
 
 @rule(desc="Building a base image from the host's Python")
@@ -370,6 +366,46 @@ class ImageFiles:
         return summary[: -len(".image.json")] + ".oci"
 
 
+_DEPS_LAYERS = "deps-layers"
+
+
+@dataclass(frozen=True)
+class DepsLayersRequest:
+    deps: Pex
+    subset_key: str
+    python: PythonExecutable
+    script: Digest
+
+
+@dataclass(frozen=True)
+class DepsLayers:
+    """The image layers of a deps PEX (`build_image.py`'s deps-layers mode): compiled and compressed
+    once per closure, not again for each source edit."""
+
+    digest: Digest
+
+
+@rule(desc="Building the image layers of a deps PEX", level=LogLevel.DEBUG)
+async def deps_layers(request: DepsLayersRequest) -> DepsLayers:
+    spec = {"mode": "deps-layers", "deps": DEPS_PEX, "app_dir": APP_DIR, "output": _DEPS_LAYERS}
+    input_digest = await Get(
+        Digest,
+        MergeDigests(
+            [request.script, request.deps.digest, await Get(Digest, CreateDigest([FileContent(_SPEC, dumps(spec))]))]
+        ),
+    )
+    result = await Get(
+        ProcessResult,
+        Process(
+            argv=(request.python.path, "-m", "pex_release.build_image", _SPEC),
+            input_digest=input_digest,
+            output_directories=(_DEPS_LAYERS,),
+            description=f"Building the image layers of deps PEX {request.subset_key[:12]}",
+        ),
+    )
+    return DepsLayers(result.output_digest)
+
+
 _IMAGE = "image"
 _SUMMARY = "image.json"
 _SPEC = "image-spec.json"
@@ -402,32 +438,32 @@ async def package_pex_release_image(field_set: PexReleaseImageFieldSet) -> Built
         Get(PythonExecutable, InterpreterConstraints, interpreter_constraints),
         Get(Digest, CreateDigest, module_files("oci", "build_image")),
     )
+    deps_layers = (
+        await Get(DepsLayers, DepsLayersRequest(image_pexes.deps, pexes.subset_key, python, script)) if image_pexes.deps else None
+    )
     spec = {
         "base": base.path,
         "base_reference": base.reference,
         "platform": str(oci.Platform.host()),
         "python": field_set.python.value,
-        "deps": DEPS_PEX if image_pexes.deps else None,
+        "deps_layers": _DEPS_LAYERS if deps_layers else None,
         "sources": SOURCES_PEX,
         "app_dir": APP_DIR,
-        "env": dict(IMAGE_ENV),
+        "env": {**IMAGE_ENV, **(DEPS_ENV if deps_layers else {})},
         "labels": image_labels(app, version, revision),
         "tags": list(tags),
         "output": _IMAGE,
         "summary": _SUMMARY,
     }
-    spec_digest = await Get(
-        Digest, CreateDigest([FileContent(_SPEC, json.dumps(spec, indent=1, sort_keys=True).encode())])
-    )
     input_digest = await Get(
         Digest,
         MergeDigests(
             [
                 script,
-                spec_digest,
+                await Get(Digest, CreateDigest([FileContent(_SPEC, dumps(spec))])),
                 base.digest,
                 image_pexes.sources.digest,
-                *((image_pexes.deps.digest,) if image_pexes.deps else ()),
+                *((deps_layers.digest,) if deps_layers else ()),
             ]
         ),
     )
@@ -449,17 +485,14 @@ async def package_pex_release_image(field_set: PexReleaseImageFieldSet) -> Built
     files = ImageFiles(app)
     summary, image = await MultiGet(
         Get(DigestContents, DigestSubset(result.output_digest, PathGlobs([_SUMMARY]))),
-        Get(Digest, RemovePrefix(await Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{_IMAGE}/**"]))), _IMAGE)),
+        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{_IMAGE}/**"]))),
     )
-    digest = await Get(
-        Digest,
-        MergeDigests(
-            [
-                await Get(Digest, AddPrefix(image, files.layout)),
-                await Get(Digest, CreateDigest([FileContent(files.summary, summary[0].content)])),
-            ]
-        ),
+    image = await Get(Digest, RemovePrefix(image, _IMAGE))
+    layout, summary_digest = await MultiGet(
+        Get(Digest, AddPrefix(image, files.layout)),
+        Get(Digest, CreateDigest([FileContent(files.summary, summary[0].content)])),
     )
+    digest = await Get(Digest, MergeDigests([layout, summary_digest]))
     return BuiltPackage(
         digest,
         (

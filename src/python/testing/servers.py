@@ -148,3 +148,46 @@ def http_server(root: Path) -> Iterator[HttpServer]:
         state.stopping.set()
         server.shutdown()
         server.server_close()
+
+
+# In a test sandbox, from the test target's dependency on `//build-support:oci-registry`.
+OCI_REGISTRY_SCRIPT = Path("build-support/oci-registry")
+
+
+@dataclass(frozen=True)
+class OciRegistry:
+    address: str  # 127.0.0.1:<port>, the host part of image references
+    data_dir: Path  # the registry's storage: tests may damage a blob there
+    username: str | None = None  # the basic-auth user it requires, if any
+    password: str | None = None
+
+
+@contextlib.contextmanager
+def oci_registry(
+    state_dir: Path,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    token_realm: str | None = None,
+    token_cert: Path | None = None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+) -> Iterator[OciRegistry]:
+    """Debian's docker-registry on loopback through build-support/oci-registry: with htpasswd auth
+    when given a user and password (test values), or bearer-token auth when given the URL of a token
+    server and the certificate of its signing key; over https when given a certificate and key."""
+    script = OCI_REGISTRY_SCRIPT.resolve()
+    auth = ["--htpasswd-user", username, "--htpasswd-password", password] if username and password else []
+    if token_realm and token_cert:
+        auth = ["--token-realm", token_realm, "--token-cert", str(token_cert)]
+    if tls_cert and tls_key:
+        auth += ["--tls-cert", str(tls_cert), "--tls-key", str(tls_key)]
+    started = subprocess.run(
+        [sys.executable, str(script), "start", "--dir", str(state_dir), *auth], capture_output=True, text=True
+    )
+    assert started.returncode == 0, f"build-support/oci-registry start failed:\n{started.stderr}"
+    try:
+        state = json.loads((state_dir / "server.json").read_text())
+        yield OciRegistry(state["address"], Path(state["data_dir"]), username, password)
+    finally:
+        subprocess.run([sys.executable, str(script), "stop", "--dir", str(state_dir)], check=True)
