@@ -241,6 +241,7 @@ def library_closure(host: HostPython, binaries: list[Path]) -> list[PurePosixPat
     missing = [path.name for path in extras if not path.exists()]
     if missing:
         raise PythonBaseError(f"{', '.join(missing)} not found in {system_dir}; install them (Debian: libstdc++6, libgcc-s1, libc6)")
+    found.update((path.name, str(path)) for path in extras)
     for file, name, path in _ldd(extras):
         if path is None:
             raise PythonBaseError(f"{file} needs {name}, which is not installed on this host; install it")
