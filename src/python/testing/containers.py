@@ -25,7 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 # In a test sandbox, from the dependency on `//build-support:containers`.
 CONTAINERS_SCRIPT = Path("build-support/containers")
@@ -42,6 +42,24 @@ def wait_for_port(port: int, timeout: float = 60.0, host: str = "127.0.0.1") -> 
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing accepts connections on {host}:{port} after {timeout:.0f} s") from None
             time.sleep(0.05)
+
+
+def container_args(
+    image: str,
+    args: Sequence[str] = (),
+    *,
+    read_only: bool = True,
+    network: str = "none",
+    env: Mapping[str, str] | None = None,
+    entrypoint: str | None = None,
+) -> list[str]:
+    """`podman run` options, image and arguments: a read-only root filesystem (with a tmpfs on
+    /tmp) unless read_only=False, network "none" or "host", extra environment, and the image's
+    entrypoint replaced when `entrypoint` is given."""
+    options = [f"--network={network}", *(["--read-only"] if read_only else [])]
+    options += [arg for name, value in sorted((env or {}).items()) for arg in ("--env", f"{name}={value}")]
+    options += ["--entrypoint", entrypoint] if entrypoint is not None else []
+    return [*options, image, *args]
 
 
 @dataclass(frozen=True)
@@ -79,7 +97,6 @@ class Container:
 class Podman:
     """podman bound to one storage directory (see build-support/containers)."""
 
-    directory: Path
     env: Mapping[str, str]  # the process environment, with CONTAINERS_CONF and CONTAINERS_STORAGE_CONF
 
     def podman(self, *args: str, check: bool = True, timeout: float = 300.0, stderr: int = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
@@ -105,46 +122,22 @@ class Podman:
         changes = [arg for name, value in sorted(env.items()) for arg in ("--change", f"ENV={name}={value}")]
         return self._image_id(self.podman("import", *changes, str(tar)))
 
-    def _create_args(self, image: str, args: Sequence[str], read_only: bool, network: str, env: Mapping[str, str] | None, entrypoint: str | None) -> list[str]:
-        options = [f"--network={network}", *(["--read-only"] if read_only else [])]
-        options += [arg for name, value in sorted((env or {}).items()) for arg in ("--env", f"{name}={value}")]
-        options += ["--entrypoint", entrypoint] if entrypoint is not None else []
-        return [*options, image, *args]
-
-    def run(
-        self,
-        image: str,
-        args: Sequence[str] = (),
-        *,
-        read_only: bool = True,
-        network: str = "none",
-        env: Mapping[str, str] | None = None,
-        entrypoint: str | None = None,
-        timeout: float = 300.0,
-    ) -> subprocess.CompletedProcess[str]:
+    def run(self, image: str, args: Sequence[str] = (), *, timeout: float = 300.0, **options: Any) -> subprocess.CompletedProcess[str]:
         """Runs a container to its end and removes it; returns its exit code and output. On timeout
-        the container is killed and subprocess.TimeoutExpired raised."""
+        the container is killed and subprocess.TimeoutExpired raised. `options`: container_args'."""
         name = f"test-{uuid.uuid4().hex[:12]}"
-        argv = ["podman", "run", "--rm", f"--name={name}", *self._create_args(image, args, read_only, network, env, entrypoint)]
+        argv = ["podman", "run", "--rm", f"--name={name}", *container_args(image, args, **options)]
         try:
             return subprocess.run(argv, env=dict(self.env), capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             Container(self, name).stop()
             raise
 
-    def start(
-        self,
-        image: str,
-        args: Sequence[str] = (),
-        *,
-        read_only: bool = True,
-        network: str = "none",
-        env: Mapping[str, str] | None = None,
-        entrypoint: str | None = None,
-    ) -> Container:
-        """Starts a container in the background (e.g. a server: use network="host" to reach it)."""
+    def start(self, image: str, args: Sequence[str] = (), **options: Any) -> Container:
+        """Starts a container in the background (a server: network="host" lets the host reach it).
+        `options`: container_args'."""
         name = f"test-{uuid.uuid4().hex[:12]}"
-        self.podman("run", "--detach", f"--name={name}", *self._create_args(image, args, read_only, network, env, entrypoint))
+        self.podman("run", "--detach", f"--name={name}", *container_args(image, args, **options))
         return Container(self, name)
 
     def remove_all(self) -> None:
@@ -166,7 +159,7 @@ def podman_in(directory: Path) -> Iterator[Podman]:
     for line in exported.stdout.splitlines():
         name, _, value = line.removeprefix("export ").partition("=")
         env[name] = shlex.split(value)[0]
-    podman = Podman(directory, env)
+    podman = Podman(env)
     try:
         yield podman
     finally:
