@@ -201,6 +201,15 @@ def test_wait_for_port_says_why_a_server_did_not_come_up(podman: Podman, base: B
         server.stop()
 
 
+def test_podman_keeps_its_storage_under_its_directory_and_resets_it(base: Base, tmp_path: Path) -> None:
+    with podman_in(tmp_path / "podman") as podman:
+        stored = podman.podman("info", "--format", "{{.Store.GraphRoot}} {{.Store.RunRoot}} {{.Host.OCIRuntime.Name}}").stdout.split()
+        assert stored == [str(tmp_path / "podman" / "storage"), str(tmp_path / "podman" / "run"), "runc"]
+        podman.import_rootfs(base.tar, base.info["env"])
+        assert any((tmp_path / "podman" / "storage").iterdir())
+    assert not (tmp_path / "podman" / "storage").exists()
+
+
 def test_remove_all(base: Base, tmp_path: Path) -> None:
     with podman_in(tmp_path / "podman") as podman:
         podman.start(podman.import_rootfs(base.tar, base.info["env"]), ["python3", "-c", "import time; time.sleep(600)"])
