@@ -71,11 +71,7 @@ print(json.dumps({
     "implementation": sys.implementation.name,
     "version": "%d.%d" % sys.version_info[:2],
     "executable": os.path.realpath(sys.executable),
-    "prefix": sys.base_prefix,
     "stdlib": sysconfig.get_path("stdlib"),
-    "dynload": sysconfig.get_config_var("DESTSHARED"),
-    "libdir": sysconfig.get_config_var("LIBDIR"),
-    "soname": sysconfig.get_config_var("INSTSONAME") if sysconfig.get_config_var("Py_ENABLE_SHARED") else None,
 }))
 """
 
@@ -98,11 +94,8 @@ class RootfsInfo:
 class HostPython:
     executable: Path  # the real binary (a pyenv shim or a venv's link resolved)
     version: str
-    prefix: Path
-    stdlib: Path
-    dynload: Path
-    libdir: Path
-    soname: str | None  # libpython's, when the build is --enable-shared
+    stdlib: Path  # with lib-dynload/ in it, as CPython installs it
+    libpython: Path | None  # the shared library the binary loads (an --enable-shared build), on the host
 
     @property
     def binary_name(self) -> str:
@@ -125,21 +118,12 @@ def probe(python: Path) -> HostPython:
         raise PythonBaseError(f"{python} is not a working Python 3 interpreter (asked about itself, it said: {said}); give the path of a CPython")
     if facts["implementation"] != "cpython":
         raise PythonBaseError(f"{python} is {facts['implementation']} {facts['version']}, not CPython; give the path of a CPython")
-    host = HostPython(
-        executable=Path(facts["executable"]),
-        version=facts["version"],
-        prefix=Path(facts["prefix"]),
-        stdlib=Path(facts["stdlib"]),
-        dynload=Path(facts["dynload"]),
-        libdir=Path(facts["libdir"]),
-        soname=facts["soname"],
-    )
-    for needed in (host.stdlib / "os.py", host.dynload):
+    stdlib, executable = Path(facts["stdlib"]), Path(facts["executable"])
+    for needed in (stdlib / "os.py", stdlib / "lib-dynload"):
         if not needed.exists():
             raise PythonBaseError(f"{python}: {needed} is missing; give a complete CPython installation")
-    if host.soname and not (host.libdir / host.soname).is_file():
-        raise PythonBaseError(f"{python}: its shared library {host.libdir / host.soname} is missing; give a complete CPython installation")
-    return host
+    libpython = next((Path(path) for _, name, path in _ldd([executable]) if name.startswith("libpython") and path), None)
+    return HostPython(executable=executable, version=facts["version"], stdlib=stdlib, libpython=libpython)
 
 
 # --- Copying ------------------------------------------------------------------------------------
@@ -207,6 +191,8 @@ def copy_host_path(path: PurePosixPath, root: Path) -> None:
 
 def _ldd(files: list[Path]) -> Iterator[tuple[Path, str, str | None]]:
     """(file, library name, host path or None when not found) for every library the files load."""
+    if shutil.which("ldd") is None:
+        raise PythonBaseError("ldd is not on PATH; it finds the libraries the interpreter needs (Debian: libc-bin)")
     run = subprocess.run(["ldd", *map(str, files)], capture_output=True, text=True)
     current = files[0]
     for line in run.stdout.splitlines():
@@ -227,8 +213,6 @@ def _ldd(files: list[Path]) -> Iterator[tuple[Path, str, str | None]]:
 def library_closure(host: HostPython, binaries: list[Path]) -> list[PurePosixPath]:
     """The host paths of the libraries that `binaries` load, the loader and WHEEL_SYSTEM_LIBRARIES
     (with theirs), less the interpreter's own libpython; sorted."""
-    if shutil.which("ldd") is None:
-        raise PythonBaseError("ldd is not on PATH; it finds the libraries the interpreter needs (Debian: libc-bin)")
     found: dict[str, str] = {}
     for file, name, path in _ldd(binaries):
         if path is None:
@@ -246,8 +230,8 @@ def library_closure(host: HostPython, binaries: list[Path]) -> list[PurePosixPat
         if path is None:
             raise PythonBaseError(f"{file} needs {name}, which is not installed on this host; install it")
         found[name] = path
-    own = os.path.realpath(host.libdir)
-    return sorted({PurePosixPath(path) for path in found.values() if not os.path.realpath(path).startswith(own + os.sep)})
+    own = host.libpython.name if host.libpython else None
+    return sorted({PurePosixPath(path) for name, path in found.items() if name != own})
 
 
 # --- The root filesystem ------------------------------------------------------------------------
@@ -263,15 +247,13 @@ def _copy_python(host: HostPython, root: Path) -> tuple[list[Path], RootfsInfo]:
     stdlib = prefix / "lib" / f"python{host.version}"
     _copy_tree(host.stdlib, stdlib, EXCLUDED_STDLIB)
     dynload = stdlib / "lib-dynload"
-    if host.dynload != host.stdlib / "lib-dynload":  # e.g. a distribution's split layout
-        _copy_tree(host.dynload, dynload, ())
     for extension in dynload.glob("*.so"):
         if _excluded(extension.name, EXCLUDED_EXTENSIONS):
             extension.unlink()
     elf_files = [binary, *sorted(dynload.glob("*.so"))]
-    if host.soname:
-        _copy_file(host.libdir / host.soname, prefix / "lib" / host.soname)
-        elf_files.append(prefix / "lib" / host.soname)
+    if host.libpython:
+        _copy_file(host.libpython, prefix / "lib" / host.libpython.name)
+        elf_files.append(prefix / "lib" / host.libpython.name)
     python = str(PREFIX / "bin" / host.binary_name)
     env = {
         "PATH": f"{PREFIX}/bin:/usr/local/bin:/usr/bin:/bin",
@@ -296,12 +278,12 @@ def _add_system_files(root: Path, info: RootfsInfo, ca_bundle: Path) -> None:
         (root / link).symlink_to(info.python)
 
 
-def _link_libpython(root: Path, host: HostPython, libraries: list[PurePosixPath]) -> None:
+def _link_libpython(root: Path, libpython: str, libraries: list[PurePosixPath]) -> None:
     """Links libpython into the directory holding libc: one the loader searches by default, so the
     binary finds it without LD_LIBRARY_PATH (its build-time RUNPATH names a host directory)."""
     libc = next(path for path in libraries if path.name == "libc.so.6")
     system_dir = PurePosixPath(os.path.realpath(libc)).parent
-    _in_image(root, system_dir / host.soname).symlink_to(PREFIX / "lib" / host.soname)
+    _in_image(root, system_dir / libpython).symlink_to(PREFIX / "lib" / libpython)
 
 
 def _strip(files: list[Path]) -> None:
@@ -314,11 +296,13 @@ def _strip(files: list[Path]) -> None:
 def _compile_stdlib(host: HostPython, root: Path) -> None:
     prefix = _in_image(root, PREFIX)
     stdlib = prefix / "lib" / f"python{host.version}"
-    # One process and a fixed hash seed: marshal's output then depends on the sources only.
+    # unchecked-hash: the .pyc records its source's hash, not its mtime, and is used unchecked. With
+    # the staging prefix replaced by the image's, the bytes are the same on every build (checked on
+    # 3.12 with other hash seeds and with -j 2 as well).
     compiled = subprocess.run(
         [str(host.executable), "-I", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
          "-s", str(prefix), "-p", str(PREFIX), str(stdlib)],
-        capture_output=True, text=True, env={"PYTHONHASHSEED": "0"},
+        capture_output=True, text=True,
     )  # fmt: skip
     if compiled.returncode != 0:
         raise PythonBaseError(f"compiling the stdlib of {host.executable} failed:\n{compiled.stdout}{compiled.stderr}")
@@ -339,8 +323,8 @@ def build_rootfs(dest: Path, python: Path, *, ca_bundle: Path = HOST_CA_BUNDLE) 
         libraries = library_closure(host, elf_files)
         for library in libraries:
             copy_host_path(library, staging)
-        if host.soname:
-            _link_libpython(staging, host, libraries)
+        if host.libpython:
+            _link_libpython(staging, host.libpython.name, libraries)
         _strip(elf_files)
         _add_system_files(staging, info, ca_bundle)
         _compile_stdlib(host, staging)
