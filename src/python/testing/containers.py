@@ -147,13 +147,14 @@ class Podman:
 
 
 @contextlib.contextmanager
-def podman_in(directory: Path) -> Iterator[Podman]:
-    """A Podman storing everything under `directory`, after `build-support/containers ensure` (which
-    installs podman and runc when missing, or fails saying how). Resets that storage on the way out."""
+def podman_in(directory: Path, driver: str = "overlay") -> Iterator[Podman]:
+    """A Podman storing everything under `directory` with the storage `driver`, after
+    `build-support/containers ensure` (which installs podman and runc when missing, or fails saying
+    how). Resets that storage on the way out."""
     script = str(CONTAINERS_SCRIPT.resolve())
     ensured = subprocess.run([sys.executable, script, "ensure"], capture_output=True, text=True)
     assert ensured.returncode == 0, f"build-support/containers ensure failed:\n{ensured.stderr}"
-    exported = subprocess.run([sys.executable, script, "env", "--dir", str(directory)], capture_output=True, text=True)
+    exported = subprocess.run([sys.executable, script, "env", "--dir", str(directory), "--driver", driver], capture_output=True, text=True)
     assert exported.returncode == 0, f"build-support/containers env failed:\n{exported.stderr}"
     env = dict(os.environ)
     for line in exported.stdout.splitlines():
