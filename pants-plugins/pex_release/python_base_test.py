@@ -1,0 +1,221 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""The distroless Python base (python_base.py, build-support/python-base-image) run under podman +
+runc, and the container helpers of src/python/testing/containers.py that the image tests use."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from textwrap import dedent
+from typing import Iterator
+
+import pytest
+
+from pex_release.package_test import python312
+from pex_release.python_base import GROUP, PASSWD, build_rootfs, write_tar
+from testing.containers import Podman, podman_in
+from testing.servers import free_port
+
+# In the test sandbox, from the dependencies on `//build-support:...`.
+PYTHON_BASE_IMAGE = Path("build-support/python-base-image")
+OS_PACKAGES = Path("build-support/os-packages")
+
+
+def python_base_image(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(PYTHON_BASE_IMAGE), *map(str, args)], capture_output=True, text=True)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Base:
+    rootfs: Path
+    tar: Path
+    info: dict  # python_base.RootfsInfo as JSON
+    image: str  # the tar imported into podman, with the info's environment
+
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
+    with podman_in(tmp_path_factory.mktemp("podman")) as podman:
+        yield podman
+
+
+@pytest.fixture(scope="module")
+def base(podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> Base:
+    out = tmp_path_factory.mktemp("base")
+    built = python_base_image("--python", python312(), "--output", out / "rootfs", "--tar", out / "rootfs.tar")
+    assert built.returncode == 0, built.stderr
+    info = json.loads(built.stdout)
+    return Base(out / "rootfs", out / "rootfs.tar", info, podman.import_rootfs(out / "rootfs.tar", info["env"]))
+
+
+# What the apps' dependencies need from the base; each line fails loudly if its part is missing.
+STDLIB_CHECK = dedent(
+    """\
+    import ctypes, json, os, socket, sqlite3, ssl, sys, zipfile
+
+    print("json", json.loads(json.dumps({"a": [1]})) == {"a": [1]})
+    print("ssl", len(ssl.create_default_context().get_ca_certs()) > 0)
+    print("sqlite3", sqlite3.connect(":memory:").execute("select 6 * 7").fetchone()[0])
+    with zipfile.ZipFile("/tmp/t.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("x", "zipped")
+    print("zipfile", zipfile.ZipFile("/tmp/t.zip").read("x").decode())
+    print("ctypes", ctypes.CDLL("libc.so.6").getpid() == os.getpid())
+    print("c++ runtime", bool(ctypes.CDLL("libstdc++.so.6") and ctypes.CDLL("libgcc_s.so.1")))  # pandas' wheels
+    print("bytecode", os.path.exists(json.__cached__), json.__cached__.startswith("/opt/python/"))
+    try:
+        open("/etc/written", "w")
+    except OSError as e:
+        print("root fs", e.strerror)
+    print("network", [name for _, name in socket.if_nameindex()])
+    print("python", sys.executable, "%d.%d" % sys.version_info[:2])
+    """
+)
+
+
+def test_base_runs_stdlib_read_only_without_network(podman: Podman, base: Base) -> None:
+    assert base.info["python"] == "/opt/python/bin/python3.12" and base.info["version"] == "3.12"
+    for python in (base.info["python"], "/usr/bin/python3", "/usr/local/bin/python3"):
+        ran = podman.run(base.image, [python, "-c", STDLIB_CHECK])
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.splitlines() == [
+            "json True",
+            "ssl True",
+            "sqlite3 42",
+            "zipfile zipped",
+            "ctypes True",
+            "c++ runtime True",
+            "bytecode True True",
+            "root fs Read-only file system",
+            "network ['lo']",
+            f"python {python} 3.12",
+        ]
+    # The environment from the info: PATH finds python3, passwd names root.
+    ran = podman.run(base.image, ["python3", "-c", "import os, pwd; print(pwd.getpwuid(os.getuid()).pw_name, os.environ['LANG'])"])
+    assert (ran.returncode, ran.stdout) == (0, "root C.UTF-8\n"), ran.stderr
+
+
+def test_base_tree(base: Base) -> None:
+    assert (base.rootfs / "etc/passwd").read_text() == PASSWD
+    assert (base.rootfs / "etc/group").read_text() == GROUP
+    assert (base.rootfs / "tmp").stat().st_mode & 0o7777 == 0o1777
+    assert (base.rootfs / "etc/ssl/certs/ca-certificates.crt").read_bytes() == Path("/etc/ssl/certs/ca-certificates.crt").read_bytes()
+    stdlib = base.rootfs / "opt/python/lib/python3.12"
+    for left_out in ("test", "idlelib", "tkinter", "turtledemo", "ensurepip"):
+        assert not (stdlib / left_out).exists(), left_out
+    assert not list(stdlib.glob("config-*")) and not list(stdlib.glob("lib-dynload/_tkinter*"))
+    assert [p.name for p in (stdlib / "site-packages").iterdir()] == []
+    assert not (base.rootfs / "opt/python/include").exists()
+    for link in ("usr/bin/python3", "usr/local/bin/python3"):
+        assert (base.rootfs / link).readlink() == Path("/opt/python/bin/python3.12")
+    # Every .py has its bytecode, and nothing else was compiled.
+    sources = {p.with_suffix("") for p in stdlib.rglob("*.py")}
+    compiled = {p.parent.parent / p.name.split(".")[0] for p in stdlib.rglob("__pycache__/*.pyc")}
+    assert sources == compiled
+
+
+def test_two_builds_give_identical_tars(base: Base, tmp_path: Path) -> None:
+    info = build_rootfs(tmp_path / "rootfs", Path(python312()))
+    write_tar(tmp_path / "rootfs", tmp_path / "rootfs.tar")
+    assert sha256(tmp_path / "rootfs.tar") == sha256(base.tar)
+    assert json.loads(info.to_json()) == base.info
+
+
+def test_host_reaches_a_server_in_a_container_with_network_host(podman: Podman, base: Base) -> None:
+    port = free_port()
+    server = podman.start(base.image, ["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", "/etc"], network="host")
+    try:
+        server.wait_for_port(port)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/passwd", timeout=30) as response:
+            assert response.read().decode() == PASSWD
+    finally:
+        server.stop()
+    assert not server.running()
+
+
+@pytest.mark.parametrize(
+    "python, error",
+    [
+        (
+            "missing/python3.12",
+            "no interpreter at missing/python3.12; give the path of a CPython (e.g. $(pyenv root)/versions/3.12.1/bin/python3.12)",
+        ),
+        ("/bin/true", "/bin/true is not a working Python 3 interpreter (asked about itself, it said: nothing); give the path of a CPython"),
+        ("/usr/bin/pypy3", "/usr/bin/pypy3 is pypy 3.9, not CPython; give the path of a CPython"),
+    ],
+    ids=["missing", "not-python", "pypy"],
+)
+def test_refuses_an_interpreter_that_is_not_cpython(python: str, error: str, tmp_path: Path) -> None:
+    if python.endswith("pypy3"):
+        installed = subprocess.run([str(OS_PACKAGES), "pypy3"], capture_output=True, text=True)
+        assert installed.returncode == 0, installed.stderr
+    refused = python_base_image("--python", python, "--output", tmp_path / "rootfs", "--tar", tmp_path / "rootfs.tar")
+    assert refused.returncode == 1
+    assert refused.stderr == f"python-base-image: error: {error}\n"
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_refuses_an_output_directory_in_use(tmp_path: Path) -> None:
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "rootfs" / "keep").write_text("mine")
+    refused = python_base_image("--python", python312(), "--output", tmp_path / "rootfs")
+    assert refused.returncode == 1
+    assert f"{tmp_path / 'rootfs'} exists and is not an empty directory; remove it or name a new one" in refused.stderr
+    assert [p.name for p in (tmp_path / "rootfs").iterdir()] == ["keep"]
+
+
+# --- testing/containers.py --------------------------------------------------------------------
+
+
+def test_load_runs_an_oci_layout(podman: Podman, base: Base, tmp_path: Path) -> None:
+    # An OCI layout of the base, written by podman itself; load() must give back the same image.
+    podman.podman("push", base.image, f"oci:{tmp_path / 'layout'}:v1")
+    loaded = podman.load(tmp_path / "layout", "v1")
+    ran = podman.run(loaded, ["python3", "-c", "print('from the layout')"])
+    assert (ran.returncode, ran.stdout) == (0, "from the layout\n"), ran.stderr
+
+
+def test_run_reports_exit_code_env_and_kills_on_timeout(podman: Podman, base: Base) -> None:
+    ran = podman.run(base.image, ["python3", "-c", "import os, sys; print(os.environ['GREETING']); sys.exit(3)"], env={"GREETING": "hi"})
+    assert (ran.returncode, ran.stdout) == (3, "hi\n")
+    with pytest.raises(subprocess.TimeoutExpired):
+        podman.run(base.image, ["python3", "-c", "import time; time.sleep(600)"], timeout=5)
+    assert podman.podman("ps", "--all", "--quiet").stdout == ""  # killed and removed
+
+
+def test_wait_for_port_says_why_a_server_did_not_come_up(podman: Podman, base: Base) -> None:
+    server = podman.start(base.image, ["python3", "-c", "print('no server here')"], network="host")
+    try:
+        with pytest.raises(AssertionError, match=r"exited before listening on port \d+; its output:\nno server here"):
+            server.wait_for_port(free_port(), timeout=30)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("driver", ["overlay", "vfs"])
+def test_podman_keeps_its_storage_under_its_directory_and_resets_it(driver: str, base: Base, tmp_path: Path) -> None:
+    with podman_in(tmp_path / "podman", driver) as podman:
+        stored = podman.podman("info", "--format", "{{.Store.GraphDriverName}} {{.Store.GraphRoot}} {{.Host.OCIRuntime.Name}} {{.Store.RunRoot}}")
+        driver_name, graph_root, runtime, run_root = stored.stdout.split()
+        assert (driver_name, graph_root, runtime) == (driver, str(tmp_path / "podman" / "storage"), "runc")
+        assert len(run_root) <= 50  # else each run waits 20 s for its exit code (see build-support/containers)
+        ran = podman.run(podman.import_rootfs(base.tar, base.info["env"]), ["python3", "-c", "print('stored')"])
+        assert (ran.returncode, ran.stdout) == (0, "stored\n"), ran.stderr
+    assert not (tmp_path / "podman" / "storage").exists()
+
+
+def test_remove_all(base: Base, tmp_path: Path) -> None:
+    with podman_in(tmp_path / "podman") as podman:
+        podman.start(podman.import_rootfs(base.tar, base.info["env"]), ["python3", "-c", "import time; time.sleep(600)"])
+        podman.remove_all()
+        assert podman.podman("ps", "--all", "--quiet").stdout == ""
+        assert podman.podman("images", "--quiet").stdout == ""
