@@ -29,6 +29,7 @@ from pants.backend.python.util_rules.pex import (
 )
 from pants.backend.python.util_rules.pex_requirements import Resolve
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.addresses import Address, Addresses, UnparsedAddressInputs
 from pants.engine.fs import (
     EMPTY_DIGEST,
@@ -83,7 +84,15 @@ IMAGES_DIR = "images"
 APP_DIR = "/app"
 # Where a fresh container's pex writes its small caches (interpreter identity, its own code): /tmp,
 # which stays writable (a tmpfs) when the root file system is read-only.
-IMAGE_ENV = FrozenDict({"PEX_ROOT": "/tmp/.pex", "PYTHONDONTWRITEBYTECODE": "1"})
+IMAGE_ENV = FrozenDict(
+    {
+        "PEX_ROOT": "/tmp/.pex",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        # At run time pex's one warning here is that it cannot run `ldd` (a distroless base has
+        # none) to tell glibc from musl, on every start; the wheels were chosen at build time.
+        "PEX_EMIT_WARNINGS": "false",
+    }
+)
 DEPS_ENV = FrozenDict({"PEX_PATH": f"{APP_DIR}/{DEPS_PEX}"})
 
 
@@ -284,18 +293,22 @@ async def get_base_image(request: BaseImageRequest) -> BaseImage:
 
 @rule(desc="Building a base image from the host's Python")
 async def host_python_base(request: HostPythonBaseRequest) -> BaseImage:
-    python, modules = await MultiGet(
+    python, modules, path = await MultiGet(
         Get(PythonExecutable, InterpreterConstraints, request.interpreter_constraints),
         Get(Digest, CreateDigest, module_files("oci", "python_base")),
+        # python_base runs the host's `ldd` and `strip`.
+        Get(EnvironmentVars, EnvironmentVarsRequest(["PATH"])),
     )
     result = await Get(
         FallibleProcessResult,
         Process(
             # The interpreter's fingerprint is in the key: a new build of it makes a new base.
-            argv=(python.path, "-m", "pex_release.python_base", "--python", python.path, "--oci", _BASE),
+            argv=(
+                python.path, "-m", "pex_release.python_base", "--python", python.path, "--output", "rootfs", "--oci", _BASE
+            ),
             input_digest=modules,
             output_directories=(_BASE,),
-            env={"PEX_RELEASE_PYTHON_FINGERPRINT": python.fingerprint or ""},
+            env={"PATH": path.get("PATH", ""), "PEX_RELEASE_PYTHON_FINGERPRINT": python.fingerprint or ""},
             description=f"Building a base image from {python.path}",
         ),
     )
@@ -336,7 +349,7 @@ async def image_pexes(pexes: ReleasePexes) -> ImagePexes:
             requirements=PexRequirements(pexes.closure.pins, from_superset=pexes.deps),
             additional_inputs=EMPTY_DIGEST,
             additional_args=(),
-            description=f"Installing the {len(pexes.closure.pins)} distributions of deps PEX {pexes.subset_key[:12]} for an image",
+            description=f"Installing the wheels of deps PEX {pexes.subset_key[:12]} for an image",
         )
         if pexes.closure
         else None

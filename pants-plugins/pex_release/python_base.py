@@ -2,7 +2,7 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """Builds a small Python base image's root filesystem from a CPython installed on this host.
 
-    python python_base.py --python PATH --output DIR [--tar FILE]
+    python python_base.py --python PATH --output DIR [--tar FILE] [--oci DIR]
 
 "Distroless": CPython under /opt/python (its stdlib compiled to bytecode, without the test suite,
 IDLE, tkinter, turtledemo, ensurepip, headers and static library), the host's shared libraries
@@ -367,12 +367,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", type=Path, required=True, help="The host's CPython to copy (a pyenv version's bin/python3.12, say).")
     parser.add_argument("--output", type=Path, required=True, help="The directory to write the root filesystem to; it must not exist or be empty.")
     parser.add_argument("--tar", type=Path, help="Also write a reproducible tar of the root filesystem here (for `podman import`).")
+    parser.add_argument("--oci", type=Path, help="Also write a one-layer OCI image layout of it here (an image's base).")
     parser.add_argument("--ca-bundle", type=Path, default=HOST_CA_BUNDLE, help="The CA certificates to install (default: %(default)s).")
     args = parser.parse_args(argv)
     try:
         info = build_rootfs(args.output, args.python, ca_bundle=args.ca_bundle)
         if args.tar:
             write_tar(args.output, args.tar)
+        if args.oci:
+            from pex_release import oci  # Not needed by the tar and tree builds, which run from build-support/.
+
+            oci.image_from_rootfs(
+                args.oci, args.output, platform=oci.Platform.host(), env=info.env, created_by=f"python_base {info.python}"
+            )
     except PythonBaseError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 1
