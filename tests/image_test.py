@@ -47,7 +47,7 @@ def publish_images(repo: ScratchRepo, registry: OciRegistry, *apps: str, check: 
 
 def pushed_blobs(run: PantsRun) -> set[str]:
     """The digests the registry client says it uploaded."""
-    return {word for line in run.stdout.splitlines() if line.lstrip().startswith("pushed sha256:") for word in line.split() if word.startswith("sha256:")}
+    return {line.split()[1] for line in run.stdout.splitlines() if line.startswith("  uploaded sha256:")}
 
 
 def tagged_digest(registry: OciRegistry, name: str, tag: str) -> str:

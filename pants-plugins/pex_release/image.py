@@ -187,17 +187,17 @@ def image_tags(field_set: PexReleaseImageFieldSet, version: str) -> tuple[str, .
 
 
 @dataclass(frozen=True)
-class OciRegistryToolRequest:
-    pass
+class OciRegistryTool:
+    """The registry client (`oci_registry.py`) as a tool: it pushes images and pulls base images."""
+
+    pex: VenvPex
 
 
 @rule(desc="Building the pex-release registry client")
-async def oci_registry_tool_request(
-    _: OciRegistryToolRequest, subsystem: PexReleaseSubsystem, python_setup: PythonSetup
-) -> PexRequest:
+async def oci_registry_tool(subsystem: PexReleaseSubsystem, python_setup: PythonSetup) -> OciRegistryTool:
     resolve = subsystem.registry_resolve
     sources = await Get(Digest, CreateDigest, module_files("manifest", "oci", "oci_registry", "repository"))
-    return PexRequest(
+    request = PexRequest(
         output_filename="pex-release-registry.pex",
         internal_only=True,
         requirements=PexRequirements(
@@ -210,6 +210,7 @@ async def oci_registry_tool_request(
         main=EntryPoint.parse(oci_registry.ENTRY_POINT),
         description="Building the pex-release registry client",
     )
+    return OciRegistryTool(await Get(VenvPex, PexRequest, request))
 
 
 # -----------------------------------------------------------------------------------------------
@@ -275,11 +276,11 @@ async def get_base_image(request: BaseImageRequest) -> BaseImage:
         reference = oci_registry.Reference.parse(value, require_digest=True)
     except ValueError as e:
         raise base_image_error(request.address, value, str(e)) from None
-    tool = await Get(VenvPex, PexRequest, OciRegistryToolRequest())
+    tool = await Get(OciRegistryTool)
     result = await Get(
         FallibleProcessResult,
         VenvPexProcess(
-            tool,
+            tool.pex,
             argv=("pull", "--reference", str(reference), "--platform", str(oci.Platform.host()), "--output", _BASE),
             output_directories=(_BASE,),
             description=f"Pulling base image {value}",

@@ -33,7 +33,7 @@ from pants.engine.process import InteractiveProcess, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import InvalidFieldException
 from pex_release import http_repository, manifest, oci_registry, publisher, repository
-from pex_release.image import IMAGES_DIR, ImageFiles, OciRegistryToolRequest
+from pex_release.image import IMAGES_DIR, ImageFiles, OciRegistryTool
 from pex_release.package import RELEASES_DIR
 from pex_release.pex_version import CheckedPexVersion
 from pex_release.subsystem import PexReleaseSubsystem
@@ -190,13 +190,13 @@ async def push_pex_release_image(
     )
     tags = tuple(json.loads(summary.content)["tags"])
     tool, env = await MultiGet(
-        Get(VenvPex, PexRequest, OciRegistryToolRequest()),
+        Get(OciRegistryTool),
         Get(EnvironmentVars, EnvironmentVarsRequest(subsystem.registry_env_vars)),
     )
     process = await Get(
         Process,
         VenvPexProcess(
-            tool,
+            tool.pex,
             argv=push_args(ImageFiles.layout_of(summary.path), destination, tags),
             input_digest=packages_digest,
             extra_env=env,
