@@ -161,6 +161,14 @@ def release_files(root: Path) -> dict[str, str]:
     return files
 
 
+def image_digests(root: Path) -> dict[str, str]:
+    """The manifest digest of each image `package` wrote to dist/images/, by app."""
+    return {
+        summary.name[: -len(".image.json")]: json.loads(summary.read_text())["manifest"]["digest"]
+        for summary in sorted((root / "dist" / "images").glob("*.image.json"))
+    }
+
+
 def manifest_files(pex: Mapping) -> dict[str, str]:
     """What a manifest's PEX entry says dist/releases/ holds for it, in `release_files`' terms."""
     if pex["layout"] == "zipapp":
@@ -190,11 +198,17 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         yield server
 
 
+ORIGIN = "https://git.example.com/acme/monorepo.git"
+ORIGIN_WITH_CREDENTIALS = "https://ci-bot:s3cret-token@git.example.com/acme/monorepo.git"
+
+
 @pytest.fixture(scope="session")
 def scratch_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScratchRepo]:
     base = tmp_path_factory.mktemp("e2e")
     root = copy_repo(base / "repo")
     git(root, "init", "-q", "-b", "main")
+    # Images record it (with credentials stripped) in their org.opencontainers.image.source label.
+    git(root, "remote", "add", "origin", ORIGIN_WITH_CREDENTIALS)
     repo = ScratchRepo(root=root, store=base / "lmdb_store")
     for relpath, content in API_TWIN.items():
         repo.write(relpath, content)
@@ -207,6 +221,7 @@ class PackagedRepo:
     repo: ScratchRepo
     cold_run: PantsRun  # The first `package ::`, with an empty store.
     cold_files: dict[str, str]  # dist/releases/ after it.
+    cold_images: dict[str, str]  # The manifest digest of each image in dist/images/ after it.
 
     def manifest(self, app: str) -> dict:
         return json.loads((self.repo.root / "dist" / "releases" / f"{app}.release.json").read_text())
@@ -219,7 +234,7 @@ class PackagedRepo:
 def packaged_repo(scratch_repo: ScratchRepo) -> PackagedRepo:
     """The scratch repository after a cold `./pants package ::`."""
     run = scratch_repo.pants("package", "::")
-    return PackagedRepo(scratch_repo, run, release_files(scratch_repo.root))
+    return PackagedRepo(scratch_repo, run, release_files(scratch_repo.root), image_digests(scratch_repo.root))
 
 
 # -----------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import PackagedRepo, PantsRun, ScratchRepo, git, wait_for_http
+from conftest import ORIGIN, PackagedRepo, PantsRun, ScratchRepo, wait_for_http
 from testing.containers import Podman, podman_in
 from testing.lockfile import index_artifacts, locked_entry, replace_locked_version
 from testing.servers import OciRegistry, free_port, oci_registry
@@ -91,7 +91,7 @@ def test_an_image_is_the_base_then_bootstrap_wheels_and_sources(packaged_repo: P
         assert labels["org.opencontainers.image.version"] == manifest["version"]
         assert labels["org.opencontainers.image.revision"] == manifest["revision"]
         assert labels["org.opencontainers.image.title"] == app
-        assert labels["org.opencontainers.image.source"] == git(repo.root, "config", "--get", "remote.origin.url").strip()
+        assert labels["org.opencontainers.image.source"] == ORIGIN  # Without the remote's credentials.
     # Both apps build on the same base and pex bootstrap: a host that has one image pulls neither again.
     for role in ("base", "bootstrap"):
         assert layer_digests(images["api"], role) == layer_digests(images["cli"], role)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PackagedRepo, ScratchRepo, git, manifest_files, python312, release_files, wait_for_http
+from conftest import ORIGIN_WITH_CREDENTIALS, PackagedRepo, ScratchRepo, git, image_digests, manifest_files, python312, release_files, wait_for_http
 from testing.lockfile import add_locked_requirement, locked_entry
 from testing.servers import free_port
 
@@ -158,8 +158,11 @@ def test_pants_run_runs_the_release(packaged_repo: PackagedRepo) -> None:
 def test_two_clean_clones_build_identical_releases(packaged_repo: PackagedRepo, tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(packaged_repo.repo.root), str(clone))
+    git(clone, "remote", "set-url", "origin", ORIGIN_WITH_CREDENTIALS)
     ScratchRepo(root=clone, store=tmp_path / "lmdb_store").pants("package", "::")
     assert release_files(clone) == packaged_repo.cold_files
+    # The images too, to the byte: the same manifest digests.
+    assert image_digests(clone) == packaged_repo.cold_images and set(packaged_repo.cold_images) == {"api", "cli"}
 
 
 @pytest.mark.parametrize(
@@ -242,6 +245,7 @@ def test_source_edit_rebuilds_only_that_apps_sources(packaged_repo: PackagedRepo
     assert sorted(c for c in run.completed if "PEX" in c) == [
         "Building single-file PEX for src/python/apps/cli:release",
         "Building sources PEX for src/python/apps/cli:release",
+        "Building the image's sources PEX (Building sources PEX for src/python/apps/cli:release)",
     ]
     assert run_release(packaged_repo, "cli", "--help").stdout.count("Acme developer tools, edited.") == 1
 
