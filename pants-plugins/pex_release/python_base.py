@@ -216,7 +216,7 @@ def library_closure(host: HostPython, binaries: list[Path]) -> list[PurePosixPat
     found: dict[str, str] = {}
     for file, name, path in _ldd(binaries):
         if path is None:
-            raise PythonBaseError(f"{file} needs {name}, which is not installed on this host; install it, or leave out that module")
+            raise PythonBaseError(f"{file.name} needs {name}, which is not installed on this host; install it, or use a Python built without that module")
         found[name] = path
     if "libc.so.6" not in found:
         raise PythonBaseError(f"{host.executable} does not load glibc's libc.so.6; only glibc Linux builds of CPython are supported")
@@ -228,7 +228,7 @@ def library_closure(host: HostPython, binaries: list[Path]) -> list[PurePosixPat
     found.update((path.name, str(path)) for path in extras)
     for file, name, path in _ldd(extras):
         if path is None:
-            raise PythonBaseError(f"{file} needs {name}, which is not installed on this host; install it")
+            raise PythonBaseError(f"{file.name} needs {name}, which is not installed on this host; install it")
         found[name] = path
     own = host.libpython.name if host.libpython else None
     return sorted({PurePosixPath(path) for name, path in found.items() if name != own})

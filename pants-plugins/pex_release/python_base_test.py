@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -162,6 +163,36 @@ def test_refuses_an_interpreter_that_is_not_cpython(python: str, error: str, tmp
     assert refused.returncode == 1
     assert refused.stderr == f"python-base-image: error: {error}\n"
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_refuses_an_interpreter_whose_libraries_are_missing(tmp_path: Path) -> None:
+    installed = subprocess.run([str(OS_PACKAGES), "patchelf"], capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr
+    # A copy of the CPython installation whose zlib module needs a library that no host has.
+    real = Path(python312()).resolve().parent.parent
+    prefix = tmp_path / "python"
+    (prefix / "bin").mkdir(parents=True)
+    shutil.copy2(real / "bin" / "python3.12", prefix / "bin" / "python3.12")
+    ignored = shutil.ignore_patterns("test", "site-packages", "__pycache__")
+    shutil.copytree(real / "lib" / "python3.12", prefix / "lib" / "python3.12", ignore=ignored)
+    (zlib,) = (prefix / "lib" / "python3.12" / "lib-dynload").glob("zlib.*.so")
+    subprocess.run(["patchelf", "--add-needed", "libpex-release-missing.so.1", str(zlib)], check=True)
+    refused = python_base_image("--python", prefix / "bin" / "python3.12", "--output", tmp_path / "out" / "rootfs")
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        f"python-base-image: error: {zlib.name} needs libpex-release-missing.so.1, which is not installed on this host; "
+        "install it, or use a Python built without that module\n"
+    )
+    assert list((tmp_path / "out").iterdir()) == []  # the partial tree is gone
+
+
+def test_leaves_nothing_behind_when_a_late_step_fails(tmp_path: Path) -> None:
+    refused = python_base_image("--python", python312(), "--output", tmp_path / "rootfs", "--ca-bundle", tmp_path / "no-such.crt")
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        f"python-base-image: error: no CA bundle at {tmp_path / 'no-such.crt'}; install ca-certificates (Debian) or pass --ca-bundle\n"
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_refuses_an_output_directory_in_use(tmp_path: Path) -> None:
