@@ -63,12 +63,19 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OciRegistry]:
 
 
 @pytest.fixture(scope="session")
+def skopeo() -> str:
+    """skopeo, installed by build-support/os-packages when missing."""
+    subprocess.run(["build-support/os-packages", "skopeo"], check=True)
+    return "skopeo"
+
+
+@pytest.fixture(scope="session")
 def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
     with podman_in(tmp_path_factory.mktemp("podman")) as p:
         yield p
 
 
-def test_an_image_is_the_base_then_bootstrap_wheels_and_sources(packaged_repo: PackagedRepo) -> None:
+def test_an_image_is_the_base_then_bootstrap_wheels_and_sources(packaged_repo: PackagedRepo, skopeo: str) -> None:
     repo = packaged_repo.repo
     images = {app: summary(repo, app) for app in IMAGE_APPS}
     for app, image in images.items():
@@ -83,7 +90,7 @@ def test_an_image_is_the_base_then_bootstrap_wheels_and_sources(packaged_repo: P
         tag = manifest["version"].replace("+", "-")
         assert image["tags"] == [tag, "latest"]
         inspected = json.loads(
-            subprocess.run(["skopeo", "inspect", f"oci:{layout(repo, app)}:{tag}"], check=True, capture_output=True, text=True).stdout
+            subprocess.run([skopeo, "inspect", f"oci:{layout(repo, app)}:{tag}"], check=True, capture_output=True, text=True).stdout
         )
         assert inspected["Layers"] == [layer["digest"] for layer in image["layers"]]
         assert inspected["Digest"] == image["manifest"]["digest"]
@@ -130,6 +137,8 @@ def test_images_run_read_only_and_install_nothing_at_start(packaged_repo: Packag
     [
         ('image_tags=["v1 final"]', "The `image_tags` field in target src/python/apps/broken:image gives the tag 'v1 final'"),
         ('base_image="python:3.12-slim"', "The `base_image` field in target src/python/apps/broken:image is 'python:3.12-slim'"),
+        # Port 9 (discard) on loopback: nothing listens there.
+        (f'base_image="127.0.0.1:9/acme/python@sha256:{"0" * 64}"', "127.0.0.1:9"),
         ('base_image="oci:arm64-base"', "linux/arm64"),
         ('base_image="oci:no-python-base"', "python3"),
     ],
@@ -184,6 +193,16 @@ def test_a_registry_that_refuses_the_credentials_gets_no_secret_printed(
     output = run.stdout + run.stderr
     assert password not in output and token not in output
     assert f"{locked.address}" in output and str(auth_file) in output, output[-3000:]
+
+
+def test_publish_without_a_registry_says_how_to_set_it(packaged_repo: PackagedRepo) -> None:
+    run = packaged_repo.repo.pants("publish", "src/python/apps/cli:image", check=False)
+    assert run.returncode != 0
+    assert (
+        "The `repository` field in target src/python/apps/cli:image is '{registry}/acme/cli': it names "
+        "`{registry}`, and `[pex-releases].registry` is not set. To fix, set it in pants.toml or as "
+        "PANTS_PEX_RELEASES_REGISTRY=host[:port]"
+    ) in " ".join(run.stderr.split()), run.stderr[-3000:]
 
 
 # The tests below change the scratch repository (and put it back), so they run last.
