@@ -170,7 +170,8 @@ async def image_release(field_set: PexReleaseImageFieldSet) -> ImageRelease:
 
 
 def image_tags(field_set: PexReleaseImageFieldSet, version: str) -> tuple[str, ...]:
-    tags = tuple(dict.fromkeys(t.replace("{version}", version.replace("+", "-")) for t in field_set.image_tags.value or ()))
+    tag_version = version.replace("+", "-")
+    tags = tuple(dict.fromkeys(t.replace("{version}", tag_version) for t in field_set.image_tags.value or ()))
     for tag in tags:
         try:
             oci.check_tag(tag)
@@ -438,12 +439,13 @@ def image_labels(app: str, version: str, revision: SourceRevision) -> dict[str, 
 
 @rule(desc="Packaging a `pex_release_image`")
 async def package_pex_release_image(field_set: PexReleaseImageFieldSet) -> BuiltPackage:
-    release = await Get(ImageRelease, PexReleaseImageFieldSet, field_set)
-    pexes, revision = await MultiGet(
-        Get(ReleasePexes, PexReleaseFieldSet, release.field_set), Get(SourceRevision)
+    release, revision = await MultiGet(
+        Get(ImageRelease, PexReleaseImageFieldSet, field_set), Get(SourceRevision)
     )
+    # Checked before anything is built.
     version = release_version(release.field_set, revision)
     tags = image_tags(field_set, version)
+    pexes = await Get(ReleasePexes, PexReleaseFieldSet, release.field_set)
     app = release.field_set.app_name
     interpreter_constraints = InterpreterConstraints(pexes.interpreter_constraints)
     image_pexes, base, python, script = await MultiGet(
@@ -453,7 +455,9 @@ async def package_pex_release_image(field_set: PexReleaseImageFieldSet) -> Built
         Get(Digest, CreateDigest, module_files("oci", "build_image")),
     )
     deps_layers = (
-        await Get(DepsLayers, DepsLayersRequest(image_pexes.deps, pexes.subset_key, python, script)) if image_pexes.deps else None
+        await Get(DepsLayers, DepsLayersRequest(image_pexes.deps, pexes.subset_key, python, script))
+        if image_pexes.deps
+        else None
     )
     spec = {
         "base": base.path,
