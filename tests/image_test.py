@@ -15,6 +15,7 @@ from typing import Iterator
 import pytest
 
 from conftest import ORIGIN, PackagedRepo, PantsRun, ScratchRepo, wait_for_http
+from pex_release import oci
 from testing.containers import Podman, podman_in
 from testing.lockfile import index_artifacts, locked_entry, replace_locked_version
 from testing.servers import OciRegistry, free_port, oci_registry
@@ -165,8 +166,6 @@ def test_bad_image_input_fails_naming_the_target(packaged_repo: PackagedRepo, fi
 
 def write_base(out: Path, platform: str, with_python: bool) -> None:
     """A small base image layout: a root file system with (or without) a Python 3.12 layout."""
-    from pex_release import oci
-
     rootfs = out.parent / f"{out.name}-rootfs"
     (rootfs / "usr/bin").mkdir(parents=True)
     if with_python:
