@@ -305,9 +305,7 @@ async def host_python_base(request: HostPythonBaseRequest) -> BaseImage:
         FallibleProcessResult,
         Process(
             # The interpreter's fingerprint is in the key: a new build of it makes a new base.
-            argv=(
-                python.path, "-m", "pex_release.python_base", "--python", python.path, "--output", "rootfs", "--oci", _BASE
-            ),
+            argv=(python.path, "-m", "pex_release.python_base", "--python", python.path, "--output", _BASE),
             input_digest=modules,
             output_directories=(_BASE,),
             env={"PATH": path.get("PATH", ""), "PEX_RELEASE_PYTHON_FINGERPRINT": python.fingerprint or ""},

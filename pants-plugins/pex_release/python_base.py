@@ -1,8 +1,8 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""Builds a small Python base image's root filesystem from a CPython installed on this host.
+"""Builds a small Python base image from a CPython installed on this host, as an OCI image layout.
 
-    python python_base.py --python PATH --output DIR [--tar FILE] [--oci DIR]
+    python -m pex_release.python_base --python PATH --output DIR
 
 "Distroless": CPython under /opt/python (its stdlib compiled to bytecode, without the test suite,
 IDLE, tkinter, turtledemo, ensurepip, headers and static library), the host's shared libraries
@@ -12,10 +12,12 @@ world-writable /tmp, and /usr/bin/python3 and /usr/local/bin/python3. No shell, 
 
 The interpreter must be CPython on Linux with glibc (pyenv's `--enable-shared` builds included: the
 shared libpython gets a link in the loader's default directory, so no LD_LIBRARY_PATH or rpath
-change is needed). The tree is the same for the same host files: fixed modes, bytecode with
-`unchecked-hash` invalidation and the in-image path, so it needs no writable disk at run time.
-`--tar` also writes a reproducible tar of the tree (for `podman import`). Standard library only,
-Python 3.9+; prints the image's python, version and environment as JSON on stdout.
+change is needed). The image is one layer, written by oci.py, and its config sets the
+environment. It is the same for the same host files: fixed modes, bytecode with `unchecked-hash`
+invalidation and the in-image path (so it needs no writable disk at run time), and oci.py's
+reproducible layers. The root filesystem is staged in a temporary directory beside the output and
+removed. Standard library only, Python 3.9+; prints the image's python, version and environment as
+JSON on stdout.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
+import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Mapping
+
+from pex_release import oci
 
 PREFIX = PurePosixPath("/opt/python")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -308,17 +313,31 @@ def _compile_stdlib(host: HostPython, root: Path) -> None:
         raise PythonBaseError(f"compiling the stdlib of {host.executable} failed:\n{compiled.stdout}{compiled.stderr}")
 
 
-def build_rootfs(dest: Path, python: Path, *, ca_bundle: Path = HOST_CA_BUNDLE) -> RootfsInfo:
-    """Writes the root filesystem to dest, which must not exist or be empty. It is built beside
-    dest and renamed into place, so a failure leaves nothing behind."""
+@contextmanager
+def _staged(dest: Path) -> Iterator[Path]:
+    """A new directory beside dest to build in, renamed to dest at the end, or removed on an error,
+    so a failure leaves nothing behind. dest must not exist or be empty."""
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise PythonBaseError(f"{dest} exists and is not an empty directory; remove it or name a new one")
-    host = probe(python)
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = dest.parent / f".{dest.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         staging.mkdir(mode=0o755)
+        yield staging
+        staging.chmod(0o755)
+        if dest.exists():
+            dest.rmdir()
+        staging.rename(dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def build_rootfs(dest: Path, python: Path, *, ca_bundle: Path = HOST_CA_BUNDLE) -> RootfsInfo:
+    """Writes the root filesystem to dest, which must not exist or be empty."""
+    with _staged(dest) as staging:
+        host = probe(python)
         elf_files, info = _copy_python(host, staging)
         libraries = library_closure(host, elf_files)
         for library in libraries:
@@ -328,59 +347,29 @@ def build_rootfs(dest: Path, python: Path, *, ca_bundle: Path = HOST_CA_BUNDLE) 
         _strip(elf_files)
         _add_system_files(staging, info, ca_bundle)
         _compile_stdlib(host, staging)
-        staging.chmod(0o755)
-        if dest.exists():
-            dest.rmdir()
-        staging.rename(dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return info
 
 
-def write_tar(root: Path, output: Path) -> None:
-    """A tar of the tree whose bytes depend only on the files' names, contents, modes and link
-    targets: sorted, owned by 0:0, dated SOURCE_DATE_EPOCH (default 0). Written beside output,
-    then renamed."""
-    mtime = int(os.environ.get("SOURCE_DATE_EPOCH") or 0)
-    partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
-    try:
-        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
-            for path in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()):
-                info = tar.gettarinfo(str(path), arcname=path.relative_to(root).as_posix())
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                info.mtime = mtime
-                if info.isreg():
-                    with open(path, "rb") as f:
-                        tar.addfile(info, f)
-                else:
-                    tar.addfile(info)
-        partial.rename(output)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+def build_image(dest: Path, python: Path, *, ca_bundle: Path = HOST_CA_BUNDLE) -> RootfsInfo:
+    """Writes the base image as an OCI image layout to dest, which must not exist or be empty. Its
+    root filesystem is built in a temporary directory beside dest, removed at the end."""
+    with _staged(dest) as layout, tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.rootfs-") as scratch:
+        info = build_rootfs(Path(scratch) / "rootfs", python, ca_bundle=ca_bundle)
+        oci.image_from_rootfs(
+            layout, Path(scratch) / "rootfs", platform=oci.Platform.host(), env=info.env, created_by=f"python_base {info.python}"
+        )
+    return info
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=os.path.basename(sys.argv[0]), description=__doc__.split("\n\n")[0])
     parser.add_argument("--python", type=Path, required=True, help="The host's CPython to copy (a pyenv version's bin/python3.12, say).")
-    parser.add_argument("--output", type=Path, required=True, help="The directory to write the root filesystem to; it must not exist or be empty.")
-    parser.add_argument("--tar", type=Path, help="Also write a reproducible tar of the root filesystem here (for `podman import`).")
-    parser.add_argument("--oci", type=Path, help="Also write a one-layer OCI image layout of it here (an image's base).")
+    parser.add_argument("--output", type=Path, required=True, help="The directory to write the OCI image layout to; it must not exist or be empty.")
     parser.add_argument("--ca-bundle", type=Path, default=HOST_CA_BUNDLE, help="The CA certificates to install (default: %(default)s).")
     args = parser.parse_args(argv)
     try:
-        info = build_rootfs(args.output, args.python, ca_bundle=args.ca_bundle)
-        if args.tar:
-            write_tar(args.output, args.tar)
-        if args.oci:
-            from pex_release import oci  # Not needed by the tar and tree builds, which run from build-support/.
-
-            oci.image_from_rootfs(
-                args.oci, args.output, platform=oci.Platform.host(), env=info.env, created_by=f"python_base {info.python}"
-            )
-    except PythonBaseError as e:
+        info = build_image(args.output, args.python, ca_bundle=args.ca_bundle)
+    except (PythonBaseError, oci.ImageError) as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 1
     print(info.to_json())

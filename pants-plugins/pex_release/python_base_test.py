@@ -5,21 +5,22 @@ runc, and the container helpers of src/python/testing/containers.py that the ima
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
+from fnmatch import fnmatch
+from pathlib import Path, PurePosixPath
 from textwrap import dedent
 from typing import Iterator
 
 import pytest
 
+from pex_release import oci
 from pex_release.package_test import python312
-from pex_release.python_base import GROUP, PASSWD, build_rootfs, write_tar
+from pex_release.python_base import GROUP, PASSWD, build_image
 from testing.containers import Podman, podman_in
 from testing.servers import free_port
 
@@ -32,16 +33,16 @@ def python_base_image(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(PYTHON_BASE_IMAGE), *map(str, args)], capture_output=True, text=True)
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def manifest_digest(layout: Path) -> str:
+    (entry,) = json.loads((layout / "index.json").read_bytes())["manifests"]
+    return entry["digest"]
 
 
 @dataclass(frozen=True)
 class Base:
-    rootfs: Path
-    tar: Path
+    layout: Path  # the OCI image layout
     info: dict  # python_base.RootfsInfo as JSON
-    image: str  # the tar imported into podman, with the info's environment
+    image: str  # the layout loaded into podman
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +54,9 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
 @pytest.fixture(scope="module")
 def base(podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> Base:
     out = tmp_path_factory.mktemp("base")
-    built = python_base_image("--python", python312(), "--output", out / "rootfs", "--tar", out / "rootfs.tar")
+    built = python_base_image("--python", python312(), "--output", out / "base")
     assert built.returncode == 0, built.stderr
-    info = json.loads(built.stdout)
-    return Base(out / "rootfs", out / "rootfs.tar", info, podman.import_rootfs(out / "rootfs.tar", info["env"]))
+    return Base(out / "base", json.loads(built.stdout), podman.load(out / "base"))
 
 
 # What the apps' dependencies need from the base; each line fails loudly if its part is missing.
@@ -105,29 +105,35 @@ def test_base_runs_stdlib_read_only_without_network(podman: Podman, base: Base) 
     assert (ran.returncode, ran.stdout) == (0, "root C.UTF-8\n"), ran.stderr
 
 
-def test_base_tree(base: Base) -> None:
-    assert (base.rootfs / "etc/passwd").read_text() == PASSWD
-    assert (base.rootfs / "etc/group").read_text() == GROUP
-    assert (base.rootfs / "tmp").stat().st_mode & 0o7777 == 0o1777
-    assert (base.rootfs / "etc/ssl/certs/ca-certificates.crt").read_bytes() == Path("/etc/ssl/certs/ca-certificates.crt").read_bytes()
-    stdlib = base.rootfs / "opt/python/lib/python3.12"
-    for left_out in ("test", "idlelib", "tkinter", "turtledemo", "ensurepip"):
-        assert not (stdlib / left_out).exists(), left_out
-    assert not list(stdlib.glob("config-*")) and not list(stdlib.glob("lib-dynload/_tkinter*"))
-    assert [p.name for p in (stdlib / "site-packages").iterdir()] == []
-    assert not (base.rootfs / "opt/python/include").exists()
+def test_base_image_files(podman: Podman, base: Base) -> None:
+    assert [p.name for p in base.layout.parent.iterdir()] == ["base"]  # the staged root filesystem is gone
+    image = oci.read_image(base.layout, reference=str(base.layout), platform=oci.Platform.host())
+    assert len(image.layers) == 1 and image.env == base.info["env"]
+    files = oci.image_filesystem(image)
+    assert files["tmp"].mode == 0o1777
+    stdlib = PurePosixPath("opt/python/lib/python3.12")
+    in_stdlib = [PurePosixPath(path) for path in files if path.startswith(f"{stdlib}/")]
+    for left_out in ("test", "idlelib", "tkinter", "turtledemo", "ensurepip", "config-*", "lib-dynload/_tkinter*", "site-packages/*"):
+        assert not [path for path in in_stdlib if fnmatch(str(path), f"{stdlib}/{left_out}")], left_out
+    assert files[f"{stdlib}/site-packages"].kind == "dir"
+    assert not [path for path in files if path.startswith("opt/python/include")]
     for link in ("usr/bin/python3", "usr/local/bin/python3"):
-        assert (base.rootfs / link).readlink() == Path("/opt/python/bin/python3.12")
+        assert files[link].target == "/opt/python/bin/python3.12"
     # Every .py has its bytecode, and nothing else was compiled.
-    sources = {p.with_suffix("") for p in stdlib.rglob("*.py")}
-    compiled = {p.parent.parent / p.name.split(".")[0] for p in stdlib.rglob("__pycache__/*.pyc")}
+    sources = {path.with_suffix("") for path in in_stdlib if path.suffix == ".py"}
+    compiled = {path.parent.parent / path.name.split(".")[0] for path in in_stdlib if path.parent.name == "__pycache__"}
     assert sources == compiled
+    host_ca_bundle = Path("/etc/ssl/certs/ca-certificates.crt").read_text()
+    for path, content in (("/etc/passwd", PASSWD), ("/etc/group", GROUP), ("/etc/ssl/certs/ca-certificates.crt", host_ca_bundle)):
+        ran = podman.run(base.image, ["python3", "-c", "import sys; print(open(sys.argv[1]).read(), end='')", path])
+        assert (ran.returncode, ran.stdout) == (0, content), ran.stderr
 
 
-def test_two_builds_give_identical_tars(base: Base, tmp_path: Path) -> None:
-    info = build_rootfs(tmp_path / "rootfs", Path(python312()))
-    write_tar(tmp_path / "rootfs", tmp_path / "rootfs.tar")
-    assert sha256(tmp_path / "rootfs.tar") == sha256(base.tar)
+def test_two_builds_give_identical_layouts(base: Base, tmp_path: Path) -> None:
+    info = build_image(tmp_path / "base", Path(python312()))
+    assert manifest_digest(tmp_path / "base") == manifest_digest(base.layout)
+    blobs = [sorted(p.name for p in (layout / "blobs" / "sha256").iterdir()) for layout in (tmp_path / "base", base.layout)]
+    assert blobs[0] == blobs[1]
     assert json.loads(info.to_json()) == base.info
 
 
@@ -143,6 +149,15 @@ def test_host_reaches_a_server_in_a_container_with_network_host(podman: Podman, 
     assert not server.running()
 
 
+# What PyPy answers python_base's probe, whatever the arguments.
+PYPY_ANSWER = dedent(
+    """\
+    #!/bin/sh
+    echo '{"implementation": "pypy", "version": "3.10", "executable": "/opt/pypy/bin/pypy3.10", "stdlib": "/opt/pypy/lib/pypy3.10"}'
+    """
+)
+
+
 @pytest.mark.parametrize(
     "python, error",
     [
@@ -151,18 +166,20 @@ def test_host_reaches_a_server_in_a_container_with_network_host(podman: Podman, 
             "no interpreter at missing/python3.12; give the path of a CPython (e.g. $(pyenv root)/versions/3.12.1/bin/python3.12)",
         ),
         ("/bin/true", "/bin/true is not a working Python 3 interpreter (asked about itself, it said: nothing); give the path of a CPython"),
-        ("/usr/bin/pypy3", "/usr/bin/pypy3 is pypy 3.9, not CPython; give the path of a CPython"),
+        ("{tmp}/pypy/bin/python3", "{tmp}/pypy/bin/python3 is pypy 3.10, not CPython; give the path of a CPython"),
     ],
     ids=["missing", "not-python", "pypy"],
 )
 def test_refuses_an_interpreter_that_is_not_cpython(python: str, error: str, tmp_path: Path) -> None:
-    if python.endswith("pypy3"):
-        installed = subprocess.run([str(OS_PACKAGES), "pypy3"], capture_output=True, text=True)
-        assert installed.returncode == 0, installed.stderr
-    refused = python_base_image("--python", python, "--output", tmp_path / "rootfs", "--tar", tmp_path / "rootfs.tar")
+    fake_pypy = tmp_path / "pypy" / "bin" / "python3"
+    fake_pypy.parent.mkdir(parents=True)
+    fake_pypy.write_text(PYPY_ANSWER)
+    fake_pypy.chmod(0o755)
+    python, error = (s.replace("{tmp}", str(tmp_path)) for s in (python, error))
+    refused = python_base_image("--python", python, "--output", tmp_path / "out" / "base")
     assert refused.returncode == 1
     assert refused.stderr == f"python-base-image: error: {error}\n"
-    assert list(tmp_path.iterdir()) == []  # nothing half-written
+    assert list((tmp_path / "out").iterdir()) == []  # nothing half-written
 
 
 def test_refuses_an_interpreter_whose_libraries_are_missing(tmp_path: Path) -> None:
@@ -177,17 +194,17 @@ def test_refuses_an_interpreter_whose_libraries_are_missing(tmp_path: Path) -> N
     shutil.copytree(real / "lib" / "python3.12", prefix / "lib" / "python3.12", ignore=ignored)
     (zlib,) = (prefix / "lib" / "python3.12" / "lib-dynload").glob("zlib.*.so")
     subprocess.run(["patchelf", "--add-needed", "libpex-release-missing.so.1", str(zlib)], check=True)
-    refused = python_base_image("--python", prefix / "bin" / "python3.12", "--output", tmp_path / "out" / "rootfs")
+    refused = python_base_image("--python", prefix / "bin" / "python3.12", "--output", tmp_path / "out" / "base")
     assert refused.returncode == 1
     assert refused.stderr == (
         f"python-base-image: error: {zlib.name} needs libpex-release-missing.so.1, which is not installed on this host; "
         "install it, or use a Python built without that module\n"
     )
-    assert list((tmp_path / "out").iterdir()) == []  # the partial tree is gone
+    assert list((tmp_path / "out").iterdir()) == []  # the partial tree and layout are gone
 
 
 def test_leaves_nothing_behind_when_a_late_step_fails(tmp_path: Path) -> None:
-    refused = python_base_image("--python", python312(), "--output", tmp_path / "rootfs", "--ca-bundle", tmp_path / "no-such.crt")
+    refused = python_base_image("--python", python312(), "--output", tmp_path / "base", "--ca-bundle", tmp_path / "no-such.crt")
     assert refused.returncode == 1
     assert refused.stderr == (
         f"python-base-image: error: no CA bundle at {tmp_path / 'no-such.crt'}; install ca-certificates (Debian) or pass --ca-bundle\n"
@@ -196,12 +213,12 @@ def test_leaves_nothing_behind_when_a_late_step_fails(tmp_path: Path) -> None:
 
 
 def test_refuses_an_output_directory_in_use(tmp_path: Path) -> None:
-    (tmp_path / "rootfs").mkdir()
-    (tmp_path / "rootfs" / "keep").write_text("mine")
-    refused = python_base_image("--python", python312(), "--output", tmp_path / "rootfs")
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "keep").write_text("mine")
+    refused = python_base_image("--python", python312(), "--output", tmp_path / "base")
     assert refused.returncode == 1
-    assert f"{tmp_path / 'rootfs'} exists and is not an empty directory; remove it or name a new one" in refused.stderr
-    assert [p.name for p in (tmp_path / "rootfs").iterdir()] == ["keep"]
+    assert refused.stderr == f"python-base-image: error: {tmp_path / 'base'} exists and is not an empty directory; remove it or name a new one\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["base"] and [p.name for p in (tmp_path / "base").iterdir()] == ["keep"]
 
 
 # --- testing/containers.py --------------------------------------------------------------------
@@ -239,14 +256,14 @@ def test_podman_keeps_its_storage_under_its_directory_and_resets_it(driver: str,
         driver_name, graph_root, runtime, run_root = stored.stdout.split()
         assert (driver_name, graph_root, runtime) == (driver, str(tmp_path / "podman" / "storage"), "runc")
         assert len(run_root) <= 50  # else each run waits 20 s for its exit code (see build-support/containers)
-        ran = podman.run(podman.import_rootfs(base.tar, base.info["env"]), ["python3", "-c", "print('stored')"])
+        ran = podman.run(podman.load(base.layout), ["python3", "-c", "print('stored')"])
         assert (ran.returncode, ran.stdout) == (0, "stored\n"), ran.stderr
     assert not (tmp_path / "podman" / "storage").exists()
 
 
 def test_remove_all(base: Base, tmp_path: Path) -> None:
     with podman_in(tmp_path / "podman") as podman:
-        podman.start(podman.import_rootfs(base.tar, base.info["env"]), ["python3", "-c", "import time; time.sleep(600)"])
+        podman.start(podman.load(base.layout), ["python3", "-c", "import time; time.sleep(600)"])
         podman.remove_all()
         assert podman.podman("ps", "--all", "--quiet").stdout == ""
         assert podman.podman("images", "--quiet").stdout == ""

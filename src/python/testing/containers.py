@@ -106,21 +106,16 @@ class Podman:
         return done
 
     def _image_id(self, done: subprocess.CompletedProcess[str]) -> str:
-        return done.stdout.strip().splitlines()[-1]  # pull and import print the image ID last
+        return done.stdout.strip().splitlines()[-1]  # pull prints the image ID last
 
-    def load(self, oci_layout: Path, tag: str) -> str:
-        """Stores the image `tag` of an OCI image layout directory; returns its image ID."""
-        return self._image_id(self.podman("pull", f"oci:{oci_layout}:{tag}"))
+    def load(self, oci_layout: Path, tag: str | None = None) -> str:
+        """Stores the image `tag` of an OCI image layout directory (without a tag: its only image);
+        returns its image ID."""
+        return self._image_id(self.podman("pull", f"oci:{oci_layout}" + (f":{tag}" if tag else "")))
 
     def pull(self, reference: str) -> str:
         """Pulls from a registry (plain HTTP is allowed: tests use loopback registries); returns the image ID."""
         return self._image_id(self.podman("pull", "--tls-verify=false", reference))
-
-    def import_rootfs(self, tar: Path, env: Mapping[str, str]) -> str:
-        """Stores a root filesystem tar (e.g. build-support/python-base-image's) as an image with
-        the given environment; returns its image ID."""
-        changes = [arg for name, value in sorted(env.items()) for arg in ("--change", f"ENV={name}={value}")]
-        return self._image_id(self.podman("import", *changes, str(tar)))
 
     def run(self, image: str, args: Sequence[str] = (), *, timeout: float = 300.0, **options: Any) -> subprocess.CompletedProcess[str]:
         """Runs a container to its end and removes it; returns its exit code and output. On timeout
