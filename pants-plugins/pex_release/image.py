@@ -64,7 +64,7 @@ from pex_release.package import (
     DEPS_PEX,
     SOURCES_PEX,
     PexReleaseFieldSet,
-    ReleasePexes,
+    ReleasePlan,
     release_version,
 )
 from pex_release.revision import SourceRevision
@@ -334,24 +334,24 @@ class ImagePexes:
 
 
 @rule(desc="Building the PEXes of an image", level=LogLevel.DEBUG)
-async def image_pexes(pexes: ReleasePexes) -> ImagePexes:
+async def image_pexes(plan: ReleasePlan) -> ImagePexes:
     sources_request = dataclasses.replace(
-        pexes.sources_request,
+        plan.sources_request,
         layout=PexLayout.LOOSE,
-        description=f"Building the image's sources PEX ({pexes.sources_request.description})",
+        description=f"Building the image's sources PEX ({plan.sources_request.description})",
     )
     deps_request = (
         # Resolved from the release's deps PEX: no download, the same wheels. Installed here, once
         # per closure, instead of in every container that starts.
         dataclasses.replace(
-            pexes.deps_request,
+            plan.deps_request,
             layout=PexLayout.LOOSE,
-            requirements=PexRequirements(pexes.closure.pins, from_superset=pexes.deps),
+            requirements=PexRequirements(plan.closure.pins, from_superset=plan.deps),
             additional_inputs=EMPTY_DIGEST,
             additional_args=(),
-            description=f"Installing the wheels of deps PEX {pexes.subset_key[:12]} for an image",
+            description=f"Installing the wheels of deps PEX {plan.subset_key[:12]} for an image",
         )
-        if pexes.closure
+        if plan.closure
         else None
     )
     sources, *deps = await MultiGet(
@@ -443,17 +443,18 @@ async def package_pex_release_image(field_set: PexReleaseImageFieldSet) -> Built
     # Checked before anything is built.
     version = release_version(release.field_set, revision)
     tags = image_tags(field_set, version)
-    pexes = await Get(ReleasePexes, PexReleaseFieldSet, release.field_set)
+    # The plan only: an image needs neither the release's sources PEX nor its single-file PEX.
+    plan = await Get(ReleasePlan, PexReleaseFieldSet, release.field_set)
     app = release.field_set.app_name
-    interpreter_constraints = InterpreterConstraints(pexes.interpreter_constraints)
+    interpreter_constraints = InterpreterConstraints(plan.interpreter_constraints)
     image_pexes, base, python, script = await MultiGet(
-        Get(ImagePexes, ReleasePexes, pexes),
+        Get(ImagePexes, ReleasePlan, plan),
         Get(BaseImage, BaseImageRequest(field_set.address, field_set.base_image.value, interpreter_constraints)),
         Get(PythonExecutable, InterpreterConstraints, interpreter_constraints),
         Get(Digest, CreateDigest, module_files("oci", "build_image")),
     )
     deps_layers = (
-        await Get(DepsLayers, DepsLayersRequest(image_pexes.deps, pexes.subset_key, python, script))
+        await Get(DepsLayers, DepsLayersRequest(image_pexes.deps, plan.subset_key, python, script))
         if image_pexes.deps
         else None
     )

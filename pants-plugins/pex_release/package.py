@@ -198,24 +198,32 @@ def resolve_console_script(address: Address, script: ConsoleScript, contents: De
 
 
 @dataclass(frozen=True)
-class ReleasePexes:
-    """The PEX files of one release, under the fixed names above (so equal inputs give equal
-    process keys whatever the app), with the deps PEX's identity."""
+class ReleasePlan:
+    """How one release's PEXes are built, with its deps PEX built (it decides the entry point of a
+    `script`). The PEXes have fixed names (above), so equal inputs give equal process keys whatever
+    the app."""
 
     deps: Pex
-    sources: Pex
-    single_file: Pex | None  # Always a zipapp.
+    deps_request: PexRequest
+    sources_request: PexRequest
+    single_file_request: PexRequest | None  # Always a zipapp.
     layout: PexLayout  # Of the deps PEX and the sources PEX.
-    subset_key: str
+    subset_key: str  # The deps PEX's identity.
     closure: ClosureLock | None  # None when the app has no third-party requirements.
     deps_contents: DepsPexContents
     interpreter_constraints: tuple[str, ...]
     complete_platforms: tuple[CompletePlatform, ...]
     main: EntryPoint  # A `script` is resolved to the entry point it names.
     entry_points: ReleaseEntryPoints
-    # What built `deps` and `sources`, for builds of the same PEXes in other layouts (images).
-    deps_request: PexRequest
-    sources_request: PexRequest
+
+
+@dataclass(frozen=True)
+class ReleasePexes:
+    """The PEX files of one release."""
+
+    plan: ReleasePlan
+    sources: Pex
+    single_file: Pex | None
 
 
 def subset_key(closure: ClosureLock | None, build_options: dict) -> str:
@@ -341,10 +349,8 @@ def platform_interpreter_constraints(
     return derived
 
 
-@rule(desc="Building the PEX files of a `pex_release`", level=LogLevel.DEBUG)
-async def build_release_pexes(
-    field_set: PexReleaseFieldSet, python_setup: PythonSetup, pex_cli: PexCli
-) -> ReleasePexes:
+@rule(desc="Planning the PEX files of a `pex_release`", level=LogLevel.DEBUG)
+async def plan_release(field_set: PexReleaseFieldSet, python_setup: PythonSetup, pex_cli: PexCli) -> ReleasePlan:
     # Before any work: an old pex would otherwise fail later, and less clearly.
     await Get(CheckedPexVersion)
     address = field_set.address
@@ -490,13 +496,11 @@ async def build_release_pexes(
         if field_set.single_file.value
         else None
     )
-    sources, *single_file = await MultiGet(
-        Get(Pex, PexRequest, request) for request in (sources_request, single_file_request) if request
-    )
-    return ReleasePexes(
+    return ReleasePlan(
         deps=deps,
-        sources=sources,
-        single_file=single_file[0] if single_file else None,
+        deps_request=deps_request,
+        sources_request=sources_request,
+        single_file_request=single_file_request,
         layout=layout,
         subset_key=key,
         closure=closure,
@@ -505,9 +509,16 @@ async def build_release_pexes(
         complete_platforms=complete_platform_summaries,
         main=main,
         entry_points=entry_points,
-        deps_request=deps_request,
-        sources_request=sources_request,
     )
+
+
+@rule(desc="Building the PEX files of a `pex_release`", level=LogLevel.DEBUG)
+async def build_release_pexes(field_set: PexReleaseFieldSet) -> ReleasePexes:
+    plan = await Get(ReleasePlan, PexReleaseFieldSet, field_set)
+    sources, *single_file = await MultiGet(
+        Get(Pex, PexRequest, request) for request in (plan.sources_request, plan.single_file_request) if request
+    )
+    return ReleasePexes(plan, sources, single_file[0] if single_file else None)
 
 
 # -----------------------------------------------------------------------------------------------
@@ -668,10 +679,11 @@ async def package_pex_release(
         Get(ReleasePexes, PexReleaseFieldSet, field_set), Get(SourceRevision)
     )
     version = release_version(field_set, revision)
-    files = ReleaseFiles(field_set.app_name, pexes.subset_key)
+    plan = pexes.plan
+    files = ReleaseFiles(field_set.app_name, plan.subset_key)
     built = await Get(
         Digest,
-        MergeDigests(p.digest for p in (pexes.deps, pexes.sources, pexes.single_file) if p),
+        MergeDigests(p.digest for p in (plan.deps, pexes.sources, pexes.single_file) if p),
     )
     entries = await Get(DigestEntries, Digest, built)
     placed_digest = await Get(
@@ -685,26 +697,26 @@ async def package_pex_release(
     deps = release_pex(
         DepsPex,
         files.deps,
-        pexes.layout,
+        plan.layout,
         placed,
-        subset_key=pexes.subset_key,
-        distributions=manifest_distributions(pexes.deps_contents.wheels, pexes.closure),
+        subset_key=plan.subset_key,
+        distributions=manifest_distributions(plan.deps_contents.wheels, plan.closure),
     )
     check_deps_wheels(field_set.address, deps, str(named_caches.val))
-    entry_point = pexes.main.spec
+    entry_point = plan.main.spec
     manifest = ReleaseManifest(
         app=field_set.app_name,
         version=version,
         revision=revision.revision,
         entry_point=entry_point,
-        scripts={name: ep.spec for name, ep in pexes.entry_points.scripts},
-        interpreter_constraints=pexes.interpreter_constraints,
+        scripts={name: ep.spec for name, ep in plan.entry_points.scripts},
+        interpreter_constraints=plan.interpreter_constraints,
         platforms=tuple(field_set.platforms.value or ()),
-        complete_platforms=pexes.complete_platforms,
+        complete_platforms=plan.complete_platforms,
         env=dict(field_set.env.value or {}),
         args=tuple(field_set.args.value or ()),
         deps=deps,
-        sources=release_pex(ReleasePex, files.sources, pexes.layout, placed),
+        sources=release_pex(ReleasePex, files.sources, plan.layout, placed),
         single_file=(
             release_pex(ReleasePex, files.single_file, PexLayout.ZIPAPP, placed) if pexes.single_file else None
         ),

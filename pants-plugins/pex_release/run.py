@@ -19,8 +19,8 @@ from pex_release.package import DEPS_PEX, SOURCES_PEX, PexReleaseFieldSet, Relea
 async def run_pex_release(field_set: PexReleaseFieldSet) -> RunRequest:
     pexes = await Get(ReleasePexes, PexReleaseFieldSet, field_set)
     python, digest = await MultiGet(
-        Get(PythonExecutable, InterpreterConstraints(pexes.interpreter_constraints)),
-        Get(Digest, MergeDigests([pexes.deps.digest, pexes.sources.digest])),
+        Get(PythonExecutable, InterpreterConstraints(pexes.plan.interpreter_constraints)),
+        Get(Digest, MergeDigests([pexes.plan.deps.digest, pexes.sources.digest])),
     )
     return RunRequest(
         digest=digest,
