@@ -91,6 +91,17 @@ def two_pex_containerfile(base: str, python: str, pex_root: str) -> str:
     )
 
 
+def layout_blobs(layout: Path) -> dict[str, int]:
+    """The blobs of an OCI layout (none if it is absent): sha256 hex digest -> size."""
+    blobs = layout / "blobs/sha256"
+    return {p.name: p.stat().st_size for p in blobs.iterdir()} if blobs.is_dir() else {}
+
+
+def new_blob_bytes(before: Mapping[str, int], after: Mapping[str, int]) -> int:
+    """The bytes of the blobs in `after` that `before` lacks."""
+    return sum(size for digest, size in after.items() if digest not in before)
+
+
 def stored_blob_bytes(data_dir: Path) -> int:
     """The bytes of every blob (layers, configs, manifests) a docker-registry stores under data_dir."""
     blobs = data_dir / "docker/registry/v2/blobs"

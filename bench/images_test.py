@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from images import base_layout, client_uploaded_bytes, entrypoint_python, stored_blob_bytes, two_pex_containerfile
+from images import (
+    base_layout,
+    client_uploaded_bytes,
+    entrypoint_python,
+    layout_blobs,
+    new_blob_bytes,
+    stored_blob_bytes,
+    two_pex_containerfile,
+)
 
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 
@@ -103,3 +111,13 @@ def test_client_uploaded_bytes_sums_the_uploaded_blobs_and_the_manifest() -> Non
     )
     assert client_uploaded_bytes(output, manifest_size=3201) == 15_921 + 2_100 + 3_201
     assert client_uploaded_bytes("pushed 0 blobs (0 bytes), skipped 19 blobs\n", manifest_size=3201) == 3201
+
+
+def test_new_blob_bytes_counts_the_blobs_a_rebuilt_layout_gained(tmp_path: Path) -> None:
+    assert layout_blobs(tmp_path / "api.oci") == {}  # not built yet
+    _image(tmp_path / "api.oci", ("base", "sources"))
+    before = layout_blobs(tmp_path / "api.oci")
+    new_layer = _put(tmp_path / "api.oci", b"edited sources layer")
+    after = layout_blobs(tmp_path / "api.oci")
+    assert set(after) - set(before) == {new_layer[7:]}
+    assert new_blob_bytes(before, after) == len(b"edited sources layer")
