@@ -641,9 +641,10 @@ def image_edit(bench: Bench) -> list[Record]:
 
 def time_to_answer(argv: Sequence[str], env: Mapping[str, str], url: str, stop: Callable[[], None]) -> float:
     """Seconds from starting argv to the first answer of `url`; then stop() and the process is killed."""
+    output = tempfile.TemporaryFile("w+")  # Not a pipe: nothing reads it until the end.
     start = time.perf_counter()
-    proc = subprocess.Popen(list(argv), env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(list(argv), env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
     try:
         while time.perf_counter() - start < STARTUP_TIMEOUT_SECONDS and proc.poll() is None:
             try:
@@ -652,12 +653,14 @@ def time_to_answer(argv: Sequence[str], env: Mapping[str, str], url: str, stop: 
                 return time.perf_counter() - start
             except OSError:
                 time.sleep(0.02)
-        raise CommandFailed(f"`{' '.join(argv)}` never answered {url}")
+        output.seek(0)
+        raise CommandFailed(f"`{' '.join(argv)}` never answered {url}:\n{output.read()[-3000:]}")
     finally:
         stop()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        output.close()
 
 
 def container_variant(name: str, podman: Podman, image: str) -> tuple[StartupVariant, Callable[[], None]]:
