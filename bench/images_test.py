@@ -11,12 +11,7 @@ from pathlib import Path
 import pytest
 
 from images import (
-    base_layout,
-    client_uploaded_bytes,
-    entrypoint_python,
-    layout_blobs,
-    new_blob_bytes,
-    stored_blob_bytes,
+    base_layout, client_uploaded_bytes, entrypoint_python, layout_blobs, new_blob_bytes, stored_blob_bytes,
     two_pex_containerfile,
 )
 
