@@ -130,8 +130,11 @@ def ship_whole_files(alternative: Manual | PexBinary, build: Build, apps: Sequen
 # -----------------------------------------------------------------------------------------------
 
 LOG_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) \[INFO\] (Starting|Completed|Canceled): (.+)$", re.MULTILINE)
-# The processes that run pex: every `Building ...` PEX, and pex_release's `pex3 lock subset`.
-PEX_PROCESS = re.compile(r"^(Building |Resolving the closure)")
+# The processes that run pex: every `Building ...` PEX, pex_release's `pex3 lock subset`, and an image's
+# install of its wheels; not the image rules' own steps (base image, layers), which run no pex.
+PEX_PROCESS = re.compile(
+    r"^(Building (?!the image of |the image layers of |a base image from )|Resolving the closure|Installing the wheels of deps PEX)"
+)
 OUTSIDE_PROCESSES = "./pants outside logged processes (start-up, rules, writing dist/)"
 
 

@@ -36,6 +36,25 @@ STDERR = """\
 """
 
 
+IMAGE_STDERR = """\
+10:00:01.00 [INFO] Starting: Building a base image from /usr/bin/python3.12
+10:00:02.00 [INFO] Completed: Building a base image from /usr/bin/python3.12
+10:00:02.00 [INFO] Starting: Installing the wheels of deps PEX 0123456789ab for an image
+10:00:03.00 [INFO] Completed: Installing the wheels of deps PEX 0123456789ab for an image
+10:00:03.00 [INFO] Starting: Building the image layers of deps PEX 0123456789ab
+10:00:04.00 [INFO] Completed: Building the image layers of deps PEX 0123456789ab
+10:00:04.00 [INFO] Starting: Building the image's sources PEX (Building sources PEX for src/python/apps/api:release)
+10:00:05.00 [INFO] Completed: Building the image's sources PEX (Building sources PEX for src/python/apps/api:release)
+10:00:05.00 [INFO] Starting: Building the image of api on the host's Python (/usr/bin/python3.12)
+10:00:06.00 [INFO] Completed: Building the image of api on the host's Python (/usr/bin/python3.12)
+"""
+
+
+def test_an_image_build_counts_only_its_pex_processes() -> None:
+    run = PantsRun(stdout="", stderr=IMAGE_STDERR, seconds=6.0)
+    assert len(run.completed) == 5
+    assert run.pex_runs == 2  # The wheels' install and the sources PEX; the base and the layers run no pex.
+
 def test_pants_run_counts_pex_processes_and_times_the_rest() -> None:
     run = PantsRun(stdout="", stderr=STDERR, seconds=10.0)
     assert run.pex_runs == 2  # The closure resolve and the PEX build; publishing runs no pex.

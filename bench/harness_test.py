@@ -131,3 +131,29 @@ def test_release_tree_figures_come_from_their_scenarios() -> None:
     assert "`pexrun run` 0.90 s, 1.12× the trees run directly (0.80 s)" in figures
     assert "Cold start" not in figures  # not measured here, so not claimed
     assert "- pex_release: files uploaded" not in readme and "wheel bytes uploaded 230,495" in readme
+
+
+def test_image_figures_come_from_their_scenarios() -> None:
+    records = [
+        _record("8-image-edit", "pex_release_image", 20, 21_000,
+                **{"bytes the client listed (blobs uploaded and the manifest)": 19_500}),
+        _record("8-image-edit", "Dockerfile-style two-PEX image (podman build)", 25, 1_400_000),
+        _record("9-container-start", "pex_release (deps + sources trees, run directly)", 1.0),
+        _record("9-container-start", "pex_release_image (podman run)", 1.4),
+        _record("9-container-start", "Dockerfile-style two-PEX image (podman run)", 3.5),
+    ]
+    scenarios = [{"id": i, "title": i, "description": ""} for i in dict.fromkeys(r["scenario"] for r in records)]
+    results = {"date": "d", "mode": "test", "machine": this_machine().__dict__, "versions": {}, "scenarios": scenarios,
+               "records": records}
+    figures = render_readme(results, {})
+    figures = figures[figures.index("## Images in figures") :]
+    assert "pex_release_image pushed 21.0 kB (its client listed 19.5 kB" in figures
+    assert "two-PEX image pushed 1.40 MB in 25.00 s: 66.7× the bytes, 1.25× the time." in figures
+    assert "fresh container of its pex_release_image: 1.40 s, 1.40× a warm start" in figures
+    assert "(1.00 s): within the issue's 1.5× target." in figures
+    assert "two-PEX image's fresh container: 3.50 s, 3.50× the warm host start" in figures
+    assert "## Release trees in figures" not in render_readme(results, {})  # none of its scenarios ran
+
+    slow = [r if r["alternative"] != "pex_release_image (podman run)" else _record(r["scenario"], r["alternative"], 1.6)
+            for r in records]
+    assert "outside the issue's 1.5× target" in render_readme({**results, "records": slow}, {})

@@ -272,6 +272,49 @@ def headlines(results: Mapping) -> list[str]:
     return [f"- {line}" for line in lines]
 
 
+IMAGE = "pex_release_image"
+TWO_PEX_BUILD = "Dockerfile-style two-PEX image (podman build)"
+HOST_START = "pex_release (deps + sources trees, run directly)"
+IMAGE_START = "pex_release_image (podman run)"
+TWO_PEX_START = "Dockerfile-style two-PEX image (podman run)"
+# The issue's target for a fresh container's first answer, as a multiple of the warm host start.
+CONTAINER_START_TARGET = 1.5
+
+
+def image_headlines(results: Mapping) -> list[str]:
+    """The figures container images are judged by (scenarios 8 and 9, where measured)."""
+    rows = rows_by_scenario(results)
+    lines = []
+    image, two_pex = _row(rows, "8-image-edit", IMAGE), _row(rows, "8-image-edit", TWO_PEX_BUILD)
+    if image and two_pex:
+        listed = image.details.get("bytes the client listed (blobs uploaded and the manifest)", 0)
+        lines.append(
+            f"One-line source edit in api, build and push its image: pex_release_image pushed "
+            f"{image.bytes_uploaded / KB:,.1f} kB (its client listed {listed / KB:,.1f} kB: the blobs it uploaded and "
+            f"the manifest) in {image.median:.2f} s; the Dockerfile-style two-PEX image pushed "
+            f"{megabytes(two_pex.bytes_uploaded)} in {two_pex.median:.2f} s: "
+            f"{ratio(two_pex.bytes_uploaded, image.bytes_uploaded)} the bytes, "
+            f"{two_pex.median / image.median:.2f}× the time."
+        )
+    host, container = _row(rows, "9-container-start", HOST_START), _row(rows, "9-container-start", IMAGE_START)
+    if host and container:
+        times = container.median / host.median
+        verdict = "within" if times <= CONTAINER_START_TARGET else "outside"
+        lines.append(
+            f"First answered request of api in a fresh container of its pex_release_image: {container.median:.2f} s, "
+            f"{times:.2f}× a warm start of the release trees on the host ({host.median:.2f} s): {verdict} the "
+            f"issue's {CONTAINER_START_TARGET}× target."
+        )
+        two_pex_start = _row(rows, "9-container-start", TWO_PEX_START)
+        if two_pex_start:
+            lines.append(
+                f"The Dockerfile-style two-PEX image's fresh container: {two_pex_start.median:.2f} s, "
+                f"{two_pex_start.median / host.median:.2f}× the warm host start (its deps PEX installs its wheels "
+                "into PEX_ROOT on every start)."
+            )
+    return [f"- {line}" for line in lines]
+
+
 def render_readme(results: Mapping, plots: Mapping[str, str]) -> str:
     machine, versions = results["machine"], results["versions"]
     rows = rows_by_scenario(results)
@@ -292,6 +335,7 @@ def render_readme(results: Mapping, plots: Mapping[str, str]) -> str:
         "bench/run             # 3 repetitions of each build, N in {1, 5, 10}: about 20 minutes on 2 cores",
         "bench/run --scenarios 1-cold,6-startup --keep   # some scenarios; keep the scratch directory",
         "bench/run --render-only                         # this README and the plots from results/latest.json",
+        "bench/run --quick --scenarios 8-image-edit,9-container-start --output /tmp/b   # a partial run, written elsewhere",
         "```",
         "",
         "`bench/run` creates (once) a virtualenv with the pinned tools of `3rdparty/python/bench-requirements.txt` (uv, pex, "
@@ -315,6 +359,9 @@ def render_readme(results: Mapping, plots: Mapping[str, str]) -> str:
     figures = headlines(results)
     if figures:
         lines += ["## Release trees in figures", "", *figures, ""]
+    image_figures = image_headlines(results)
+    if image_figures:
+        lines += ["## Images in figures", "", *image_figures, ""]
     notes = results.get("notes", [])
     if notes:
         lines += ["## Notes", "", *(f"- {note}" for note in notes), ""]

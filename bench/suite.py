@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
@@ -36,6 +37,15 @@ from alternatives import (
     run,
     size_of,
 )
+from images import (
+    base_layout,
+    client_uploaded_bytes,
+    entrypoint_python,
+    layout_blobs,
+    new_blob_bytes,
+    stored_blob_bytes,
+    two_pex_containerfile,
+)
 from harness import (
     Outcome,
     Record,
@@ -50,7 +60,8 @@ from harness import (
 )
 from report import render
 from testing.lockfile import add_locked_requirement, index_artifacts, locked_entry, read_lock, replace_locked_version
-from testing.servers import free_port
+from testing.containers import Podman, container_args, podman_in
+from testing.servers import OciRegistry, free_port, oci_registry
 
 BENCH = Path(__file__).resolve().parent
 CHECKOUT = BENCH.parent
@@ -463,6 +474,16 @@ def build_startup_forms(bench: Bench) -> None:
         bench.manual.build([api], StepTimer(), publish=False)
 
 
+def trees_variant(bench: Bench, runtime: Path) -> StartupVariant:
+    """api's deps and sources trees in dist/releases run directly, with PEX_ROOT under runtime."""
+    releases, manifest = bench.repo.root / "dist/releases", bench.repo.manifest("api")
+    return StartupVariant(
+        "pex_release (deps + sources trees, run directly)",
+        lambda p: [bench.tools.python312, str(releases / manifest["sources"]["file"]), "--port", str(p)],
+        {"PEX_ROOT": str(runtime / "pex_root"), "PEX_PATH": str(releases / manifest["deps"]["file"])},
+    )
+
+
 def startup_variants(bench: Bench, runtime: Path) -> list[StartupVariant]:
     """How each form of the api release is started, with its caches (PEX_ROOT, pexrun's) under runtime."""
     build_startup_forms(bench)
@@ -474,11 +495,7 @@ def startup_variants(bench: Bench, runtime: Path) -> list[StartupVariant]:
     return [
         StartupVariant("manual (single file)", lambda p: [python, str(bench.manual.output(api)), *port(p)], pex_root),
         StartupVariant("pex_binary (single file)", lambda p: [python, str(repo.root / "dist/src.python.apps.api/bin.pex"), *port(p)], pex_root),
-        StartupVariant(
-            "pex_release (deps + sources trees, run directly)",
-            lambda p: [python, str(releases / manifest["sources"]["file"]), *port(p)],
-            {**pex_root, "PEX_PATH": str(releases / manifest["deps"]["file"])},
-        ),
+        trees_variant(bench, runtime),
         StartupVariant(
             "pex_release (venv mode, run directly)",
             lambda p: [python, str(releases / venv_manifest["sources"]["file"]), *port(p)],
@@ -514,6 +531,169 @@ def cold_start(bench: Bench) -> list[Record]:
     variants = [v for v in startup_variants(bench, runtime) if v.alternative in COLD_STARTS]
     empty = lambda: shutil.rmtree(runtime, ignore_errors=True)  # noqa: E731
     return [measure(startup_trial("7-cold-start", v, empty), bench.plan.startup_repetitions, log=log) for v in variants]
+
+
+# -----------------------------------------------------------------------------------------------
+# Scenarios 8 and 9: container images of the api app
+# -----------------------------------------------------------------------------------------------
+
+API_IMAGE = "src/python/apps/api:image"
+TWO_PEX_TARGETS = ("src/python/apps/api:deps", "src/python/apps/api:srcs")
+TWO_PEX_IMAGE = "localhost/acme/api-two-pex:latest"
+TWO_PEX_REPOSITORY = "acme/api-two-pex"  # pex_release_image pushes to acme/api, in a registry of its own.
+CONTAINER_PEX_ROOT = "/tmp/.pex"  # The tmpfs podman mounts on a read-only root, as pex_release_image's.
+
+
+def add_two_pex_binaries(bench: Bench) -> None:
+    """The deps/srcs pair of single-file PEXes the Pants blog builds for its Dockerfile, beside api's
+    `pex_release`: `pex_binary`s with `include_sources=False` and `include_requirements=False`."""
+    build = bench.repo.root / "src/python/apps/api/BUILD"
+    if 'name="srcs"' in build.read_text():
+        return
+    build.write_text(
+        build.read_text()
+        + '\npex_binary(name="deps", entry_point="main.py", include_sources=False)'
+        + '\npex_binary(name="srcs", entry_point="main.py", include_requirements=False)\n'
+    )
+    bench.repo.commit("api: a deps and a sources pex_binary, for a Dockerfile-style image")
+
+
+@contextlib.contextmanager
+def in_checkout(bench: Bench) -> Iterator[None]:
+    """The test helpers start build-support/ scripts by relative path."""
+    with contextlib.chdir(bench.repo.root):
+        yield
+
+
+def image_summary(bench: Bench) -> dict:
+    return json.loads((bench.repo.root / "dist/images/api.image.json").read_text())
+
+
+def build_image(bench: Bench, timer: StepTimer, registry: OciRegistry) -> Outcome:
+    """`./pants package publish` of api's pex_release_image into `registry`."""
+    layout = bench.repo.root / "dist/images/api.oci"
+    built_before, stored_before = layout_blobs(layout), stored_blob_bytes(registry.data_dir)
+    result = bench.pex_release.pants(
+        timer, "package", "publish", API_IMAGE, env={"PANTS_PEX_RELEASES_REGISTRY": registry.address}
+    )
+    summary = image_summary(bench)
+    listed = client_uploaded_bytes(result.stdout + result.stderr, summary["manifest"]["size"])
+    return Outcome(
+        pex_runs=result.pex_runs,
+        bytes_written=new_blob_bytes(built_before, layout_blobs(layout)),
+        bytes_uploaded=stored_blob_bytes(registry.data_dir) - stored_before,
+        details={"bytes the client listed (blobs uploaded and the manifest)": listed, "image layers": len(summary["layers"])},
+    )
+
+
+def build_two_pex_image(bench: Bench, podman: Podman, timer: StepTimer) -> Outcome:
+    """The Dockerfile-style image: `./pants package` of the deps/srcs pex_binary pair, then `podman build`
+    of a Containerfile FROM the base layers of api's pex_release_image (built first, untimed, if absent)."""
+    add_two_pex_binaries(bench)
+    layout = bench.repo.root / "dist/images/api.oci"
+    if not layout.is_dir():
+        bench.pex_release.pants(StepTimer(), "package", API_IMAGE)
+    alt = bench.pex_binary
+    result = alt.pants(timer, "package", *TWO_PEX_TARGETS)
+    with timer.step("podman build"):
+        context = bench.base / "two-pex-image"
+        summary = image_summary(bench)
+        base = base_layout(layout, summary, bench.base / "base.oci")
+        context.mkdir(exist_ok=True)
+        for name in ("deps.pex", "srcs.pex"):
+            shutil.copyfile(bench.repo.root / "dist/src.python.apps.api" / name, context / name)
+        (context / "Containerfile").write_text(two_pex_containerfile(base, entrypoint_python(layout, summary), CONTAINER_PEX_ROOT))
+        podman.podman("build", "--timestamp", "0", "--tag", TWO_PEX_IMAGE, str(context))
+    return Outcome(pex_runs=result.pex_runs, bytes_written=sum(size_of(p) for p in alt.outputs(result)))
+
+
+def push_two_pex_image(podman: Podman, timer: StepTimer, registry: OciRegistry) -> int:
+    """`podman push` to the registry; returns the growth of its blob storage."""
+    before = stored_blob_bytes(registry.data_dir)
+    with timer.step("podman push"):
+        podman.podman("push", "--tls-verify=false", TWO_PEX_IMAGE, f"{registry.address}/{TWO_PEX_REPOSITORY}:latest")
+    return stored_blob_bytes(registry.data_dir) - before
+
+
+def image_edit(bench: Bench) -> list[Record]:
+    """A one-line source edit of api, then its image built and pushed: pex_release_image against the
+    Dockerfile-style two-PEX image, each into a loopback registry of its own, after a first push (untimed)."""
+    registries = bench.base / "registries"
+    with contextlib.ExitStack() as stack:
+        with in_checkout(bench):
+            podman = stack.enter_context(podman_in(bench.base / "podman"))
+            image_registry = stack.enter_context(oci_registry(registries / "pex_release_image"))
+            two_pex_registry = stack.enter_context(oci_registry(registries / "two-pex"))
+
+        def two_pex(timer: StepTimer) -> Outcome:
+            built = build_two_pex_image(bench, podman, timer)
+            return replace(built, bytes_uploaded=push_two_pex_image(podman, timer, two_pex_registry))
+
+        trials = [
+            Trial("8-image-edit", "pex_release_image", lambda timer: build_image(bench, timer, image_registry)),
+            Trial("8-image-edit", "Dockerfile-style two-PEX image (podman build)", two_pex),
+        ]
+        for trial in trials:  # The first push, which the edits' pushes go on top of.
+            trial.run(StepTimer())
+        edit = SourceEdits(bench.repo, bench.app("api"))
+        return [measure(replace(trial, prepare=edit), bench.plan.repetitions, log=log) for trial in trials]
+
+
+def time_to_answer(argv: Sequence[str], env: Mapping[str, str], url: str, stop: Callable[[], None]) -> float:
+    """Seconds from starting argv to the first answer of `url`; then stop() and the process is killed."""
+    output = tempfile.TemporaryFile("w+")  # Not a pipe: nothing reads it until the end.
+    start = time.perf_counter()
+    proc = subprocess.Popen(list(argv), env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        while time.perf_counter() - start < STARTUP_TIMEOUT_SECONDS and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    response.read()
+                return time.perf_counter() - start
+            except OSError:
+                time.sleep(0.02)
+        output.seek(0)
+        raise CommandFailed(f"`{' '.join(argv)}` never answered {url}:\n{output.read()[-3000:]}")
+    finally:
+        stop()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        output.close()
+
+
+def container_variant(name: str, podman: Podman, image: str) -> tuple[StartupVariant, Callable[[], None]]:
+    """A fresh container of image per run (read-only root, host network), and how to remove it."""
+    container = f"bench-{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}"
+    argv = lambda p: ["podman", "run", "--rm", f"--name={container}",  # noqa: E731
+                      *container_args(image, ["--host", "127.0.0.1", "--port", str(p)], network="host")]
+    remove = lambda: podman.podman("rm", "--force", "--time", "0", container, check=False)  # noqa: E731
+    return StartupVariant(name, argv, podman.env), remove
+
+
+def answer_trial(variant: StartupVariant, stop: Callable[[], None]) -> Trial:
+    def run_once(_: StepTimer) -> Outcome:
+        port = free_port()
+        return Outcome(seconds=time_to_answer(variant.argv(port), variant.env, f"http://127.0.0.1:{port}/healthz", stop))
+
+    return Trial("9-container-start", variant.alternative, run_once)
+
+
+def container_start(bench: Bench) -> list[Record]:
+    """A fresh container of api's image to its first answered /healthz, against a warm start of the
+    release trees on the host, each after one discarded run."""
+    bench.pex_release.pants(StepTimer(), "package", API_IMAGE, "src/python/apps/api:release")
+    with in_checkout(bench), podman_in(bench.base / "podman") as podman:
+        build_two_pex_image(bench, podman, StepTimer())
+        image = podman.load(bench.repo.root / "dist/images/api.oci", "latest")
+        host = trees_variant(bench, bench.base / "runtime-host")
+        trials = [
+            answer_trial(host, stop=lambda: None),
+            answer_trial(*container_variant("pex_release_image (podman run)", podman, image)),
+            answer_trial(*container_variant("Dockerfile-style two-PEX image (podman run)", podman, TWO_PEX_IMAGE)),
+        ]
+        return [measure(trial, bench.plan.startup_repetitions, warmup=1, log=log) for trial in trials]
 
 
 # -----------------------------------------------------------------------------------------------
@@ -639,6 +819,40 @@ SCENARIOS: tuple[ScenarioInfo, ...] = (
         "`file://` repository into its cache, verifies it and links the trees.",
         timing_only=True,
     ),
+    ScenarioInfo(
+        "8-image-edit",
+        "8. One-line source edit in the api app, build and push its container image",
+        "Per repetition, a new one-line edit of `src/python/apps/api/main.py` (its docstring), committed, then "
+        "api's image built and pushed with warm caches, on top of a first push (untimed) before the edits; each "
+        "alternative pushes to a Debian `docker-registry` of its own on loopback (`testing.servers.oci_registry`). "
+        "**pex_release_image**: `PANTS_PEX_RELEASES_REGISTRY=127.0.0.1:PORT ./pants package publish "
+        f"{API_IMAGE}` (base, pex bootstrap, a layer per wheel, deps, sources; only the blobs the registry lacks "
+        "are uploaded). **Dockerfile-style two-PEX image** (as Dagster and the Pants blog build it): "
+        f"`./pants package {' '.join(TWO_PEX_TARGETS)}` (two single-file `pex_binary`s added to api: "
+        "`include_sources=False` and `include_requirements=False`), then `podman build --timestamp 0` of a "
+        "Containerfile `FROM` the base layers of api's pex_release_image (the same base image), `ENV PEX_PATH=/app/deps.pex "
+        f"PEX_ROOT={CONTAINER_PEX_ROOT}`, `COPY deps.pex`, `COPY srcs.pex`, the same interpreter as entrypoint; then "
+        f"`podman push --tls-verify=false` to `{TWO_PEX_REPOSITORY}`. Podman runs with build-support/containers' "
+        "settings. Bytes uploaded, for both: the growth of the registry's blob storage (layers, config and "
+        "manifest, under `docker/registry/v2/blobs`). Bytes written: for pex_release_image the blobs new in "
+        "`dist/images/api.oci` (the layers, config and manifest the edit changed), for the two-PEX image the "
+        "rebuilt PEX files (what its new layers hold). Pex runs count the processes that run pex (the image's "
+        "layer and base steps do not). Other figures: for pex_release_image, what its registry client listed "
+        "(each uploaded blob, plus the manifest).",
+    ),
+    ScenarioInfo(
+        "9-container-start",
+        "9. Start of the api app in a fresh container, against a warm start on the host",
+        "Time from starting the process to the first answered `GET /healthz` (polled every 20 ms) on a free "
+        "port; each form runs once untimed first. **Host**: api's release trees run directly, as in scenario 6 "
+        "(`PEX_PATH=dist/releases/deps-<key>.pex python3.12 dist/releases/api-srcs.pex --port P`, warm "
+        "`PEX_ROOT`). **Containers**: `podman run --rm --read-only --network=host IMAGE --host 127.0.0.1 --port P`, "
+        "a fresh container each time (PEX_ROOT on the tmpfs podman mounts at /tmp, so nothing carries over between "
+        "runs), of api's pex_release_image (`podman pull oci:dist/images/api.oci:latest`) and of scenario 8's "
+        "Dockerfile-style two-PEX image. The issue's target: the pex_release_image container within 1.5× of the "
+        "warm host start.",
+        timing_only=True,
+    ),
 )
 
 NOTES = (
@@ -703,6 +917,8 @@ def run_scenarios(bench: Bench, selected: set[str]) -> list[Record]:
         ("5-remote-cache", lambda: warm_remote_cache(bench, [r for r in records if r.scenario == "1-cold"])),
         ("6-startup", lambda: startup(bench)),
         ("7-cold-start", lambda: cold_start(bench)),
+        ("8-image-edit", lambda: image_edit(bench)),
+        ("9-container-start", lambda: container_start(bench)),
     ]
     for scenario, measure_it in steps:
         if scenario in selected:
@@ -718,14 +934,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="comma-separated scenario ids (default: all); 2, 3 and 5 build on 1")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--render-only", action="store_true", help="render README.md and plots from latest.json")
+    parser.add_argument("--output", type=Path, default=BENCH,
+                        help="write README.md and results/ (latest.json, plots) there instead of bench/: for a partial run")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    latest = BENCH / "results/latest.json"
+    output = args.output.resolve()
+    latest = output / "results/latest.json"
     if args.render_only:
-        render(json.loads(latest.read_text()), BENCH)
+        render(json.loads(latest.read_text()), output)
         return 0
     plan = QUICK if args.quick else FULL
     selected = set(args.scenarios.split(","))
@@ -744,8 +963,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                            f"{(time.perf_counter() - started) / 60:.1f} minutes."),
         )
     results.write(latest)
-    readme = render(results.to_json(), BENCH)
-    log(f"wrote {latest.relative_to(CHECKOUT)} and {readme.relative_to(CHECKOUT)}")
+    readme = render(results.to_json(), output)
+    log(f"wrote {latest} and {readme}")
     return 0
 
 
