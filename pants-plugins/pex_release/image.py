@@ -29,8 +29,8 @@ from pants.backend.python.util_rules.pex import (
 )
 from pants.backend.python.util_rules.pex_requirements import Resolve
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
-from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.addresses import Address, Addresses, UnparsedAddressInputs
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import (
     EMPTY_DIGEST,
     AddPrefix,
@@ -69,7 +69,6 @@ from pex_release.package import (
 )
 from pex_release.revision import SourceRevision
 from pex_release.subsystem import PexReleaseSubsystem
-from pex_release.tools import module_files
 from pex_release.target_types import (
     PexReleaseImageBaseField,
     PexReleaseImageDependenciesField,
@@ -79,6 +78,7 @@ from pex_release.target_types import (
     PexReleaseImageTagsField,
     PexReleaseTarget,
 )
+from pex_release.tools import module_files
 
 IMAGES_DIR = "images"
 APP_DIR = "/app"
