@@ -609,18 +609,12 @@ def push(layout_dir: Path, repository_text: str, tags: Sequence[str], insecure: 
 # --- pull ----------------------------------------------------------------------------------------------
 
 
-def _platform(descriptor_or_config: dict) -> str:
-    p = descriptor_or_config.get("platform", descriptor_or_config)
-    return "/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
-
-
-def _matches(platform: str, candidate: str) -> bool:
-    # linux/arm64 matches linux/arm64/v8: a variant is compared only when the platform names one.
-    return candidate == platform or (platform.count("/") == 1 and candidate.rsplit("/", 1)[0] == platform)
-
-
 def pull(reference_text: str, platform: str, output: Path, insecure: bool) -> None:
     reference = Reference.parse(reference_text)
+    try:
+        wanted = oci.Platform.parse(platform)
+    except oci.ImageError as e:
+        raise RegistryError(f"--platform {e}") from None
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise RegistryError(f"--output {output} already exists and is not empty; remove it or choose another")
     client = Client(reference.repository, str(reference), insecure, "pull")
@@ -628,9 +622,10 @@ def pull(reference_text: str, platform: str, output: Path, insecure: bool) -> No
     descriptor = {"mediaType": media_type, "digest": reference.digest, "size": len(content)}
     if media_type in oci.INDEX_MEDIA_TYPES:
         entries = json.loads(content).get("manifests") or []
-        chosen = next((e for e in entries if _matches(platform, _platform(e))), None)
+        chosen = next((e for e in entries if wanted.matches(oci.Platform.of(e.get("platform") or {}))), None)
         if chosen is None:
-            available = ", ".join(sorted({_platform(e) for e in entries if e.get("platform")})) or "none"
+            platforms = {str(oci.Platform.of(e["platform"])) for e in entries if e.get("platform")}
+            available = ", ".join(sorted(platforms)) or "none"
             raise RegistryError(
                 f"{reference}: the image has no {platform} variant (it has: {available}); pick an image for {platform}"
             )
@@ -650,9 +645,9 @@ def pull(reference_text: str, platform: str, output: Path, insecure: bool) -> No
     try:
         client.download_blob(manifest["config"], blobs_dir)
         config = json.loads((blobs_dir / _blob_name(manifest["config"]["digest"], str(reference))).read_bytes())
-        if not _matches(platform, _platform(config)):
+        if not wanted.matches(oci.Platform.of(config)):
             raise RegistryError(
-                f"{reference}: the image is for {_platform(config)}, not {platform}; pick an image for {platform}"
+                f"{reference}: the image is for {oci.Platform.of(config)}, not {platform}; pick an image for {platform}"
             )
         concurrently(lambda layer: client.download_blob(layer, blobs_dir), manifest["layers"])
         (blobs_dir / _blob_name(descriptor["digest"], str(reference))).write_bytes(content)
