@@ -58,7 +58,7 @@ _OCI_LAYER_MEDIA_TYPES = {
 
 # The distribution spec's tag grammar (https://github.com/opencontainers/distribution-spec, "Pulling manifests").
 _TAG = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+DIGEST_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
 _CHUNK_BYTES = 1 << 20
 # What a shell searches when the image's config sets no PATH (Docker's and Podman's default).
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -169,7 +169,7 @@ class Descriptor:
             descriptor = cls(str(value["mediaType"]), str(value["digest"]), int(value["size"]))
         except (KeyError, TypeError, ValueError) as e:
             raise ImageError(f"{what} is not a valid descriptor ({e!r} in {value!r}).") from None
-        if not _DIGEST.fullmatch(descriptor.digest):
+        if not DIGEST_PATTERN.fullmatch(descriptor.digest):
             raise ImageError(f"{what} has digest {descriptor.digest!r}; only sha256 digests are supported.")
         return descriptor
 

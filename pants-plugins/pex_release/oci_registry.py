@@ -69,7 +69,6 @@ CHUNK = 1 << 20
 # The distribution spec's grammar (distribution/reference), sha256 digests only.
 _HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)(?::[0-9]+)?"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
 _REPOSITORY = re.compile(rf"(?P<host>{_HOST})/(?P<name>{_COMPONENT}(?:/{_COMPONENT})*)")
 # Docker Hub's API and credential names for the docker.io in references.
 DOCKER_HUB = "docker.io"
@@ -159,7 +158,7 @@ class Reference:
                 f"reference {text!r} has no digest: pin it as {text}@sha256:<hex> (`skopeo inspect "
                 "docker://REF` prints it), since a tag moves and the image would not be reproducible"
             )
-        if at and not _DIGEST.fullmatch(digest):
+        if at and not oci.DIGEST_PATTERN.fullmatch(digest):
             raise InvalidReference(f"reference {text!r}: the digest must be sha256: and 64 lowercase hex digits")
         name, colon, tag = rest.rpartition(":")
         if not colon or "/" in tag:
@@ -244,7 +243,7 @@ def find_credentials(repository: Repository) -> CredentialLookup:
 
 def _blob_name(digest: object, where: str) -> str:
     """The file name of a blob in a layout (the hex of `sha256:<hex>`), for a digest that is one."""
-    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+    if not isinstance(digest, str) or not oci.DIGEST_PATTERN.fullmatch(digest):
         raise RegistryError(f"{where} names the digest {digest!r}, which is not sha256: and 64 lowercase hex digits")
     return digest.split(":", 1)[1]
 
