@@ -355,25 +355,38 @@ class PexRelease(PantsAlternative):
 TEST_FILES = ("*_test.py", "conftest.py")
 
 
+def imported_modules(directory: Path) -> set[str]:
+    """The absolute imports of a directory's released sources (tests are not released; their imports,
+    pytest, are not the app's)."""
+    imported = set()
+    for path in directory.glob("*.py"):
+        if any(path.match(pattern) for pattern in TEST_FILES):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module)
+    return imported
+
+
+def first_party_libraries(repo: Path, app: App) -> list[str]:
+    """The src/python/libs packages the app's sources import (as Pants infers them), e.g. ["common"]."""
+    packages = {m.split(".")[1] for m in imported_modules(repo / app.directory) if m.startswith("libs.")}
+    return sorted(p for p in packages if (repo / "src/python/libs" / p).is_dir())
+
+
 def direct_requirements(repo: Path, app: App) -> set[str]:
-    """The requirements.txt projects that the app's and libs/common's sources import (as Pants infers them)."""
+    """The requirements.txt projects that the app's and its libraries' sources import (as Pants infers them)."""
     declared = {}
     for line in (repo / "3rdparty/python/requirements.txt").read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             name = canonicalize_name(Requirement(line).name)
             declared[name.replace("-", "_")] = name
-    imported = set()
-    for directory in (repo / app.directory, repo / "src/python/libs/common"):
-        for path in directory.glob("*.py"):
-            if any(path.match(pattern) for pattern in TEST_FILES):
-                continue  # Tests are not released; their imports (pytest) are not the app's.
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.Import):
-                    imported.update(alias.name.split(".")[0] for alias in node.names)
-                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                    imported.add(node.module.split(".")[0])
-    return {declared[m.lower()] for m in imported if m.lower() in declared}
+    directories = [repo / app.directory, *(repo / "src/python/libs" / lib for lib in first_party_libraries(repo, app))]
+    imported = {m.split(".")[0].lower() for directory in directories for m in imported_modules(directory)}
+    return {declared[m] for m in imported if m in declared}
 
 
 def closure_pins(lock: dict, requirements: Iterable[str]) -> dict[str, str]:
@@ -480,11 +493,13 @@ class Manual:
         """Nothing to renew: the recipe has no build cache, every build redoes every step."""
 
     def stage(self, app: App, directory: Path) -> None:
-        """The app's package and libs/common, without tests, in a scratch project directory."""
+        """The app's package and the libraries it imports, without tests, in a scratch project directory."""
         shutil.rmtree(directory, ignore_errors=True)
         src, skip = self.repo.root / "src/python", shutil.ignore_patterns(*TEST_FILES, "BUILD", "__pycache__")
         shutil.copytree(src / app.directory.removeprefix("src/python/"), directory / "apps" / app.name, ignore=skip)
-        shutil.copytree(src / "libs/common", directory / "libs/common", ignore=skip)
+        for library in first_party_libraries(self.repo.root, app):
+            shutil.copytree(src / "libs" / library, directory / "libs" / library, ignore=skip)
+        (directory / "libs").mkdir(exist_ok=True)
         for package in ("apps", "libs"):
             shutil.copyfile(src / package / "__init__.py", directory / package / "__init__.py")
 

@@ -18,6 +18,7 @@ from alternatives import (
     ScratchRepo,
     closure_pins,
     direct_requirements,
+    first_party_libraries,
     exported_pins,
     size_of,
     stored_files,
@@ -97,13 +98,15 @@ def test_exported_pins_keep_what_applies_on_linux() -> None:
 def test_direct_requirements_are_what_the_released_code_imports(tmp_path: Path) -> None:
     (tmp_path / "3rdparty/python").mkdir(parents=True)
     (tmp_path / "3rdparty/python/requirements.txt").write_text("fastapi>=0.110  # the api\nClick\npytest\n")
-    app, common = tmp_path / "src/python/apps/api", tmp_path / "src/python/libs/common"
-    app.mkdir(parents=True)
-    common.mkdir(parents=True)
-    (app / "main.py").write_text("import fastapi.routing\nfrom . import app\n")
+    app, common, unused = (tmp_path / "src/python" / d for d in ("apps/api", "libs/common", "libs/unused"))
+    for directory in (app, common, unused):
+        directory.mkdir(parents=True)
+    (app / "main.py").write_text("import fastapi.routing\nfrom . import app\nfrom libs.common.cli import run\n")
     (app / "main_test.py").write_text("import pytest\n")
     (app / "conftest.py").write_text("import pytest\n")
     (common / "cli.py").write_text("from click import command\n")
+    (unused / "aws.py").write_text("import boto3\n")  # A library the app does not import.
+    assert first_party_libraries(tmp_path, App("api", "apps.api.main")) == ["common"]
     assert direct_requirements(tmp_path, App("api", "apps.api.main")) == {"fastapi", "click"}
 
 
