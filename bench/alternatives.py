@@ -211,6 +211,7 @@ class PantsAlternative(abc.ABC):
 
     name = ""
     target = ""  # The target name in each app's BUILD file.
+    target_type = ""  # Its type, for `--filter-target-type`.
 
     def __init__(self, repo: ScratchRepo, caches: CacheDirs, repository: Path) -> None:
         self.repo = repo
@@ -220,6 +221,14 @@ class PantsAlternative(abc.ABC):
 
     def addresses(self, apps: Sequence[App]) -> list[str]:
         return [f"{app.directory}:{self.target}" for app in apps]
+
+    def goal_args(self, goals: Sequence[str], apps: Sequence[App], changed_since: str | None) -> list[str]:
+        """The goals on the apps' addresses or, with changed_since, on what CI builds: this alternative's
+        targets that depend (transitively) on a file changed since that commit."""
+        if changed_since is None:
+            return [*goals, *self.addresses(apps)]
+        return [f"--changed-since={changed_since}", "--changed-dependents=transitive",
+                f"--filter-target-type={self.target_type}", *goals]
 
     def env(self) -> dict[str, str]:
         return {
@@ -239,8 +248,9 @@ class PantsAlternative(abc.ABC):
         return result
 
     @abc.abstractmethod
-    def build(self, apps: Sequence[App], timer: StepTimer, publish: bool) -> Outcome:
-        """Builds the apps (and publishes them when asked), timing its steps with timer."""
+    def build(self, apps: Sequence[App], timer: StepTimer, publish: bool, changed_since: str | None = None) -> Outcome:
+        """Builds the apps (and publishes them when asked), timing its steps with timer; with changed_since,
+        only those of the apps that `--changed-since` selects."""
 
     @abc.abstractmethod
     def outputs(self, run: PantsRun) -> tuple[Path, ...]:
@@ -252,6 +262,7 @@ class PexBinary(PantsAlternative):
 
     name = "pex_binary"
     target = "bin"
+    target_type = "pex_binary"
     OUTPUT = re.compile(r"^Building (?:\d+ requirements? for )?(\S+\.pex)\b")
 
     def outputs(self, run: PantsRun) -> tuple[Path, ...]:
@@ -261,8 +272,8 @@ class PexBinary(PantsAlternative):
     def output(self, app: App) -> Path:
         return self.repo.root / "dist" / app.directory.replace("/", ".") / "bin.pex"
 
-    def build(self, apps: Sequence[App], timer: StepTimer, publish: bool) -> Outcome:
-        result = self.pants(timer, "package", *self.addresses(apps))
+    def build(self, apps: Sequence[App], timer: StepTimer, publish: bool, changed_since: str | None = None) -> Outcome:
+        result = self.pants(timer, *self.goal_args(["package"], apps, changed_since))
         build = Build(result.pex_runs, self.outputs(result))
         return ship_whole_files(self, build, apps, timer, publish)
 
@@ -295,6 +306,7 @@ class PexRelease(PantsAlternative):
 
     name = "pex_release"
     target = "release"
+    target_type = "pex_release"
     DEPS = re.compile(r"^Building deps PEX (\w+) ")
     APP_PEX = re.compile(r"^Building (sources|single-file) PEX for src/python/apps/(\w+):")
 
@@ -334,13 +346,13 @@ class PexRelease(PantsAlternative):
     def publish_env(self) -> dict[str, str]:
         return {"PANTS_PEX_RELEASES_REPOSITORY": self.repository.as_uri()}
 
-    def build(self, apps: Sequence[App], timer: StepTimer, publish: bool) -> Outcome:
+    def build(self, apps: Sequence[App], timer: StepTimer, publish: bool, changed_since: str | None = None) -> Outcome:
         if publish:
             before = stored_files(self.repository)
-            result = self.pants(timer, "package", "publish", *self.addresses(apps), env=self.publish_env())
+            result = self.pants(timer, *self.goal_args(["package", "publish"], apps, changed_since), env=self.publish_env())
             published = self.uploads(apps, before)
         else:
-            result = self.pants(timer, "package", *self.addresses(apps))
+            result = self.pants(timer, *self.goal_args(["package"], apps, changed_since))
             published = Outcome(bytes_uploaded=self.first_deploy_bytes(apps))
         build = Build(result.pex_runs, self.outputs(result))
         return replace(published, pex_runs=build.pex_runs, bytes_written=build.bytes_written)
