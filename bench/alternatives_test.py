@@ -163,3 +163,16 @@ def test_a_locked_version_is_replaced_and_nothing_else(tmp_path: Path) -> None:
     assert locked_entry(lock, "click") == {"project_name": "click", "version": "2.1", "requires_dists": [], "artifacts": artifacts}
     assert locked_entry(lock, "uvicorn") == LOCK["locked_resolves"][0]["locked_requirements"][0]
     assert lock.read_text().startswith(header)  # the Pants header is untouched
+
+
+def test_ci_builds_only_the_alternatives_targets_that_depend_on_what_changed(tmp_path: Path) -> None:
+    alternative = PexRelease(ScratchRepo(tmp_path / "repo"), CacheDirs(tmp_path / "caches"), tmp_path / "repository")
+    apps = [App("api", "apps.api.main"), App("cli", "apps.cli.main:cli")]
+    assert alternative.goal_args(["package", "publish"], apps, None) == [
+        "package", "publish", "src/python/apps/api:release", "src/python/apps/cli:release"
+    ]
+    # Global options go before the goals: after a goal, Pants reads a flag as that goal's.
+    assert alternative.goal_args(["package", "publish"], apps, "HEAD~1") == [
+        "--changed-since=HEAD~1", "--changed-dependents=transitive", "--filter-target-type=pex_release",
+        "package", "publish",
+    ]
