@@ -211,6 +211,7 @@ class PantsAlternative(abc.ABC):
 
     name = ""
     target = ""  # The target name in each app's BUILD file.
+    target_type = ""  # Its type, for `--filter-target-type`.
 
     def __init__(self, repo: ScratchRepo, caches: CacheDirs, repository: Path) -> None:
         self.repo = repo
@@ -220,6 +221,14 @@ class PantsAlternative(abc.ABC):
 
     def addresses(self, apps: Sequence[App]) -> list[str]:
         return [f"{app.directory}:{self.target}" for app in apps]
+
+    def goal_args(self, goals: Sequence[str], apps: Sequence[App], changed_since: str | None) -> list[str]:
+        """The goals on the apps' addresses or, with changed_since, on what CI builds: this alternative's
+        targets that depend (transitively) on a file changed since that commit."""
+        if changed_since is None:
+            return [*goals, *self.addresses(apps)]
+        return [f"--changed-since={changed_since}", "--changed-dependents=transitive",
+                f"--filter-target-type={self.target_type}", *goals]
 
     def env(self) -> dict[str, str]:
         return {
@@ -239,8 +248,9 @@ class PantsAlternative(abc.ABC):
         return result
 
     @abc.abstractmethod
-    def build(self, apps: Sequence[App], timer: StepTimer, publish: bool) -> Outcome:
-        """Builds the apps (and publishes them when asked), timing its steps with timer."""
+    def build(self, apps: Sequence[App], timer: StepTimer, publish: bool, changed_since: str | None = None) -> Outcome:
+        """Builds the apps (and publishes them when asked), timing its steps with timer; with changed_since,
+        only those of the apps that `--changed-since` selects."""
 
     @abc.abstractmethod
     def outputs(self, run: PantsRun) -> tuple[Path, ...]:
@@ -252,6 +262,7 @@ class PexBinary(PantsAlternative):
 
     name = "pex_binary"
     target = "bin"
+    target_type = "pex_binary"
     OUTPUT = re.compile(r"^Building (?:\d+ requirements? for )?(\S+\.pex)\b")
 
     def outputs(self, run: PantsRun) -> tuple[Path, ...]:
@@ -261,8 +272,8 @@ class PexBinary(PantsAlternative):
     def output(self, app: App) -> Path:
         return self.repo.root / "dist" / app.directory.replace("/", ".") / "bin.pex"
 
-    def build(self, apps: Sequence[App], timer: StepTimer, publish: bool) -> Outcome:
-        result = self.pants(timer, "package", *self.addresses(apps))
+    def build(self, apps: Sequence[App], timer: StepTimer, publish: bool, changed_since: str | None = None) -> Outcome:
+        result = self.pants(timer, *self.goal_args(["package"], apps, changed_since))
         build = Build(result.pex_runs, self.outputs(result))
         return ship_whole_files(self, build, apps, timer, publish)
 
@@ -295,6 +306,7 @@ class PexRelease(PantsAlternative):
 
     name = "pex_release"
     target = "release"
+    target_type = "pex_release"
     DEPS = re.compile(r"^Building deps PEX (\w+) ")
     APP_PEX = re.compile(r"^Building (sources|single-file) PEX for src/python/apps/(\w+):")
 
@@ -334,13 +346,13 @@ class PexRelease(PantsAlternative):
     def publish_env(self) -> dict[str, str]:
         return {"PANTS_PEX_RELEASES_REPOSITORY": self.repository.as_uri()}
 
-    def build(self, apps: Sequence[App], timer: StepTimer, publish: bool) -> Outcome:
+    def build(self, apps: Sequence[App], timer: StepTimer, publish: bool, changed_since: str | None = None) -> Outcome:
         if publish:
             before = stored_files(self.repository)
-            result = self.pants(timer, "package", "publish", *self.addresses(apps), env=self.publish_env())
+            result = self.pants(timer, *self.goal_args(["package", "publish"], apps, changed_since), env=self.publish_env())
             published = self.uploads(apps, before)
         else:
-            result = self.pants(timer, "package", *self.addresses(apps))
+            result = self.pants(timer, *self.goal_args(["package"], apps, changed_since))
             published = Outcome(bytes_uploaded=self.first_deploy_bytes(apps))
         build = Build(result.pex_runs, self.outputs(result))
         return replace(published, pex_runs=build.pex_runs, bytes_written=build.bytes_written)
@@ -355,25 +367,38 @@ class PexRelease(PantsAlternative):
 TEST_FILES = ("*_test.py", "conftest.py")
 
 
+def imported_modules(directory: Path) -> set[str]:
+    """The absolute imports of a directory's released sources (tests are not released; their imports,
+    pytest, are not the app's)."""
+    imported = set()
+    for path in directory.glob("*.py"):
+        if any(path.match(pattern) for pattern in TEST_FILES):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module)
+    return imported
+
+
+def first_party_libraries(repo: Path, app: App) -> list[str]:
+    """The src/python/libs packages the app's sources import (as Pants infers them), e.g. ["common"]."""
+    packages = {m.split(".")[1] for m in imported_modules(repo / app.directory) if m.startswith("libs.")}
+    return sorted(p for p in packages if (repo / "src/python/libs" / p).is_dir())
+
+
 def direct_requirements(repo: Path, app: App) -> set[str]:
-    """The requirements.txt projects that the app's and libs/common's sources import (as Pants infers them)."""
+    """The requirements.txt projects that the app's and its libraries' sources import (as Pants infers them)."""
     declared = {}
     for line in (repo / "3rdparty/python/requirements.txt").read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             name = canonicalize_name(Requirement(line).name)
             declared[name.replace("-", "_")] = name
-    imported = set()
-    for directory in (repo / app.directory, repo / "src/python/libs/common"):
-        for path in directory.glob("*.py"):
-            if any(path.match(pattern) for pattern in TEST_FILES):
-                continue  # Tests are not released; their imports (pytest) are not the app's.
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.Import):
-                    imported.update(alias.name.split(".")[0] for alias in node.names)
-                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                    imported.add(node.module.split(".")[0])
-    return {declared[m.lower()] for m in imported if m.lower() in declared}
+    directories = [repo / app.directory, *(repo / "src/python/libs" / lib for lib in first_party_libraries(repo, app))]
+    imported = {m.split(".")[0].lower() for directory in directories for m in imported_modules(directory)}
+    return {declared[m] for m in imported if m in declared}
 
 
 def closure_pins(lock: dict, requirements: Iterable[str]) -> dict[str, str]:
@@ -480,11 +505,13 @@ class Manual:
         """Nothing to renew: the recipe has no build cache, every build redoes every step."""
 
     def stage(self, app: App, directory: Path) -> None:
-        """The app's package and libs/common, without tests, in a scratch project directory."""
+        """The app's package and the libraries it imports, without tests, in a scratch project directory."""
         shutil.rmtree(directory, ignore_errors=True)
         src, skip = self.repo.root / "src/python", shutil.ignore_patterns(*TEST_FILES, "BUILD", "__pycache__")
         shutil.copytree(src / app.directory.removeprefix("src/python/"), directory / "apps" / app.name, ignore=skip)
-        shutil.copytree(src / "libs/common", directory / "libs/common", ignore=skip)
+        for library in first_party_libraries(self.repo.root, app):
+            shutil.copytree(src / "libs" / library, directory / "libs" / library, ignore=skip)
+        (directory / "libs").mkdir(exist_ok=True)
         for package in ("apps", "libs"):
             shutil.copyfile(src / package / "__init__.py", directory / package / "__init__.py")
 

@@ -18,6 +18,7 @@ from alternatives import (
     ScratchRepo,
     closure_pins,
     direct_requirements,
+    first_party_libraries,
     exported_pins,
     size_of,
     stored_files,
@@ -97,13 +98,15 @@ def test_exported_pins_keep_what_applies_on_linux() -> None:
 def test_direct_requirements_are_what_the_released_code_imports(tmp_path: Path) -> None:
     (tmp_path / "3rdparty/python").mkdir(parents=True)
     (tmp_path / "3rdparty/python/requirements.txt").write_text("fastapi>=0.110  # the api\nClick\npytest\n")
-    app, common = tmp_path / "src/python/apps/api", tmp_path / "src/python/libs/common"
-    app.mkdir(parents=True)
-    common.mkdir(parents=True)
-    (app / "main.py").write_text("import fastapi.routing\nfrom . import app\n")
+    app, common, unused = (tmp_path / "src/python" / d for d in ("apps/api", "libs/common", "libs/unused"))
+    for directory in (app, common, unused):
+        directory.mkdir(parents=True)
+    (app / "main.py").write_text("import fastapi.routing\nfrom . import app\nfrom libs.common.cli import run\n")
     (app / "main_test.py").write_text("import pytest\n")
     (app / "conftest.py").write_text("import pytest\n")
     (common / "cli.py").write_text("from click import command\n")
+    (unused / "aws.py").write_text("import boto3\n")  # A library the app does not import.
+    assert first_party_libraries(tmp_path, App("api", "apps.api.main")) == ["common"]
     assert direct_requirements(tmp_path, App("api", "apps.api.main")) == {"fastapi", "click"}
 
 
@@ -160,3 +163,16 @@ def test_a_locked_version_is_replaced_and_nothing_else(tmp_path: Path) -> None:
     assert locked_entry(lock, "click") == {"project_name": "click", "version": "2.1", "requires_dists": [], "artifacts": artifacts}
     assert locked_entry(lock, "uvicorn") == LOCK["locked_resolves"][0]["locked_requirements"][0]
     assert lock.read_text().startswith(header)  # the Pants header is untouched
+
+
+def test_ci_builds_only_the_alternatives_targets_that_depend_on_what_changed(tmp_path: Path) -> None:
+    alternative = PexRelease(ScratchRepo(tmp_path / "repo"), CacheDirs(tmp_path / "caches"), tmp_path / "repository")
+    apps = [App("api", "apps.api.main"), App("cli", "apps.cli.main:cli")]
+    assert alternative.goal_args(["package", "publish"], apps, None) == [
+        "package", "publish", "src/python/apps/api:release", "src/python/apps/cli:release"
+    ]
+    # Global options go before the goals: after a goal, Pants reads a flag as that goal's.
+    assert alternative.goal_args(["package", "publish"], apps, "HEAD~1") == [
+        "--changed-since=HEAD~1", "--changed-dependents=transitive", "--filter-target-type=pex_release",
+        "package", "publish",
+    ]

@@ -400,8 +400,9 @@ def _line_chart(plt, info: Mapping, rows: Sequence[Row], path: Path) -> None:
         ("median wall seconds", lambda r: r.median),
         ("pex runs", lambda r: r.pex_runs),
         ("MB written", lambda r: r.bytes_written / MB),
+        ("MB uploaded", lambda r: r.bytes_uploaded / MB),
     ]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(12.6, 3.6), squeeze=False)
+    figure, axes = plt.subplots(1, len(metrics), figsize=(16.8, 3.6), squeeze=False)
     alternatives = sorted({r.alternative for r in rows})
     for axis, (name, value) in zip(axes[0], metrics, strict=True):
         for alternative in alternatives:

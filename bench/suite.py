@@ -46,6 +46,7 @@ from images import (
     stored_blob_bytes,
     two_pex_containerfile,
 )
+from monorepo import APP_PREFIX, EDITED_LIBRARY, apps_using, edit_library, generate
 from harness import (
     Outcome,
     Record,
@@ -80,6 +81,7 @@ class Plan:
     repetitions: int  # Of every build scenario.
     startup_repetitions: int  # Of each start-up, after one discarded run.
     app_counts: tuple[int, ...]  # N in scenario 4.
+    scale_counts: tuple[int, ...] = (1, 10, 50)  # N in the scale scenarios (10 to 13).
 
 
 QUICK = Plan("quick", repetitions=1, startup_repetitions=3, app_counts=(1, 5))
@@ -317,15 +319,16 @@ BUMPED_VERSIONS = ("2.9.0", "3.0.0", "4.0.0")
 class DependencyBumps:
     """Another version of one wheel in the heavy app's closure, pinned in default.lock and committed, as
     `./pants generate-lockfiles` writes it when the index publishes a release (regenerating for real
-    would drift with the index): the one after the current pin in BUMPED_VERSIONS."""
+    would drift with the index): the one after the current pin in `versions`."""
 
-    def __init__(self, repo: ScratchRepo) -> None:
+    def __init__(self, repo: ScratchRepo, versions: Sequence[str] = BUMPED_VERSIONS) -> None:
         self.repo = repo
+        self.versions = tuple(versions)
 
     def __call__(self) -> None:
         pinned = locked_entry(self.repo.root / "3rdparty/python/default.lock", BUMPED_PROJECT)["version"]
-        following = BUMPED_VERSIONS.index(pinned) + 1 if pinned in BUMPED_VERSIONS else 0
-        version = BUMPED_VERSIONS[following % len(BUMPED_VERSIONS)]
+        following = self.versions.index(pinned) + 1 if pinned in self.versions else 0
+        version = self.versions[following % len(self.versions)]
         replace_locked_version(self.repo.root, BUMPED_PROJECT, version, index_artifacts(BUMPED_PROJECT, version))
         self.repo.commit(f"lockfile: {BUMPED_PROJECT} {version}")
 
@@ -393,6 +396,119 @@ def n_apps(bench: Bench) -> list[Record]:
         for n in bench.plan.app_counts
         for alt in bench.alternatives
     ]
+
+
+# -----------------------------------------------------------------------------------------------
+# Scenarios 10 to 13: a synthetic monorepo of N apps (bench/monorepo.py), as CI and a developer build it
+# -----------------------------------------------------------------------------------------------
+
+SCALE_COLD = "10-scale-cold"
+SCALE_LIB_EDIT = "11-scale-lib-edit"
+SCALE_LIB_EDIT_PANTSD = "12-scale-lib-edit-pantsd"
+SCALE_LOCK_EDIT = "13-scale-lock-edit"
+SCALE_SCENARIOS = (SCALE_COLD, SCALE_LIB_EDIT, SCALE_LIB_EDIT_PANTSD, SCALE_LOCK_EDIT)
+# CI's incremental build: what changed since the commit before the edit, and everything depending on it.
+CHANGED_SINCE = "HEAD~1"
+# Versions of python-dateutil (in the synthetic aws closure only, through botocore, which needs <3.0.0)
+# that the index publishes as a pure-Python wheel, other than the one default.lock pins: nine, so that
+# within one N no alternative's repetition pins a version it built before.
+SCALE_BUMPED_VERSIONS = ("2.9.0", "2.8.2", "2.8.1", "2.8.0", "2.7.5", "2.7.4", "2.7.3", "2.7.2", "2.7.1")
+
+
+class LibraryEdits:
+    """A new one-line edit of the shared library that 10 of the apps import, committed; one counter for
+    the whole run, so no edit brings back the content of an earlier one (a cache hit)."""
+
+    def __init__(self, repo: ScratchRepo) -> None:
+        self.repo = repo
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+        edit_library(self.repo.root, EDITED_LIBRARY, self.count)
+        self.repo.commit(f"libs/{EDITED_LIBRARY}: edit {self.count}")
+
+
+def changed_trial(scenario: str, alternative: Alternative, apps: Sequence[App], prepare: Callable[[], None],
+                  n: int, affected: Callable[[], Sequence[App]]) -> Trial:
+    """A rebuild and publish after an edit, as CI runs it: Pants with `--changed-since`, the manual recipe
+    for the apps that `affected` (what a CI script knows without a build graph) names."""
+    if isinstance(alternative, Manual):
+        return Trial(scenario, alternative.name, lambda timer: alternative.build(affected(), timer, publish=True), prepare, n)
+    return Trial(scenario, alternative.name,
+                 lambda timer: alternative.build(apps, timer, publish=True, changed_since=CHANGED_SINCE), prepare, n)
+
+
+def stop_pantsd(repo: ScratchRepo) -> None:
+    """Ends the pantsd this bench started in the scratch copy (by its pid file)."""
+    for pid_file in repo.root.glob(".pids/*/pantsd/pid"):
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+
+
+def with_pantsd(bench: Bench, trial: Trial, alternative: Alternative) -> Record:
+    """The trial with pantsd on, as `./pants` runs on a laptop: one warm-up repetition (which starts the
+    daemon and loads the build graph) discarded, then the plan's repetitions."""
+    assert isinstance(alternative, (PexBinary, PexRelease))
+    without = alternative.extra_env
+    alternative.extra_env = {**without, "PANTS_PANTSD": "true"}
+    try:
+        return measure(trial, bench.plan.repetitions, warmup=1, log=log)
+    finally:
+        alternative.extra_env = without
+        stop_pantsd(bench.repo)
+
+
+def scale(bench: Bench, selected: set[str]) -> list[Record]:
+    """For each N, the synthetic monorepo grown to N apps (fewer apps are a prefix of more), committed;
+    then its cold build, the library edit (without and with pantsd), the lockfile edit. Every N publishes
+    into empty repositories of its own. Pants sees only the synthetic apps: the example apps beside them
+    are another monorepo's (and pandas, in reports' closure, needs a python-dateutil the bumps leave)."""
+    for alt in (bench.pex_binary, bench.pex_release):
+        alt.extra_env = {"PANTS_FILTER_ADDRESS_REGEX": f"['^src/python/apps/{APP_PREFIX}']"}
+    try:
+        return scale_records(bench, selected)
+    finally:
+        for alt in (bench.pex_binary, bench.pex_release):
+            alt.extra_env = {}
+
+
+def scale_records(bench: Bench, selected: set[str]) -> list[Record]:
+    records: list[Record] = []
+    root, library_edit = bench.repo.root, LibraryEdits(bench.repo)
+    lock_edit = DependencyBumps(bench.repo, SCALE_BUMPED_VERSIONS)
+    for n in bench.plan.scale_counts:
+        apps = generate(root, n)
+        bench.repo.commit(f"synthetic monorepo: {n} apps")
+        for alt in bench.alternatives:
+            alt.repository = bench.base / "repositories" / f"scale-{n}" / alt.name
+        if SCALE_COLD in selected:
+            records += [measure(build_trial(SCALE_COLD, alt, apps, publish=False, prepare=alt.caches.renew, n=n),
+                                bench.plan.repetitions, log=log)
+                        for alt in bench.alternatives]
+        else:
+            for alt in bench.alternatives:  # Warm caches (untimed) for the edits.
+                alt.build(apps, StepTimer(), publish=False)
+        # The first deploy (untimed), which the edits publish on top of.
+        bench.pex_release.build(apps, StepTimer(), publish=True)
+
+        def edited_apps(apps: Sequence[App] = apps) -> list[App]:
+            return apps_using(root, EDITED_LIBRARY, apps)
+
+        if SCALE_LIB_EDIT in selected:
+            # No warm-up: a discarded first edit measured the same (61-71 s against 65-67 s at N=1): without
+            # pantsd every `--changed-dependents` run computes the whole repository's dependents again.
+            records += [measure(changed_trial(SCALE_LIB_EDIT, alt, apps, library_edit, n, edited_apps),
+                                bench.plan.repetitions, log=log)
+                        for alt in bench.alternatives]
+        if SCALE_LIB_EDIT_PANTSD in selected:
+            records += [with_pantsd(bench, changed_trial(SCALE_LIB_EDIT_PANTSD, alt, apps, library_edit, n, edited_apps), alt)
+                        for alt in (bench.pex_binary, bench.pex_release)]
+        if SCALE_LOCK_EDIT in selected:
+            records += [measure(changed_trial(SCALE_LOCK_EDIT, alt, apps, lock_edit, n, lambda apps=apps: apps),
+                                bench.plan.repetitions, log=log)
+                        for alt in bench.alternatives]
+    return records
 
 
 @contextlib.contextmanager
@@ -853,6 +969,47 @@ SCENARIOS: tuple[ScenarioInfo, ...] = (
         "warm host start.",
         timing_only=True,
     ),
+    ScenarioInfo(
+        SCALE_COLD,
+        "10. Synthetic monorepo: cold build of all N apps",
+        "`bench/monorepo.py` grows the scratch copy to N apps (`src/python/apps/scale<i>`: four modules, about "
+        "250 lines an app) over 5 distinct closures of `default.lock` (click; click + setproctitle; fastapi + "
+        "uvicorn; numpy; boto3), app i having closure i mod 5, and 3 stdlib-only libraries under "
+        "`src/python/libs` (`strings`: the first 10 apps; `tables`: every 2nd; `clock`: every 3rd; three "
+        "modules, about 450 lines a library), committed. Each repetition empties every cache (downloads too). "
+        "**manual**: the recipe per app; **pex_binary**: `./pants package src/python/apps/scale<i>:bin ...`; "
+        "**pex_release**: `./pants package src/python/apps/scale<i>:release ...`. Bytes uploaded: a first "
+        "deploy of the N apps.",
+    ),
+    ScenarioInfo(
+        SCALE_LIB_EDIT,
+        "11. Synthetic monorepo: one-line edit of a library used by 10 apps, CI's incremental build and publish",
+        "Per repetition, a new one-line edit of `src/python/libs/strings/m0.py` (its docstring), committed; "
+        "`strings` is imported by min(N, 10) apps, two of each closure. Warm caches, on top of a first publish "
+        "of the N apps (untimed). **pex_binary**: `./pants --changed-since=HEAD~1 --changed-dependents=transitive "
+        "--filter-target-type=pex_binary package`, rebuilt PEX files copied; **pex_release**: the same with "
+        "`--filter-target-type=pex_release package publish` to a `file://` repository. **manual**: a CI script "
+        "without a build graph rebuilds (recipe per app) every app whose sources import the library "
+        "(`grep -l 'libs.strings' src/python/apps/*/*.py`: it does not follow imports through other "
+        "libraries, which this monorepo does not have) and copies their PEX files.",
+    ),
+    ScenarioInfo(
+        SCALE_LIB_EDIT_PANTSD,
+        "12. Synthetic monorepo: the library edit with pantsd warm (a developer's laptop)",
+        "Scenario 11's edit and Pants commands, with `PANTS_PANTSD=true` (the default of `./pants` on a laptop): "
+        "per alternative one warm-up repetition (which starts pantsd and loads the build graph) is discarded, "
+        "then the timed repetitions reuse the daemon; it is stopped afterwards. The manual recipe has no "
+        "daemon: its figure is scenario 11's.",
+    ),
+    ScenarioInfo(
+        SCALE_LOCK_EDIT,
+        "13. Synthetic monorepo: a lockfile edit that changes one closure, CI's incremental build and publish",
+        f"Per repetition, `{BUMPED_PROJECT}` (through botocore, in the boto3 closure only: the apps i with i mod 5 "
+        f"= 4, none when N < 5) is pinned in `default.lock` to another version the index publishes (the one after "
+        f"the current pin in {', '.join(SCALE_BUMPED_VERSIONS)}), committed. Pants: scenario 11's "
+        "`--changed-since` commands (every requirement depends on the lockfile, so Pants selects every app). "
+        "**manual**: a CI script sees the lockfile changed and rebuilds every app.",
+    ),
 )
 
 NOTES = (
@@ -871,6 +1028,11 @@ NOTES = (
     "distinct file once for pex_release).",
     "The manual recipe's `pip download` adds `--platform manylinux_2_28_x86_64` to the usual manylinux2014: "
     "numpy 2.5.5 and pandas 3.1.1, pinned in `default.lock`, publish no manylinux2014 wheels.",
+    "In scenarios 10 to 13 Pants runs with `PANTS_FILTER_ADDRESS_REGEX=['^src/python/apps/scale']`: it "
+    "builds the synthetic apps only, not the example apps in the same scratch copy.",
+    "Scenario 12 alone runs `./pants` with pantsd (`PANTS_PANTSD=true`, as on a laptop), after one warm-up "
+    "call that starts the daemon; its figures are not comparable with the `--no-pantsd` ones of scenario 11 "
+    "except as the start-up a developer saves.",
     "In the scratch copy the api app's pinned `version=\"1.4.0\"` is dropped, so every release's version "
     "derives from its commit: a published version is immutable and its manifest names the commit.",
 )
@@ -924,6 +1086,9 @@ def run_scenarios(bench: Bench, selected: set[str]) -> list[Record]:
         if scenario in selected:
             log(f"scenario {scenario}")
             records += measure_it()
+    if selected & set(SCALE_SCENARIOS):  # Last: they add N apps to the scratch copy.
+        log(f"scenarios {', '.join(s for s in SCALE_SCENARIOS if s in selected)}")
+        records += scale(bench, selected)
     return records
 
 
@@ -932,6 +1097,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="one repetition of builds, N in {1, 5}")
     parser.add_argument("--scenarios", default=",".join(s.id for s in SCENARIOS),
                         help="comma-separated scenario ids (default: all); 2, 3 and 5 build on 1")
+    parser.add_argument("--scale-apps", type=lambda text: tuple(int(n) for n in text.split(",")),
+                        help="comma-separated N of the scale scenarios (default: 1,10,50), e.g. 1,3 to try them")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--render-only", action="store_true", help="render README.md and plots from latest.json")
     parser.add_argument("--output", type=Path, default=BENCH,
@@ -947,6 +1114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         render(json.loads(latest.read_text()), output)
         return 0
     plan = QUICK if args.quick else FULL
+    if args.scale_apps:
+        plan = replace(plan, scale_counts=args.scale_apps)
     selected = set(args.scenarios.split(","))
     machine = this_machine()  # The load average before anything runs.
     started = time.perf_counter()
