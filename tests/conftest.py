@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -235,6 +236,61 @@ def packaged_repo(scratch_repo: ScratchRepo) -> PackagedRepo:
     """The scratch repository after a cold `./pants package ::`."""
     run = scratch_repo.pants("package", "::")
     return PackagedRepo(scratch_repo, run, release_files(scratch_repo.root), image_digests(scratch_repo.root))
+
+
+# -----------------------------------------------------------------------------------------------
+# Progress: one line per finished test file in $E2E_PROGRESS_FILE, which .ci/run prints as it grows
+# -----------------------------------------------------------------------------------------------
+
+# `./pants test` prints a batch's results only when the whole batch ends, minutes after its first file.
+PROGRESS_FILE = os.environ.get("E2E_PROGRESS_FILE")
+
+
+@dataclass
+class FileProgress:
+    remaining: int  # Tests not yet finished.
+    outcomes: dict[str, str] = field(default_factory=dict)  # "passed", "failed" or "skipped", by test.
+    started: float | None = None  # time.monotonic() when its first test started.
+
+
+progress: dict[str, FileProgress] = {}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    for name, count in Counter(item.location[0] for item in session.items).items():
+        progress[name] = FileProgress(remaining=count)
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    file = progress.get(location[0])
+    if file is not None and file.started is None:
+        file.started = time.monotonic()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """A test's outcome as the JUnit report counts it: failed if any phase failed."""
+    file = progress.get(report.location[0])
+    if file is None:
+        return
+    if report.failed:
+        file.outcomes[report.nodeid] = "failed"
+    elif report.skipped:
+        file.outcomes.setdefault(report.nodeid, "skipped")
+    elif report.when == "call":
+        file.outcomes.setdefault(report.nodeid, "passed")
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    file = progress.get(location[0])
+    if file is None:
+        return
+    file.remaining -= 1
+    if file.remaining == 0 and PROGRESS_FILE:
+        counts = Counter(file.outcomes.values())
+        took = time.monotonic() - (file.started or time.monotonic())
+        summary = f"{counts['passed']} passed, {counts['failed']} failed" + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
+        with open(PROGRESS_FILE, "a") as out:
+            out.write(f"{time.strftime('%H:%M:%S')} {location[0]}: {summary} in {took:.0f} s\n")
 
 
 # -----------------------------------------------------------------------------------------------
