@@ -13,10 +13,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -117,13 +119,17 @@ class ScratchRepo:
     root: Path
     store: Path
     env: Mapping[str, str] = field(default_factory=dict)
+    # A warm pantsd makes a call cost ~3 s instead of ~12 s (more on a loaded machine) of start-up.
+    # Its in-memory graph skips what did not change, as cache hits do, so the processes a call runs
+    # are the same; remote cache counters are not, which is why ci_test's repo runs without it.
+    pantsd: bool = False
 
     def pants(self, *args: str, check: bool = True, env: Mapping[str, str] | None = None) -> PantsRun:
         full_env = {
             **os.environ,
             # A store of its own, so counts of processes run do not depend on what ran before.
             "PANTS_LOCAL_STORE_DIR": str(self.store),
-            "PANTS_PANTSD": "false",
+            "PANTS_PANTSD": "true" if self.pantsd else "false",
             **self.env,
             **(env or {}),
         }
@@ -141,6 +147,12 @@ class ScratchRepo:
         git(self.root, "add", "-A")
         git(self.root, "commit", "-q", "-m", message)
         return git(self.root, "rev-parse", "HEAD").strip()
+
+    def stop_pantsd(self) -> None:
+        """Stops the pantsd this repository started, if any (it records its pid under .pids/)."""
+        for pid_file in self.root.glob(".pids/*/pantsd/pid"):
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text()), signal.SIGTERM)
 
 
 def release_files(root: Path) -> dict[str, str]:
@@ -209,11 +221,14 @@ def scratch_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScratchRe
     git(root, "init", "-q", "-b", "main")
     # Images record it (with credentials stripped) in their org.opencontainers.image.source label.
     git(root, "remote", "add", "origin", ORIGIN_WITH_CREDENTIALS)
-    repo = ScratchRepo(root=root, store=base / "lmdb_store")
+    repo = ScratchRepo(root=root, store=base / "lmdb_store", pantsd=True)
     for relpath, content in API_TWIN.items():
         repo.write(relpath, content)
     repo.commit("scratch copy")
-    yield repo
+    try:
+        yield repo
+    finally:
+        repo.stop_pantsd()
 
 
 @dataclass(frozen=True)
@@ -235,6 +250,61 @@ def packaged_repo(scratch_repo: ScratchRepo) -> PackagedRepo:
     """The scratch repository after a cold `./pants package ::`."""
     run = scratch_repo.pants("package", "::")
     return PackagedRepo(scratch_repo, run, release_files(scratch_repo.root), image_digests(scratch_repo.root))
+
+
+# -----------------------------------------------------------------------------------------------
+# Progress: one line per finished test file in $E2E_PROGRESS_FILE, which .ci/run prints as it grows
+# -----------------------------------------------------------------------------------------------
+
+# `./pants test` prints a batch's results only when the whole batch ends, minutes after its first file.
+PROGRESS_FILE = os.environ.get("E2E_PROGRESS_FILE")
+
+
+@dataclass
+class FileProgress:
+    remaining: int  # Tests not yet finished.
+    outcomes: dict[str, str] = field(default_factory=dict)  # "passed", "failed" or "skipped", by test.
+    started: float | None = None  # time.monotonic() when its first test started.
+
+
+progress: dict[str, FileProgress] = {}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    for name, count in Counter(item.location[0] for item in session.items).items():
+        progress[name] = FileProgress(remaining=count)
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    file = progress.get(location[0])
+    if file is not None and file.started is None:
+        file.started = time.monotonic()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """A test's outcome as the JUnit report counts it: failed if any phase failed."""
+    file = progress.get(report.location[0])
+    if file is None:
+        return
+    if report.failed:
+        file.outcomes[report.nodeid] = "failed"
+    elif report.skipped:
+        file.outcomes.setdefault(report.nodeid, "skipped")
+    elif report.when == "call":
+        file.outcomes.setdefault(report.nodeid, "passed")
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    file = progress.get(location[0])
+    if file is None:
+        return
+    file.remaining -= 1
+    if file.remaining == 0 and PROGRESS_FILE:
+        counts = Counter(file.outcomes.values())
+        took = time.monotonic() - (file.started or time.monotonic())
+        summary = f"{counts['passed']} passed, {counts['failed']} failed" + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
+        with open(PROGRESS_FILE, "a") as out:
+            out.write(f"{time.strftime('%H:%M:%S')} {location[0]}: {summary} in {took:.0f} s\n")
 
 
 # -----------------------------------------------------------------------------------------------
