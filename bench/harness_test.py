@@ -113,6 +113,8 @@ def test_release_tree_figures_come_from_their_scenarios() -> None:
         _record("2-edit-reports", "manual", 20, 29_500_000),
         _record("3b-dependency-bump", "pex_release", 10, 260_000, **{"wheels uploaded": 1, "wheel bytes uploaded": 230_495}),
         _record("3b-dependency-bump", "pex_binary", 12, 29_600_000),
+        _record("2p-edit-reports-pantsd", "pex_release", 4.5),
+        _record("2p-edit-reports-pantsd", "pex_binary", 6.0),
         _record("1b-deps-build", "zipapp, installed wheels (before)", 12.0),
         _record("1b-deps-build", "packed, wheel files", 3.0),
         _record("6-startup", "pex_release (deps + sources trees, run directly)", 0.8),
@@ -129,6 +131,9 @@ def test_release_tree_figures_come_from_their_scenarios() -> None:
     assert "pex_release uploaded 260.0 kB, of which 1 wheel(s), 230.5 kB; the rest, 29.5 kB" in figures
     assert "builds 4.0× faster as a packed tree of wheel files (3.00 s) than as a zipapp" in figures
     assert "`pexrun run` 0.90 s, 1.12× the trees run directly (0.80 s)" in figures
+    assert ("edit in reports, build and publish, pantsd warm (a developer's loop): pex_release 4.50 s (CI, "
+            "`--no-pantsd`: 10.00 s), pex_binary 6.00 s (CI, `--no-pantsd`: 12.00 s).") in figures
+    assert "edit in cli" not in figures
     assert "Cold start" not in figures  # not measured here, so not claimed
     assert "- pex_release: files uploaded" not in readme and "wheel bytes uploaded 230,495" in readme
 

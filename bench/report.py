@@ -227,6 +227,14 @@ def headlines(results: Mapping) -> list[str]:
             f"{edit.bytes_uploaded / KB:,.1f} kB (manifest and indexes included); pex_binary "
             f"{megabytes(binary('2-edit-reports').bytes_uploaded)}, manual {megabytes(manual('2-edit-reports').bytes_uploaded)}."
         )
+    for app in ("cli", "reports"):
+        loop = [(r, _row(rows, f"2-edit-{app}", r.alternative)) for r in rows.get(f"2p-edit-{app}-pantsd", [])]
+        if loop:
+            lines.append(
+                f"One-line source edit in {app}, build and publish, pantsd warm (a developer's loop): "
+                + ", ".join(f"{r.alternative} {r.median:.2f} s" + (f" (CI, `--no-pantsd`: {ci.median:.2f} s)" if ci else "")
+                            for r, ci in loop) + "."
+            )
     bump = release("3b-dependency-bump")
     if bump:
         wheel = bump.details.get("wheel bytes uploaded", 0)

@@ -258,18 +258,20 @@ def deps_build(bench: Bench) -> list[Record]:
 
 class SourceEdits:
     """A new one-line edit of an app's main.py (its docstring), committed, for each repetition of each
-    alternative."""
+    alternative; `label` keeps one scenario's edits apart from another's (no edit repeats an earlier one's
+    content, which would be a cache hit)."""
 
-    def __init__(self, repo: ScratchRepo, app: App) -> None:
+    def __init__(self, repo: ScratchRepo, app: App, label: str = "revision") -> None:
         self.repo = repo
         self.main = repo.root / app.directory / "main.py"
         self.original = self.main.read_text()
+        self.label = label
         self.count = 0
 
     def __call__(self) -> None:
         self.count += 1
-        self.main.write_text(self.original.replace('"""', f'"""[revision {self.count}] ', 1))
-        self.repo.commit(f"{self.main.parent.name}: edit {self.count}")
+        self.main.write_text(self.original.replace('"""', f'"""[{self.label} {self.count}] ', 1))
+        self.repo.commit(f"{self.main.parent.name}: {self.label} {self.count}")
 
 
 def source_edit(bench: Bench, app_name: str) -> list[Record]:
@@ -278,6 +280,16 @@ def source_edit(bench: Bench, app_name: str) -> list[Record]:
     return [
         measure(build_trial(f"2-edit-{app_name}", alt, [app], publish=True, prepare=edit), bench.plan.repetitions, log=log)
         for alt in bench.alternatives
+    ]
+
+
+def source_edit_with_pantsd(bench: Bench, app_name: str) -> list[Record]:
+    """Scenario 2's edit on a developer's laptop: the Pants alternatives with pantsd warm."""
+    app = bench.app(app_name)
+    edit = SourceEdits(bench.repo, app, label="pantsd edit")
+    return [
+        with_pantsd(bench, build_trial(f"2p-edit-{app_name}-pantsd", alt, [app], publish=True, prepare=edit), alt)
+        for alt in (bench.pex_binary, bench.pex_release)
     ]
 
 
@@ -876,6 +888,17 @@ SCENARIOS: tuple[ScenarioInfo, ...] = (
             ("b", "reports", "the heavy one: numpy and pandas", ""),
         )
     ),
+    *(
+        ScenarioInfo(
+            f"2p-edit-{app}-pantsd",
+            f"2p{letter}. The {app} edit with pantsd warm (a developer's loop)",
+            f"Scenario 2{letter}'s edit and Pants commands with `PANTS_PANTSD=true` (the default of `./pants` on a "
+            "laptop): per alternative one warm-up repetition (which starts pantsd and loads the build graph) is "
+            "discarded, then the timed repetitions reuse the daemon; it is stopped afterwards. The manual recipe "
+            f"has no daemon: its figure is scenario 2{letter}'s.",
+        )
+        for letter, app in (("a", "cli"), ("b", "reports"))
+    ),
     ScenarioInfo(
         "3-lockfile-edit",
         "3. Unrelated lockfile change, rebuild and publish",
@@ -1046,9 +1069,9 @@ NOTES = (
     "numpy 2.5.5 and pandas 3.1.1, pinned in `default.lock`, publish no manylinux2014 wheels.",
     "In scenarios 10 to 13 Pants runs with `PANTS_FILTER_ADDRESS_REGEX=['^src/python/apps/scale']`: it "
     "builds the synthetic apps only, not the example apps in the same scratch copy.",
-    "Scenario 12 alone runs `./pants` with pantsd (`PANTS_PANTSD=true`, as on a laptop), after one warm-up "
-    "call that starts the daemon; its figures are not comparable with the `--no-pantsd` ones of scenario 11 "
-    "except as the start-up a developer saves.",
+    "Scenarios 2p and 12 alone run `./pants` with pantsd (`PANTS_PANTSD=true`, as on a laptop: a developer's "
+    "loop), after one warm-up call that starts the daemon; every other figure is `--no-pantsd`, as CI runs. "
+    "Set side by side (2 against 2p, 11 against 12), they show the start-up a developer saves.",
     "In the scratch copy the api app's pinned `version=\"1.4.0\"` is dropped, so every release's version "
     "derives from its commit: a published version is immutable and its manifest names the commit.",
 )
@@ -1086,6 +1109,8 @@ def run_scenarios(bench: Bench, selected: set[str]) -> list[Record]:
         ("1-cold", lambda: cold_build(bench)),
         ("2-edit-cli", lambda: source_edit(bench, "cli")),
         ("2-edit-reports", lambda: source_edit(bench, "reports")),
+        ("2p-edit-cli-pantsd", lambda: source_edit_with_pantsd(bench, "cli")),
+        ("2p-edit-reports-pantsd", lambda: source_edit_with_pantsd(bench, "reports")),
         ("3-lockfile-edit", lambda: lockfile_edit(bench)),
         ("3b-dependency-bump", lambda: dependency_bump(bench)),
         ("3c-subset-app", lambda: subset_app(bench)),
