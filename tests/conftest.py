@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -148,12 +147,6 @@ class ScratchRepo:
         git(self.root, "commit", "-q", "-m", message)
         return git(self.root, "rev-parse", "HEAD").strip()
 
-    def stop_pantsd(self) -> None:
-        """Stops the pantsd this repository started, if any (it records its pid under .pids/)."""
-        for pid_file in self.root.glob(".pids/*/pantsd/pid"):
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid_file.read_text()), signal.SIGTERM)
-
 
 def release_files(root: Path) -> dict[str, str]:
     """What dist/releases/ holds: the sha256 of every file, with trees' files as `<pex>/<path>`
@@ -225,10 +218,8 @@ def scratch_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScratchRe
     for relpath, content in API_TWIN.items():
         repo.write(relpath, content)
     repo.commit("scratch copy")
-    try:
+    with on_exit(os.path.realpath(sys.executable), "-c", STOP_PANTSD, str(root)):
         yield repo
-    finally:
-        repo.stop_pantsd()
 
 
 @dataclass(frozen=True)
@@ -328,32 +319,46 @@ RUN_AT_EOF = "import subprocess, sys; sys.stdin.read(); sys.exit(subprocess.run(
 
 
 @contextlib.contextmanager
-def remote_cache_state(scratch: Path) -> Iterator[Path]:
-    """A state dir whose servers are stopped on the way out, even when this process is killed.
+def on_exit(*argv: str) -> Iterator[None]:
+    """Runs argv on the way out of the block, even when this process is killed.
 
     `./pants test` kills a test process whose inputs changed during the run (and on timeouts), and a
-    killed process runs no teardown. So a watchdog in a session of its own runs `stop` when the pipe
+    killed process runs no teardown. So a watchdog in a session of its own runs argv when the pipe
     from this process closes: on the way out, or when the kernel closes it for a killed process.
     """
-    state = scratch / "state"
-    # Copies outlive the sandbox, which Pants may delete before the watchdog runs.
-    for name in ("remote-cache", "serverlib.py"):
-        shutil.copy(sandbox_repo() / "build-support" / name, scratch / name)
-    script = scratch / "remote-cache"
-    python = os.path.realpath(sys.executable)
     watchdog = subprocess.Popen(
-        [python, "-c", RUN_AT_EOF, python, str(script), "stop", "--dir", str(state)],
+        [os.path.realpath(sys.executable), "-c", RUN_AT_EOF, *argv],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
-        yield state
+        yield
     finally:
         assert watchdog.stdin is not None
         watchdog.stdin.close()
         assert watchdog.wait(timeout=60) == 0
+
+
+# Stops the pantsd of the repository argv[1], if one runs (it records its pid under .pids/).
+STOP_PANTSD = """
+import contextlib, os, pathlib, signal, sys
+for pid_file in pathlib.Path(sys.argv[1]).glob(".pids/*/pantsd/pid"):
+    with contextlib.suppress(ProcessLookupError, ValueError):
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)
+"""
+
+
+@contextlib.contextmanager
+def remote_cache_state(scratch: Path) -> Iterator[Path]:
+    """A state dir whose servers are stopped on the way out, even when this process is killed."""
+    state = scratch / "state"
+    # Copies outlive the sandbox, which Pants may delete before the watchdog runs.
+    for name in ("remote-cache", "serverlib.py"):
+        shutil.copy(sandbox_repo() / "build-support" / name, scratch / name)
+    with on_exit(os.path.realpath(sys.executable), str(scratch / "remote-cache"), "stop", "--dir", str(state)):
+        yield state
 
 
 @pytest.fixture
