@@ -106,6 +106,13 @@ def _record(scenario: str, alternative: str, seconds: float, uploaded: int = 0, 
             "median": seconds, "pex_runs": 1, "bytes_written": 0, "bytes_uploaded": uploaded, "details": details}
 
 
+def results_of(records: list[dict]) -> dict:
+    """A results file holding these records, with one scenario per scenario they name."""
+    scenarios = [{"id": i, "title": i, "description": ""} for i in dict.fromkeys(r["scenario"] for r in records)]
+    return {"date": "d", "mode": "test", "machine": this_machine().__dict__, "versions": {}, "scenarios": scenarios,
+            "records": records}
+
+
 def test_release_tree_figures_come_from_their_scenarios() -> None:
     records = [
         _record("2-edit-reports", "pex_release", 10, 21_500),
@@ -120,12 +127,7 @@ def test_release_tree_figures_come_from_their_scenarios() -> None:
         _record("6-startup", "pex_release (deps + sources trees, run directly)", 0.8),
         _record("6-startup", "pex_release (pexrun run)", 0.9),
     ]
-    scenarios = [{"id": i, "title": i, "description": ""} for i in dict.fromkeys(r["scenario"] for r in records)]
-    readme = render_readme(
-        {"date": "d", "mode": "test", "machine": this_machine().__dict__, "versions": {}, "scenarios": scenarios,
-         "records": records},
-        {},
-    )
+    readme = render_readme(results_of(records), {})
     figures = readme[readme.index("## Release trees in figures") :]
     assert "the heavy app, build and publish: pex_release uploaded 21.5 kB" in figures
     assert "pex_release uploaded 260.0 kB, of which 1 wheel(s), 230.5 kB; the rest, 29.5 kB" in figures
@@ -147,9 +149,7 @@ def test_image_figures_come_from_their_scenarios() -> None:
         _record("9-container-start", "pex_release_image (podman run)", 1.4),
         _record("9-container-start", "Dockerfile-style two-PEX image (podman run)", 3.5),
     ]
-    scenarios = [{"id": i, "title": i, "description": ""} for i in dict.fromkeys(r["scenario"] for r in records)]
-    results = {"date": "d", "mode": "test", "machine": this_machine().__dict__, "versions": {}, "scenarios": scenarios,
-               "records": records}
+    results = results_of(records)
     figures = render_readme(results, {})
     figures = figures[figures.index("## Images in figures") :]
     assert "pex_release_image pushed 21.0 kB (its client listed 19.5 kB" in figures
@@ -181,9 +181,7 @@ def test_scale_figures_show_growth_and_judge_the_targets() -> None:
         _scale_record("14-scale-no-op", "pex_release", 50, 16),
         _scale_record("12-scale-lib-edit-pantsd", "pex_release", 50, 12),
     ]
-    scenarios = [{"id": i, "title": i, "description": ""} for i in dict.fromkeys(r["scenario"] for r in records)]
-    results = {"date": "d", "mode": "test", "machine": this_machine().__dict__, "versions": {}, "scenarios": scenarios,
-               "records": records}
+    results = results_of(records)
     figures = render_readme(results, {})
     figures = figures[figures.index("## A monorepo of N apps in figures") :]
     assert "pex_release N=1 40.0 s, N=50 100.0 s (2.50× from N=1 to N=50)" in figures
