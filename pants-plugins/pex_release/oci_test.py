@@ -353,9 +353,13 @@ def real_pexes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A loose deps PEX (one local wheel, pre-installed) and a loose sources PEX, built by pex."""
     work = tmp_path_factory.mktemp("real")
     (work / "wheels").mkdir()
-    make_wheel(work / "wheels", "tinydep", "1.0", "VALUE = 'tinydep 1.0'\n")
-    write_tree(work / "src", {"hello/__init__.py": "import tinydep\n\ndef main():\n    print('hi', tinydep.VALUE)\n"})
-    run_pex_tool("--no-pypi", "-f", str(work / "wheels"), "tinydep", "--layout", "loose", "-o", str(work / "deps.pex"))
+    make_wheel(work / "wheels", "pex_release_tinydep", "1.0", "VALUE = 'pex_release_tinydep 1.0'\n")
+    write_tree(work / "src", {"hello/__init__.py": "import pex_release_tinydep\n\ndef main():\n    print('hi', pex_release_tinydep.VALUE)\n"})
+    # The index too: on a machine whose PEX_ROOT is empty, pex downloads the pip it runs from there (the
+    # project's name is on no index, so it comes from the wheels directory).
+    cert = os.environ.get("PANTS_CA_CERTS_PATH")
+    run_pex_tool("-f", str(work / "wheels"), *(["--cert", cert] if cert else []), "pex_release_tinydep==1.0",
+                 "--layout", "loose", "-o", str(work / "deps.pex"))
     run_pex_tool("-D", str(work / "src"), "-e", "hello:main", "--layout", "loose", "-o", str(work / "srcs.pex"))
     return work
 
@@ -368,7 +372,7 @@ def test_skopeo_and_umoci_accept_the_image_of_a_real_pex_pair_and_it_runs(real_p
         shutil.copytree(real_pexes / pex, work / pex, symlinks=True)
     # Bytecode the input already has, named after where it was compiled: the image gets its own.
     subprocess.run([python312(), "-m", "compileall", "-q", str(work / "deps.pex/.deps")], check=True)
-    input_pyc = work / f"deps.pex/.deps/tinydep{WHEEL}/tinydep/__pycache__/__init__.cpython-312.pyc"
+    input_pyc = work / f"deps.pex/.deps/pex_release_tinydep{WHEEL}/pex_release_tinydep/__pycache__/__init__.cpython-312.pyc"
     compiled_before = input_pyc.read_bytes()
     summary = build(work)
     assert build(work, "again") == summary
@@ -382,7 +386,7 @@ def test_skopeo_and_umoci_accept_the_image_of_a_real_pex_pair_and_it_runs(real_p
         blob = work / "image/blobs" / layer["digest"].replace(":", "/")
         unzipped = subprocess.run(["gzip", "-dc", str(blob)], check=True, capture_output=True).stdout
         assert f"sha256:{hashlib.sha256(unzipped).hexdigest()}" == layer["diff_id"]
-    assert [layer["name"] for layer in summary["layers"] if layer["role"] == "wheel"] == [f"tinydep{WHEEL}"]
+    assert [layer["name"] for layer in summary["layers"] if layer["role"] == "wheel"] == [f"pex_release_tinydep{WHEEL}"]
 
     bundle = tmp_path / "bundle"
     subprocess.run(["umoci", "unpack", "--image", f"{work}/image:1.4.0", str(bundle)], check=True, capture_output=True)
@@ -398,12 +402,12 @@ def test_skopeo_and_umoci_accept_the_image_of_a_real_pex_pair_and_it_runs(real_p
         capture_output=True,
         text=True,
     )
-    assert (ran.returncode, ran.stdout) == (0, "hi tinydep 1.0\n"), ran.stderr
+    assert (ran.returncode, ran.stdout) == (0, "hi pex_release_tinydep 1.0\n"), ran.stderr
     # Compiled at build time, under the names the files have in the image.
     pycs = {
         "/app/srcs.pex/hello/__init__.py": app / "srcs.pex/hello/__pycache__/__init__.cpython-312.pyc",
-        "/app/deps.pex/.deps/tinydep-1.0-py3-none-any.whl/tinydep/__init__.py": (
-            app / "deps.pex/.deps/tinydep-1.0-py3-none-any.whl/tinydep/__pycache__/__init__.cpython-312.pyc"
+        "/app/deps.pex/.deps/pex_release_tinydep-1.0-py3-none-any.whl/pex_release_tinydep/__init__.py": (
+            app / "deps.pex/.deps/pex_release_tinydep-1.0-py3-none-any.whl/pex_release_tinydep/__pycache__/__init__.cpython-312.pyc"
         ),
     }
     read = "import marshal, sys; print(marshal.loads(open(sys.argv[1], 'rb').read()[16:]).co_filename)"
