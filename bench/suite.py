@@ -46,7 +46,6 @@ from images import (
     stored_blob_bytes,
     two_pex_containerfile,
 )
-from monorepo import APP_PREFIX, EDITED_LIBRARY, apps_using, edit_library, generate
 from harness import (
     Outcome,
     Record,
@@ -59,6 +58,7 @@ from harness import (
     this_machine,
     utc_now,
 )
+from monorepo import APP_PREFIX, EDITED_LIBRARY, apps_using, edit_library, generate
 from report import render
 from testing.lockfile import add_locked_requirement, index_artifacts, locked_entry, read_lock, replace_locked_version
 from testing.containers import Podman, container_args, podman_in
@@ -81,7 +81,7 @@ class Plan:
     repetitions: int  # Of every build scenario.
     startup_repetitions: int  # Of each start-up, after one discarded run.
     app_counts: tuple[int, ...]  # N in scenario 4.
-    scale_counts: tuple[int, ...] = (1, 10, 50)  # N in the scale scenarios (10 to 13).
+    scale_counts: tuple[int, ...] = (1, 10, 50)  # N in the scale scenarios (10 to 14).
 
 
 QUICK = Plan("quick", repetitions=1, startup_repetitions=3, app_counts=(1, 5))
@@ -411,7 +411,7 @@ def n_apps(bench: Bench) -> list[Record]:
 
 
 # -----------------------------------------------------------------------------------------------
-# Scenarios 10 to 13: a synthetic monorepo of N apps (bench/monorepo.py), as CI and a developer build it
+# Scenarios 10 to 14: a synthetic monorepo of N apps (bench/monorepo.py), as CI and a developer build it
 # -----------------------------------------------------------------------------------------------
 
 SCALE_COLD = "10-scale-cold"
@@ -474,9 +474,10 @@ def with_pantsd(bench: Bench, trial: Trial, alternative: Alternative) -> Record:
 
 def scale(bench: Bench, selected: set[str]) -> list[Record]:
     """For each N, the synthetic monorepo grown to N apps (fewer apps are a prefix of more), committed;
-    then its cold build, the library edit (without and with pantsd), the lockfile edit. Every N publishes
-    into empty repositories of its own. Pants sees only the synthetic apps: the example apps beside them
-    are another monorepo's (and pandas, in reports' closure, needs a python-dateutil the bumps leave)."""
+    then its cold build, a call with nothing to do, the library edit (without and with pantsd), the lockfile
+    edit. Every N publishes into empty repositories of its own. Pants sees only the synthetic apps: the
+    example apps beside them are another monorepo's (and pandas, in reports' closure, needs a
+    python-dateutil the bumps leave)."""
     for alt in (bench.pex_binary, bench.pex_release):
         alt.extra_env = {"PANTS_FILTER_ADDRESS_REGEX": f"['^src/python/apps/{APP_PREFIX}']"}
     try:
@@ -1067,7 +1068,7 @@ NOTES = (
     "distinct file once for pex_release).",
     "The manual recipe's `pip download` adds `--platform manylinux_2_28_x86_64` to the usual manylinux2014: "
     "numpy 2.5.5 and pandas 3.1.1, pinned in `default.lock`, publish no manylinux2014 wheels.",
-    "In scenarios 10 to 13 Pants runs with `PANTS_FILTER_ADDRESS_REGEX=['^src/python/apps/scale']`: it "
+    "In scenarios 10 to 14 Pants runs with `PANTS_FILTER_ADDRESS_REGEX=['^src/python/apps/scale']`: it "
     "builds the synthetic apps only, not the example apps in the same scratch copy.",
     "Scenarios 2p and 12 alone run `./pants` with pantsd (`PANTS_PANTSD=true`, as on a laptop: a developer's "
     "loop), after one warm-up call that starts the daemon; every other figure is `--no-pantsd`, as CI runs. "
