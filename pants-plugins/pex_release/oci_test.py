@@ -338,9 +338,12 @@ def make_wheel(directory: Path, name: str, version: str, module: str) -> None:
 
 
 def run_pex_tool(*args: str) -> None:
-    (pex,) = Path.home().glob(".cache/pex-release/bootstrap/pex-*/pex-v*.pex")
+    # The pex the launcher points `[pex-cli]` at: its cache may also hold tools built with older flags.
+    pex = os.environ["PANTS_PEX_CLI_URL_TEMPLATE"].removeprefix("file://").format(
+        version=os.environ["PANTS_PEX_CLI_VERSION"]
+    )
     result = subprocess.run(
-        [python312(), str(pex), *args],
+        [python312(), pex, *args],
         env={**os.environ, "PIP_CONFIG_FILE": "/dev/null"},
         capture_output=True,
         text=True,
