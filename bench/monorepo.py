@@ -56,6 +56,8 @@ LIBRARIES = (
     Library("clock", every=3, first=0),
 )
 EDITED_LIBRARY = "strings"
+# The module of it that the library edit changes (a path under the repository's root).
+EDITED_MODULE = f"src/python/libs/{EDITED_LIBRARY}/m0.py"
 MODULES_PER_LIBRARY = 3
 FUNCTIONS_PER_MODULE = 12  # About 150 lines a module.
 APP_MODULES = ("main", "handlers", "models", "formatting")
@@ -161,12 +163,3 @@ def apps_using(root: Path, library: str, apps: Sequence[App]) -> list[App]:
     sources import it (`grep -l "libs.<library>" src/python/apps/<app>/*.py`)."""
     pattern = re.compile(rf"\blibs\.{re.escape(library)}\b")
     return [app for app in apps if any(pattern.search(p.read_text()) for p in (root / app.directory).glob("*.py"))]
-
-
-def edit_library(root: Path, library: str, revision: int) -> Path:
-    """A one-line edit of the library's first module (its docstring); returns the file edited."""
-    module = root / "src/python/libs" / library / "m0.py"
-    text = re.sub(r'^""".*"""$', f'"""libs.{library}.m0: shared code, revision {revision}."""', module.read_text(),
-                  count=1, flags=re.MULTILINE)
-    module.write_text(text)
-    return module

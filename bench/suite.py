@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -58,7 +59,7 @@ from harness import (
     this_machine,
     utc_now,
 )
-from monorepo import APP_PREFIX, EDITED_LIBRARY, apps_using, edit_library, generate
+from monorepo import APP_PREFIX, EDITED_LIBRARY, EDITED_MODULE, apps_using, generate
 from report import render
 from testing.lockfile import add_locked_requirement, index_artifacts, locked_entry, read_lock, replace_locked_version
 from testing.containers import Podman, container_args, podman_in
@@ -257,26 +258,30 @@ def deps_build(bench: Bench) -> list[Record]:
 
 
 class SourceEdits:
-    """A new one-line edit of an app's main.py (its docstring), committed, for each repetition of each
-    alternative; `label` keeps one scenario's edits apart from another's (no edit repeats an earlier one's
-    content, which would be a cache hit)."""
+    """A new one-line edit of a module (its first docstring, at `path` under the repository's root),
+    committed, for each repetition of each alternative; `label` keeps one scenario's edits apart from
+    another's (no edit repeats an earlier one's content, which would be a cache hit)."""
 
-    def __init__(self, repo: ScratchRepo, app: App, label: str = "revision") -> None:
+    def __init__(self, repo: ScratchRepo, path: str, label: str = "revision") -> None:
         self.repo = repo
-        self.main = repo.root / app.directory / "main.py"
-        self.original = self.main.read_text()
+        self.module = repo.root / path
         self.label = label
         self.count = 0
 
+    @functools.cached_property
+    def original(self) -> str:
+        # Read at the first edit: the scale scenarios make their edits before they generate the module.
+        return self.module.read_text()
+
     def __call__(self) -> None:
         self.count += 1
-        self.main.write_text(self.original.replace('"""', f'"""[{self.label} {self.count}] ', 1))
-        self.repo.commit(f"{self.main.parent.name}: {self.label} {self.count}")
+        self.module.write_text(self.original.replace('"""', f'"""[{self.label} {self.count}] ', 1))
+        self.repo.commit(f"{self.module.parent.name}: {self.label} {self.count}")
 
 
 def source_edit(bench: Bench, app_name: str) -> list[Record]:
     app = bench.app(app_name)
-    edit = SourceEdits(bench.repo, app)
+    edit = SourceEdits(bench.repo, f"{app.directory}/main.py")
     return [
         measure(build_trial(f"2-edit-{app_name}", alt, [app], publish=True, prepare=edit), bench.plan.repetitions, log=log)
         for alt in bench.alternatives
@@ -286,7 +291,7 @@ def source_edit(bench: Bench, app_name: str) -> list[Record]:
 def source_edit_with_pantsd(bench: Bench, app_name: str) -> list[Record]:
     """Scenario 2's edit on a developer's laptop: the Pants alternatives with pantsd warm."""
     app = bench.app(app_name)
-    edit = SourceEdits(bench.repo, app, label="pantsd edit")
+    edit = SourceEdits(bench.repo, f"{app.directory}/main.py", label="pantsd edit")
     return [
         with_pantsd(bench, build_trial(f"2p-edit-{app_name}-pantsd", alt, [app], publish=True, prepare=edit), alt)
         for alt in (bench.pex_binary, bench.pex_release)
@@ -428,20 +433,6 @@ CHANGED_SINCE = "HEAD~1"
 SCALE_BUMPED_VERSIONS = ("2.9.0", "2.8.2", "2.8.1", "2.8.0", "2.7.5", "2.7.4", "2.7.3", "2.7.2", "2.7.1")
 
 
-class LibraryEdits:
-    """A new one-line edit of the shared library that 10 of the apps import, committed; one counter for
-    the whole run, so no edit brings back the content of an earlier one (a cache hit)."""
-
-    def __init__(self, repo: ScratchRepo) -> None:
-        self.repo = repo
-        self.count = 0
-
-    def __call__(self) -> None:
-        self.count += 1
-        edit_library(self.repo.root, EDITED_LIBRARY, self.count)
-        self.repo.commit(f"libs/{EDITED_LIBRARY}: edit {self.count}")
-
-
 def changed_trial(scenario: str, alternative: Alternative, apps: Sequence[App], prepare: Callable[[], None],
                   n: int, affected: Callable[[], Sequence[App]]) -> Trial:
     """A rebuild and publish after an edit, as CI runs it: Pants with `--changed-since`, the manual recipe
@@ -489,7 +480,8 @@ def scale(bench: Bench, selected: set[str]) -> list[Record]:
 
 def scale_records(bench: Bench, selected: set[str]) -> list[Record]:
     records: list[Record] = []
-    root, library_edit = bench.repo.root, LibraryEdits(bench.repo)
+    # One edit counter for the whole run: no edit at a larger N brings back an earlier one's content.
+    root, library_edit = bench.repo.root, SourceEdits(bench.repo, EDITED_MODULE, label="library edit")
     lock_edit = DependencyBumps(bench.repo, SCALE_BUMPED_VERSIONS)
     for n in bench.plan.scale_counts:
         apps = generate(root, n)
@@ -771,7 +763,7 @@ def image_edit(bench: Bench) -> list[Record]:
         ]
         for trial in trials:  # The first push, which the edits' pushes go on top of.
             trial.run(StepTimer())
-        edit = SourceEdits(bench.repo, bench.app("api"))
+        edit = SourceEdits(bench.repo, f"{bench.app('api').directory}/main.py")
         return [measure(replace(trial, prepare=edit), bench.plan.repetitions, log=log) for trial in trials]
 
 
