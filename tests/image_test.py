@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from conftest import ORIGIN, PackagedRepo, PantsRun, ScratchRepo, wait_for_http
-from pex_release import oci
+
+from pex_release_core.oci.model import Platform
+from pex_release_core.oci.writing import image_from_rootfs
 from testing.containers import Podman, podman_in
 from testing.lockfile import index_artifacts, locked_entry, replace_locked_version
 from testing.servers import OciRegistry, free_port, oci_registry
@@ -175,7 +176,7 @@ def write_base(out: Path, platform: str, with_python: bool) -> None:
         (rootfs / "opt/python/bin/python3.12").write_text("")
         (rootfs / "opt/python/bin/python3.12").chmod(0o755)
         (rootfs / "usr/bin/python3").symlink_to("../../opt/python/bin/python3.12")
-    oci.image_from_rootfs(out, rootfs, platform=oci.Platform.parse(platform), env={"PATH": "/usr/bin"}, created_by="test")
+    image_from_rootfs(out, rootfs, platform=Platform.parse(platform), env={"PATH": "/usr/bin"}, created_by="test")
     shutil.rmtree(rootfs)
 
 

@@ -27,10 +27,10 @@ from pants.engine.fs import Digest, DigestContents
 from pants.engine.rules import QueryRule
 from pants.testutil.rule_runner import RuleRunner
 from pex_release import register
-from pex_release.closure import ClosureLock, ClosureLockRequest
-from pex_release.package import PexReleaseFieldSet
-from pex_release.publish import PublishPexReleaseRequest
-from pex_release.zipapp import PythonZipappFieldSet
+from pex_release.goals.publish import PublishPexReleaseRequest
+from pex_release.goals.zipapp import PythonZipappFieldSet
+from pex_release.util_rules.closure import ClosureLock, ClosureLockRequest
+from pex_release.util_rules.release_plan import PexReleaseFieldSet
 
 LAUNCHER_ENV = (
     "PANTS_PEX_CLI_VERSION",

@@ -5,8 +5,8 @@
 pexrun.pyz)."""
 
 from pex_release import rules as release_rules
+from pex_release.goals.zipapp import PythonZipappTarget
 from pex_release.target_types import PexReleaseImageTarget, PexReleaseTarget
-from pex_release.zipapp import PythonZipappTarget
 
 
 def target_types():

@@ -6,7 +6,8 @@ from pants.backend.python import target_types_rules
 from pants.backend.python.dependency_inference import rules as dependency_inference_rules
 from pants.backend.python.util_rules import pex, pex_from_targets
 from pants.core.target_types import rules as core_target_types_rules
-from pex_release import closure, entry_points, image, package, pex_version, publish, revision, run, zipapp
+from pex_release.goals import image, package, publish, run, zipapp
+from pex_release.util_rules import closure, entry_points, pex_version, release_plan, revision
 
 
 def rules():
@@ -17,6 +18,7 @@ def rules():
         *package.rules(),
         *pex_version.rules(),
         *publish.rules(),
+        *release_plan.rules(),
         *revision.rules(),
         *run.rules(),
         *zipapp.rules(),

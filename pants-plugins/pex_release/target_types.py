@@ -39,7 +39,7 @@ from pants.engine.target import (
     Target,
 )
 from pants.util.strutil import help_text, softwrap
-from pex_release.manifest import AbbreviatedPlatform
+from pex_release_core.manifest import AbbreviatedPlatform
 
 # The fields below are checked by `check(address)` when their release is built or run, not when the
 # target is made: Pants makes every target of the repository (e.g. for dependency inference), so an

@@ -8,13 +8,13 @@ from pants.engine.addresses import Address
 from pants.engine.target import InvalidFieldException, InvalidTargetException
 from pants.testutil.rule_runner import RuleRunner
 from pex_release import register
-from pex_release.package import PexReleaseFieldSet
 from pex_release.target_types import (
     PexReleaseAppField,
     PexReleaseScriptsField,
     PexReleaseShebangField,
     PexReleaseVersionField,
 )
+from pex_release.util_rules.release_plan import PexReleaseFieldSet
 
 
 @pytest.fixture

@@ -47,8 +47,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from pex_release.manifest import Blob, ManifestError, ReleaseManifest, ReleasePex, TreeFile
-from pex_release.repository import BlobMismatchError, NotFoundError, Repository, concurrently, file_sha256
+from pex_release_core.manifest import Blob, ManifestError, ReleaseManifest, ReleasePex, TreeFile
+from pex_release_core.repository.base import BlobMismatchError, NotFoundError, Repository
+from pex_release_core.transfer import concurrently, file_sha256
 
 CACHE_DIR_ENV = "PEXRUN_CACHE_DIR"
 DOWNLOAD_TIMEOUT_ENV = "PEXRUN_DOWNLOAD_TIMEOUT"

@@ -14,9 +14,11 @@ from typing import Iterator
 
 import pytest
 
-from pex_release.manifest import Blob, ReleaseManifest, ReleasePex, TreeSymlink
-from pex_release.repository import FileRepository, NotFoundError, Repository, blob_key, publish
-from pex_release.testutil import damage_blob, make_release
+from pex_release_core.manifest import Blob, ReleaseManifest, ReleasePex, TreeSymlink
+from pex_release_core.publishing import publish
+from pex_release_core.repository.base import NotFoundError, Repository, blob_key
+from pex_release_core.repository.file import FileRepository
+from pex_release_core.testutil import damage_blob, make_release
 from pexrun import cache as cache_module
 from pexrun.cache import BlobCache, CacheError, default_cache_dir
 

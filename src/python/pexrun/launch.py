@@ -17,7 +17,7 @@ import packaging
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from pex_release.manifest import ReleaseManifest
+from pex_release_core.manifest import ReleaseManifest
 from pexrun.cache import FetchedRelease
 
 # Entry-point overrides in pexrun's own environment would silently run something else than the

@@ -13,8 +13,8 @@ import pytest
 from packaging.tags import sys_tags
 from packaging.version import Version
 
-from pex_release.manifest import CompletePlatform, ReleaseManifest
-from pex_release.testutil import make_release, python_env
+from pex_release_core.manifest import CompletePlatform, ReleaseManifest
+from pex_release_core.testutil import make_release, python_env
 from pexrun.cache import FetchedRelease
 from pexrun.launch import (
     Interpreter,

@@ -25,8 +25,9 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from pex_release.manifest import ManifestError, ReleasePex, printable
-from pex_release.repository import DownloadTimeoutError, Repository, RepositoryError, open_repository
+from pex_release_core.manifest import ManifestError, ReleasePex, printable
+from pex_release_core.repository.base import DownloadTimeoutError, Repository, RepositoryError
+from pex_release_core.repository.url import open_repository
 from pexrun.cache import (
     CACHE_DIR_ENV,
     DEFAULT_DOWNLOAD_TIMEOUT_SECONDS,
@@ -46,7 +47,6 @@ from pexrun.launch import (
     script_entry_point,
 )
 from pexrun.releases import published_versions, read_release
-
 
 S3_ENDPOINT_URL_ENV = "PEXRUN_S3_ENDPOINT_URL"
 

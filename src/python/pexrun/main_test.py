@@ -17,11 +17,14 @@ from typing import Any, Iterator
 
 import pytest
 
-from pex_release.manifest import Blob, CompletePlatform, ReleaseManifest, ReleasePex
-from pex_release.repository import FileRepository, blob_key, open_repository, publish
-from pex_release.testutil import REPORTER_MAIN, damage_blob, make_release, python_env
-from pexrun.launch_test import HOST_TAG, PY, host_platform
+from pex_release_core.manifest import Blob, CompletePlatform, ReleaseManifest, ReleasePex
+from pex_release_core.publishing import publish
+from pex_release_core.repository.base import blob_key
+from pex_release_core.repository.file import FileRepository
+from pex_release_core.repository.url import open_repository
+from pex_release_core.testutil import REPORTER_MAIN, damage_blob, make_release, python_env
 from pexrun.launch import base_python
+from pexrun.launch_test import HOST_TAG, PY, host_platform
 from pexrun.main import main
 from testing.servers import HttpServer, Reply, S3Server, http_server
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from pex_release.manifest import ManifestError, ReleaseManifest
-from pex_release.repository import NotFoundError, Repository, manifest_key
+from pex_release_core.manifest import ManifestError, ReleaseManifest
+from pex_release_core.repository.base import NotFoundError, Repository, manifest_key
 
 
 def _version_order(version: str) -> tuple[int, Version | str]:

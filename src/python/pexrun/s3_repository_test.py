@@ -1,7 +1,7 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""The repository layer (pants-plugins/pex_release/repository.py) against a real S3 server,
-SeaweedFS on loopback: here, because pexrun's resolve has boto3 and the plugin's has not."""
+"""The release core's repositories (pants-plugins/pex_release_core/repository/) against a real S3
+server, SeaweedFS on loopback: here, because pexrun's resolve has boto3 and the plugin's has not."""
 
 from __future__ import annotations
 
@@ -13,19 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from pex_release import publisher
-from pex_release.manifest import Blob, ReleaseManifest
-from pex_release.repository import (
+from pex_release.sandbox import publisher
+from pex_release_core.manifest import Blob, ReleaseManifest
+from pex_release_core.publishing import publish
+from pex_release_core.repository.base import (
     BlobMismatchError,
     CredentialsError,
     NotFoundError,
     RepositoryError,
-    S3Repository,
     blob_key,
-    open_repository,
-    publish,
 )
-from pex_release.testutil import RepositoryContract, add_source_files, make_release, python_env, uploaded_files
+from pex_release_core.repository.s3 import S3Repository
+from pex_release_core.repository.url import open_repository
+from pex_release_core.testutil import RepositoryContract, add_source_files, make_release, python_env, uploaded_files
 from pexrun.conftest import s3_client
 from testing.servers import S3Server
 

@@ -1,0 +1,97 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""The publisher: uploads built releases to a repository. `pants publish` runs it as a process.
+
+    publisher --repository URL [--s3-endpoint-url URL] MANIFEST.json...
+
+It prints one summary line per release (the files uploaded and skipped, counted once per content,
+and their bytes), then one line per file it uploaded; on failure, `publisher: error: ...`
+on stderr and exit code 1. Releases already published stay published when a later one fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pex_release_core.manifest import ManifestError
+from pex_release_core.publishing import BlobUpload, PublishReport, publish
+from pex_release_core.repository.base import RepositoryError
+from pex_release_core.repository.url import open_repository
+
+
+def _files(uploads: Sequence[BlobUpload]) -> str:
+    count = len(uploads)
+    size = sum(u.blob.size for u in uploads)
+    return f"{count:,} file{'' if count == 1 else 's'} ({size:,} bytes)"
+
+
+def summary(report: PublishReport) -> str:
+    release = f"{report.manifest.app} {report.manifest.version}"
+    uploaded = [u for u in report.blobs if u.uploaded]
+    skipped = [u for u in report.blobs if not u.uploaded]
+    if report.previously_published:
+        if not uploaded:
+            return (
+                f"{release}: already published with identical content, and its {_files(skipped)} are intact; "
+                "nothing uploaded"
+            )
+        return (
+            f"{release}: already published with identical content; repaired {_files(uploaded)} missing or "
+            f"damaged in {report.repository_url}"
+        )
+    outcome = (
+        f"manifest {report.manifest_key} written"
+        if report.manifest_written
+        else f"manifest {report.manifest_key} already written, identically, by a concurrent publish"
+    )
+    return (
+        f"{release}: uploaded {_files(uploaded)}, skipped {_files(skipped)} already in "
+        f"{report.repository_url}; {outcome}"
+    )
+
+
+def uploaded_lines(report: PublishReport) -> list[str]:
+    """A line per file uploaded (or repaired): a tree has too many files to list the skipped ones."""
+    done = "repaired" if report.previously_published else "uploaded"
+    return [
+        f"  {done} {u.blob.file} (sha256:{u.blob.sha256}, {u.blob.size:,} bytes)"
+        for u in report.blobs
+        if u.uploaded
+    ]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="publisher",
+        description="Upload releases (the blobs the repository lacks, then each manifest) to a repository.",
+    )
+    parser.add_argument(
+        "--repository", required=True, metavar="URL", help="file:///absolute/path or s3://bucket/prefix"
+    )
+    parser.add_argument(
+        "--s3-endpoint-url",
+        metavar="URL",
+        help="the endpoint of an S3-compatible store, for s3:// repositories not on AWS",
+    )
+    parser.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST.json", help="<app>.release.json files")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        repository = open_repository(args.repository, s3_endpoint_url=args.s3_endpoint_url)
+        for manifest in args.manifests:
+            report = publish(repository, manifest)
+            print("\n".join([summary(report), *uploaded_lines(report)]), flush=True)
+    except (RepositoryError, ManifestError, OSError) as e:
+        print(f"publisher: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""The sources of a program that a rule runs in a sandbox (`pex_release.sandbox`), as a process's
+input: its module and every module of the plugin's packages that it imports, transitively."""
+
+from __future__ import annotations
+
+import ast
+import importlib.resources
+import importlib.util
+from functools import lru_cache
+
+from pants.engine.fs import CreateDigest, FileContent
+
+# The packages a sandbox program may import from (import-linter keeps them off Pants).
+_FIRST_PARTY = ("pex_release_core", "pex_release.sandbox")
+
+
+def _source(module: str) -> bytes:
+    package, _, name = module.rpartition(".")
+    return importlib.resources.read_binary(package, f"{name}.py")
+
+
+def _is_package(module: str) -> bool:
+    # find_spec imports the parent packages (empty `__init__.py`s), not the module itself.
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:  # a parent that is not a package
+        return False
+    return spec is not None and spec.submodule_search_locations is not None
+
+
+def _imported(module: str) -> set[str]:
+    """The first-party modules `module` imports, wherever in it (lazy imports in functions count)."""
+    found = set()
+    for node in ast.walk(ast.parse(_source(module))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from pex_release_core.oci import model` imports a module; `from ....model import X`, a name.
+            if node.module.startswith(_FIRST_PARTY) and _is_package(node.module):
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            found.add(node.module)
+    return {m for m in found if m.startswith(_FIRST_PARTY) and not _is_package(m) and _exists(m)}
+
+
+def _exists(module: str) -> bool:
+    package, _, name = module.rpartition(".")
+    return importlib.resources.is_resource(package, f"{name}.py")
+
+
+@lru_cache(maxsize=None)
+def _closure(main: str) -> tuple[str, ...]:
+    seen, todo = set(), [main]
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(_imported(module))
+    return tuple(sorted(seen))
+
+
+def program_sources(main: str) -> CreateDigest:
+    """`main` (a dotted module name) and the modules it needs, each with its packages' `__init__.py`,
+    laid out to run as `python -m <main>` or as a PEX's sources."""
+    modules = _closure(main)
+    packages = sorted({".".join(m.split(".")[:i]) for m in modules for i in range(1, m.count(".") + 1)})
+    return CreateDigest(
+        [
+            *(FileContent(f"{p.replace('.', '/')}/__init__.py", importlib.resources.read_binary(p, "__init__.py")) for p in packages),
+            *(FileContent(f"{m.replace('.', '/')}.py", _source(m)) for m in modules),
+        ]
+    )

@@ -1,0 +1,212 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""Release repositories: content-addressed blobs and immutable manifests.
+
+The layout, the same on every store:
+
+    blobs/sha256/<hex>            the files of the releases' PEXes (each file of a tree, or a whole
+                                  zipapp), named by the sha256 of their bytes
+    apps/<app>/<version>.json     the manifests, byte for byte as built
+    apps/index.json               the apps, and apps/<app>/index.json their versions: plain HTTP
+                                  cannot list, so publish keeps these (rebuilt from the manifests)
+
+This module holds the layout, the errors and `Repository`, the base of every store: what a
+store is asked (blobs present, uploads, bounded downloads, manifests, the indexes) in terms of a
+handful of key/value primitives that each kind supplies: `file.py`, `s3.py` and `http.py` (read-only).
+`url.py` opens the kind a URL names. Pure Python 3.9+ with the standard library: the publisher and
+`pexrun` share it.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Callable, ContextManager, Sequence
+
+from pex_release_core.manifest import Blob
+from pex_release_core.transfer import concurrently, copy_by_deadline, file_sha256
+
+_INDEX_WRITE_ATTEMPTS = 5
+APPS_INDEX = "apps/index.json"
+
+
+class RepositoryError(Exception):
+    """A repository operation failed; the message says what failed and how to fix it."""
+
+
+class NotFoundError(RepositoryError):
+    pass
+
+
+class BlobMismatchError(RepositoryError):
+    pass
+
+
+class AlreadyPublishedError(RepositoryError):
+    pass
+
+
+class CredentialsError(RepositoryError):
+    pass
+
+
+class ReadOnlyRepositoryError(RepositoryError):
+    pass
+
+
+class DownloadTimeoutError(RepositoryError):
+    """A blob's download did not finish within the time it was given."""
+
+
+# --- The layout ------------------------------------------------------------------------------------
+
+
+def blob_key(sha256: str) -> str:
+    return f"blobs/sha256/{sha256}"
+
+
+def manifest_key(app: str, version: str) -> str:
+    _check_name(app, "app")
+    _check_name(version, "version")
+    if version == "index":
+        raise RepositoryError("'index' is not a valid version: apps/<app>/index.json lists the versions.")
+    return f"apps/{app}/{version}.json"
+
+
+def versions_index_key(app: str) -> str:
+    _check_name(app, "app")
+    return f"apps/{app}/index.json"
+
+
+def _check_name(name: str, what: str) -> None:
+    # Names become path segments of keys: nothing that could climb out of apps/ or hide a file.
+    if not name or "/" in name or "\\" in name or name.startswith(".") or not name.isprintable():
+        raise RepositoryError(f"{name!r} is not a valid {what} name for a repository key.")
+
+
+
+def _versions_in(keys: list[str]) -> list[str]:
+    """The versions of the manifests among keys relative to apps/<app>/."""
+    return sorted(k[: -len(".json")] for k in keys if k.endswith(".json") and "/" not in k and k != "index.json")
+
+
+def _apps_in(keys: list[str]) -> list[str]:
+    """The apps with at least one manifest among keys relative to apps/."""
+    return sorted({k.split("/")[0] for k in keys if k.count("/") == 1 and _versions_in([k.split("/")[1]])})
+
+
+# --- Repositories ----------------------------------------------------------------------------------
+
+
+class Repository(ABC):
+    """A store of blobs and manifests; each subclass supplies a handful of key/value primitives."""
+
+    url: str  # For messages: never with credentials or a query string.
+
+    @abstractmethod
+    def has_blob(self, sha256: str, size: int) -> bool:
+        """Whether the repository holds this blob intact, as far as the store can tell cheaply."""
+
+    def missing_blobs(self, blobs: Sequence[Blob]) -> set[str]:
+        """The sha256 of each of blobs that the repository lacks, or holds damaged: what publish
+        uploads. The checks run concurrently, not one round trip after another."""
+        present = concurrently(lambda blob: self.has_blob(blob.sha256, blob.size), blobs)
+        return {blob.sha256 for blob, there in zip(blobs, present) if not there}
+
+    def upload_blob(self, path: Path, sha256: str) -> None:
+        actual, size = file_sha256(path)
+        if actual != sha256:
+            raise BlobMismatchError(
+                f"{path} is not blob sha256:{sha256}: its {size:,} bytes hash to {actual}. It changed after "
+                "the build: build the release again (`./pants package`) and publish that."
+            )
+        self._put_file(blob_key(sha256), path, sha256)
+
+    def download_blob(self, blob: Blob, dest_path: Path, *, seconds: float) -> None:
+        """Streams the blob into dest_path within `seconds`, stopping one byte past its declared
+        size (the caller verifies what arrived)."""
+        what = f"{blob.file} (sha256:{blob.sha256})"
+        with open(dest_path, "wb") as out:
+            try:
+                received, finished = copy_by_deadline(
+                    lambda: self._reader(blob_key(blob.sha256)), out, limit=blob.size + 1, seconds=seconds
+                )
+            except NotFoundError:
+                raise NotFoundError(
+                    f"The blob {what} is not in the repository {self.url}, though a manifest names "
+                    "it. Publish the release again to restore it."
+                ) from None
+        if not finished:
+            raise DownloadTimeoutError(
+                f"Downloading {what} from {self.url} took longer than the {seconds:,.1f} s allowed for its "
+                f"{blob.size:,} bytes: {received:,} bytes arrived."
+            )
+        if received > blob.size:
+            raise BlobMismatchError(
+                f"{what} from {self.url} is longer than the {blob.size:,} bytes its manifest declares: the "
+                f"download stopped at {received:,} bytes. The repository's copy is damaged, or the server sends "
+                "something else: publish the release again, which replaces a damaged blob."
+            )
+
+    def read_manifest(self, app: str, version: str) -> bytes:
+        key = manifest_key(app, version)
+        try:
+            return self._get(key)
+        except NotFoundError:
+            raise NotFoundError(f"{app} {version} is not published in {self.url} (there is no {key}).") from None
+
+    def create_manifest(self, app: str, version: str, data: bytes) -> bool:
+        """Writes the manifest unless one exists, atomically: False if the version was already there."""
+        return self._create(manifest_key(app, version), data)
+
+    def list_apps(self) -> list[str]:
+        return _apps_in(self._list("apps/"))
+
+    def list_versions(self, app: str) -> list[str]:
+        _check_name(app, "app")
+        return _versions_in(self._list(f"apps/{app}/"))
+
+    def prepare_to_publish(self) -> None:
+        """Checks that the repository takes writes (creating it if that is how it is made)."""
+
+    def update_indexes(self, app: str) -> None:
+        """Rewrites the index of app's versions and the index of apps from the manifests."""
+        self._refresh_index(versions_index_key(app), lambda: self.list_versions(app))
+        self._refresh_index(APPS_INDEX, self.list_apps)
+
+    def _refresh_index(self, key: str, list_names: Callable[[], list[str]]) -> None:
+        # Until a listing taken after our write matches the stored index: a concurrent publish may
+        # have listed before our manifest existed and written its index after ours.
+        for _ in range(_INDEX_WRITE_ATTEMPTS):
+            wanted = (json.dumps(list_names(), indent=2) + "\n").encode()
+            try:
+                if self._get(key) == wanted:
+                    return
+            except NotFoundError:
+                pass
+            self._put(key, wanted)
+
+    # The store's primitives; keys are relative paths in the layout above.
+
+    @abstractmethod
+    def _get(self, key: str) -> bytes:
+        """The object's bytes; NotFoundError if there is none."""
+
+    @abstractmethod
+    def _reader(self, key: str) -> ContextManager[Callable[[int], bytes]]:
+        """A function that reads up to n bytes of the object (at least one, b"" at its end);
+        NotFoundError if there is none."""
+
+    @abstractmethod
+    def _put(self, key: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def _put_file(self, key: str, path: Path, sha256: str) -> None: ...
+
+    @abstractmethod
+    def _create(self, key: str, data: bytes) -> bool: ...
+
+    @abstractmethod
+    def _list(self, prefix: str) -> list[str]:
+        """The keys under prefix (which ends in `/`), relative to it."""

@@ -1,0 +1,129 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""`file://` repositories: a directory, written with a temporary file and a rename per key."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from pex_release_core.redaction import redact_url
+from pex_release_core.repository.base import BlobMismatchError, NotFoundError, Repository, RepositoryError, blob_key
+from pex_release_core.transfer import file_sha256
+
+# A write's temporary file (`.<name>.<random>.tmp`, beside its final path) older than this was left
+# by a publish that was killed: no write takes an hour between two of its bytes, or between its last
+# byte and its rename, so younger ones may belong to a concurrent publish and are left alone.
+_STALE_TEMPORARY_SECONDS = 3600
+_TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # as tempfile.mkstemp names them
+
+
+class FileRepository(Repository):
+    """A directory, local or mounted. Writes go to a temporary name first, so readers never see
+    half a file, and a manifest is created with a hard link, which fails if it exists."""
+
+    def __init__(self, url: str, root: Path) -> None:
+        self.url = redact_url(url)
+        self.root = root
+
+    def has_blob(self, sha256: str, size: int) -> bool:
+        # A local blob is cheap to check in full: a corrupt one is uploaded again, not trusted.
+        path = self.root / blob_key(sha256)
+        return path.is_file() and file_sha256(path) == (sha256, size)
+
+    def prepare_to_publish(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RepositoryError(f"Cannot create the repository {self.url}: {e.strerror}.") from None
+        if not os.access(self.root, os.W_OK):
+            raise RepositoryError(f"The repository {self.url} is not writable by this user: check its permissions.")
+        self._remove_stale_temporary_files()
+
+    def _remove_stale_temporary_files(self) -> None:
+        """Removes what killed publishes left: the temporary files of writes that never finished."""
+        too_old = time.time() - _STALE_TEMPORARY_SECONDS
+        for directory, _, names in os.walk(self.root):
+            for name in filter(_TEMPORARY_NAME.fullmatch, names):
+                path = Path(directory, name)
+                try:
+                    if path.stat().st_mtime < too_old:
+                        path.unlink()
+                except FileNotFoundError:  # a concurrent publish removed it, or finished its write
+                    pass
+
+    def _check_exists(self) -> None:
+        if not self.root.is_dir():
+            raise RepositoryError(
+                f"The repository {self.url} does not exist: {self.root} is not a directory. Check the URL "
+                "(publishing to it creates it)."
+            )
+
+    def _get(self, key: str) -> bytes:
+        self._check_exists()
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"{key} is not in the repository {self.url}.") from None
+
+    @contextmanager
+    def _reader(self, key: str) -> Iterator[Callable[[int], bytes]]:
+        self._check_exists()
+        try:
+            f = open(self.root / key, "rb")
+        except FileNotFoundError:
+            raise NotFoundError(f"{key} is not in the repository {self.url}.") from None
+        with f:
+            yield f.read
+
+    @contextmanager
+    def _staged(self, key: str) -> Iterator[Path]:
+        """A temporary file beside key's path, removed afterwards unless it was moved into place."""
+        final = self.root / key
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        os.close(fd)
+        os.chmod(temp, 0o644)  # mkstemp makes it 0600; a repository is read by other users
+        try:
+            yield Path(temp)
+        finally:
+            Path(temp).unlink(missing_ok=True)
+
+    def _put(self, key: str, data: bytes) -> None:
+        with self._staged(key) as temp:
+            temp.write_bytes(data)
+            os.replace(temp, self.root / key)
+
+    def _put_file(self, key: str, path: Path, sha256: str) -> None:
+        with self._staged(key) as temp:
+            shutil.copyfile(path, temp)
+            copied, _ = file_sha256(temp)
+            if copied != sha256:
+                raise BlobMismatchError(f"Copying {path} into {self.url} gave other bytes ({copied}), a storage fault: publish again.")
+            # Content-addressed: a concurrent upload of the same key holds the same bytes.
+            os.replace(temp, self.root / key)
+
+    def _create(self, key: str, data: bytes) -> bool:
+        with self._staged(key) as temp:
+            temp.write_bytes(data)
+            try:
+                os.link(temp, self.root / key)
+            except FileExistsError:
+                return False
+            return True
+
+    def _list(self, prefix: str) -> list[str]:
+        self._check_exists()
+        base = self.root / prefix
+        return sorted(
+            str(Path(directory, name).relative_to(base))
+            for directory, _, names in os.walk(base)
+            for name in names
+            if not name.startswith(".")  # temporary files of writes in progress
+        )
