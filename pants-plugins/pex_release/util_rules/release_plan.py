@@ -42,12 +42,7 @@ from pants.core.goals.package import PackageFieldSet
 from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.engine.addresses import Address
-from pants.engine.fs import (
-    CreateDigest,
-    Digest,
-    DigestContents,
-    MergeDigests,
-)
+from pants.engine.fs import CreateDigest, Digest, DigestContents, MergeDigests
 from pants.engine.process import Process, ProcessExecutionFailure, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import InvalidFieldException
@@ -80,14 +75,14 @@ from pex_release.util_rules.entry_points import (
 )
 from pex_release.util_rules.pex_version import CheckedPexVersion
 from pex_release.util_rules.sandbox_sources import program_sources
-from pex_release_core.manifest import (
-    AbbreviatedPlatform,
-    CompletePlatform,
-)
+from pex_release_core.manifest import AbbreviatedPlatform, CompletePlatform
 
 
 @dataclass(frozen=True)
 class PexReleaseFieldSet(PackageFieldSet, RunFieldSet):
+    """A `pex_release`'s fields, as `package`, `run` and `pex_release_image` read them. It lives with
+    the plan, which takes it, below the goals that register it."""
+
     required_fields = (PexReleaseAppField,)
     run_in_sandbox_behavior = RunInSandboxBehavior.RUN_REQUEST_HERMETIC
 
