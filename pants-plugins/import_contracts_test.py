@@ -25,8 +25,8 @@ ROOT = Path(__file__).absolute().parent.parent
 SOURCE_ROOTS = ("pants-plugins", "src/python")
 CONFIG = ".importlinter"
 
-# `lint-imports` itself, without relying on the console script being on PATH: in a Pants test the
-# requirements live in a PEX, which installs no scripts where the test could find them.
+# `lint-imports`, without its console script: where that lands depends on how pytest runs (Pants
+# runs it from a PEX), while the interpreter running this test can always import import-linter.
 LINT_IMPORTS = (
     "import sys; from importlinter.cli import lint_imports_command; "
     "sys.exit(lint_imports_command())"
