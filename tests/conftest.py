@@ -27,7 +27,7 @@ import pytest
 from testing.servers import S3Server, s3_server
 
 # What the `//:repo` files target puts in the sandbox beside the test runner's own files.
-REPO_ENTRIES = (".gitignore", "BUILD", "pants", "pants.toml", "pants.ci.toml", "3rdparty", "build-support", "pants-plugins", "src", "tests")
+REPO_ENTRIES = (".gitignore", ".importlinter", "BUILD", "pants", "pants.toml", "pants.ci.toml", "3rdparty", "build-support", "pants-plugins", "src", "tests")
 
 PANTS_COUNTER = re.compile(r"^\s+(\w+): (\d+)$", re.MULTILINE)
 PANTS_COMPLETED = re.compile(r"\[INFO\] Completed: (.+)$", re.MULTILINE)
