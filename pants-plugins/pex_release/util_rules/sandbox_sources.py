@@ -30,6 +30,12 @@ def _is_package(module: str) -> bool:
     return spec is not None and spec.submodule_search_locations is not None
 
 
+def _is_module(name: str) -> bool:
+    """A first-party module (a `.py` file; packages come with their modules)."""
+    package, _, base = name.rpartition(".")
+    return name.startswith(_FIRST_PARTY) and _is_package(package) and importlib.resources.is_resource(package, f"{base}.py")
+
+
 def _imported(module: str) -> set[str]:
     """The first-party modules `module` imports, wherever in it (lazy imports in functions count)."""
     found = set()
@@ -37,16 +43,10 @@ def _imported(module: str) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # `from pex_release_core.oci import model` imports a module; `from ....model import X`, a name.
-            if node.module.startswith(_FIRST_PARTY) and _is_package(node.module):
-                found.update(f"{node.module}.{alias.name}" for alias in node.names)
             found.add(node.module)
-    return {m for m in found if m.startswith(_FIRST_PARTY) and not _is_package(m) and _exists(m)}
-
-
-def _exists(module: str) -> bool:
-    package, _, name = module.rpartition(".")
-    return importlib.resources.is_resource(package, f"{name}.py")
+            # `from pex_release_core.oci import model` imports a module, `from ...oci.model import X` a name.
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if _is_module(name)}
 
 
 @lru_cache(maxsize=None)
@@ -67,7 +67,11 @@ def program_sources(main: str) -> CreateDigest:
     packages = sorted({".".join(m.split(".")[:i]) for m in modules for i in range(1, m.count(".") + 1)})
     return CreateDigest(
         [
-            *(FileContent(f"{p.replace('.', '/')}/__init__.py", importlib.resources.read_binary(p, "__init__.py")) for p in packages),
-            *(FileContent(f"{m.replace('.', '/')}.py", _source(m)) for m in modules),
+            *(FileContent(f"{_path(p)}/__init__.py", importlib.resources.read_binary(p, "__init__.py")) for p in packages),
+            *(FileContent(f"{_path(m)}.py", _source(m)) for m in modules),
         ]
     )
+
+
+def _path(dotted: str) -> str:
+    return dotted.replace(".", "/")
