@@ -143,6 +143,9 @@ def test_images_run_read_only_and_install_nothing_at_start(packaged_repo: Packag
         (f'base_image="127.0.0.1:9/acme/python@sha256:{"0" * 64}"', "127.0.0.1:9"),
         ('base_image="oci:arm64-base"', "linux/arm64"),
         ('base_image="oci:no-python-base"', "python3"),
+        # Paths out of the repository, which Pants cannot read: the target and field, not Pants' error.
+        ('base_image="oci:../../../../../../etc"', "is 'oci:../../../../../../etc': the path resolves to '../../etc', outside the repository"),
+        ('base_image="oci-archive:/etc/passwd"', "is 'oci-archive:/etc/passwd': the path resolves to '/etc/passwd', outside the repository"),
     ],
 )
 def test_bad_image_input_fails_naming_the_target(packaged_repo: PackagedRepo, field: str, message: str) -> None:

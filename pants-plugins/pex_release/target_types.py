@@ -291,6 +291,22 @@ def check_entry_point_or_script(
         )
 
 
+
+def check_env_names(address: Address, env: PexEnvField) -> None:
+    """Names pex can inject as given: pex splits `NAME=VALUE` at the first `=`, so a name holding
+    one would be injected as another name (and value) than the manifest records."""
+    for name in env.value or {}:
+        if not name or "=" in name or "\0" in name:
+            raise InvalidFieldException(
+                softwrap(
+                    f"""
+                    The `{env.alias}` field in target {address} has the variable name {name!r}: a
+                    name must be non-empty, without `=` or a NUL character (pex injects
+                    `NAME=VALUE` and splits it at the first `=`). To fix, rename the variable.
+                    """
+                )
+            )
+
 # -----------------------------------------------------------------------------------------------
 # `pex_release_image` target
 # -----------------------------------------------------------------------------------------------

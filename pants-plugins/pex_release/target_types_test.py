@@ -95,3 +95,17 @@ def test_shebang_is_one_line_starting_with_a_path(rule_runner: RuleRunner, sheba
 @pytest.mark.parametrize("shebang", ["/usr/bin/env python3.12", "#!/usr/bin/python3"])
 def test_shebang_with_or_without_hash_bang(rule_runner: RuleRunner, shebang: str) -> None:
     assert target(rule_runner, f"entry_point='main.py', shebang={shebang!r}")[PexReleaseShebangField].value == shebang
+
+
+@pytest.mark.parametrize("name", ["A=B", "", "A\0B", "=x"])
+def test_env_names_pex_cannot_inject_as_given_are_refused(rule_runner: RuleRunner, name: str) -> None:
+    message = error(rule_runner, f"entry_point='main.py', env={{{name!r}: 'x'}}")
+    assert f"The `env` field in target src/python/api:release has the variable name {name!r}" in message
+    assert "a name must be non-empty, without `=` or a NUL character" in message
+    assert "To fix, rename the variable." in message
+
+
+def test_env_names_with_any_other_character_are_kept(rule_runner: RuleRunner) -> None:
+    field_set = PexReleaseFieldSet.create(target(rule_runner, "entry_point='main.py', env={'ACME_ENV': 'a=b', 'x.y-z': ''}"))
+    field_set.check()  # a value may hold `=`; only the name is split at it
+    assert dict(field_set.env.value) == {"ACME_ENV": "a=b", "x.y-z": ""}

@@ -264,6 +264,14 @@ async def get_base_image(request: BaseImageRequest) -> BaseImage:
     local = _LOCAL_BASE.fullmatch(value)
     if local:
         path = os.path.normpath(os.path.join(request.address.spec_path, local["path"]))
+        if os.path.isabs(path) or path == os.pardir or path.startswith(os.pardir + os.sep):
+            # Pants reads only files of the repository (a glob out of it is its IntrinsicError).
+            raise base_image_error(
+                request.address,
+                value,
+                f"the path resolves to {path!r}, outside the repository. To fix, put the image in the "
+                "repository and give its path relative to the BUILD file's directory.",
+            )
         globs = [path] if local["transport"] == "oci-archive" else [f"{path}/**"]
         snapshot = await Get(Snapshot, PathGlobs(globs))
         if not snapshot.files:

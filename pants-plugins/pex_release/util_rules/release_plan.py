@@ -59,6 +59,7 @@ from pex_release.target_types import (
     PexReleaseSingleFileField,
     PexReleaseVersionField,
     check_entry_point_or_script,
+    check_env_names,
 )
 from pex_release.util_rules.closure import (
     CLOSURE_LOCK_PATH,
@@ -111,6 +112,7 @@ class PexReleaseFieldSet(PackageFieldSet, RunFieldSet):
         for field in (self.app, self.version, self.scripts, self.platforms, self.shebang):
             field.check(self.address)
         check_entry_point_or_script(self.address, self.entry_point, self.script)
+        check_env_names(self.address, self.env)
 
     def sources_pex_args(self) -> tuple[str, ...]:
         """pex options of the PEX that runs the app; the deps PEX stays app-neutral."""

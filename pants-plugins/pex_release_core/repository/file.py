@@ -121,9 +121,15 @@ class FileRepository(Repository):
     def _list(self, prefix: str) -> list[str]:
         self._check_exists()
         base = self.root / prefix
-        return sorted(
-            str(Path(directory, name).relative_to(base))
-            for directory, _, names in os.walk(base)
-            for name in names
-            if not name.startswith(".")  # temporary files of writes in progress
-        )
+        keys, seen = [], set()
+        # Through symlinked directories, as reads go (an app's directory may be a link to another
+        # disk), each real directory once, so that a link to an ancestor cannot loop.
+        for directory, subdirectories, names in os.walk(base, followlinks=True):
+            real = os.path.realpath(directory)
+            if real in seen:
+                subdirectories.clear()
+                continue
+            seen.add(real)
+            # Temporary files of writes in progress start with a dot.
+            keys.extend(str(Path(directory, name).relative_to(base)) for name in names if not name.startswith("."))
+        return sorted(keys)

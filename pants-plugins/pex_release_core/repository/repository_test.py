@@ -9,6 +9,7 @@ import base64
 import hashlib
 import http.server
 import importlib.util
+import json
 import os
 import threading
 import time
@@ -46,6 +47,28 @@ def file_repository(tmp_path: Path) -> FileRepository:
     repository = open_repository(f"file://{tmp_path / 'repository'}")
     assert isinstance(repository, FileRepository)
     return repository
+
+
+def test_an_app_directory_that_is_a_symlink_stays_in_the_apps_index(tmp_path: Path) -> None:
+    repository = file_repository(tmp_path)
+    publish(repository, make_release(tmp_path / "a", "api", "1.0.0"))
+    # The operator moves api's manifests to another disk and links them back.
+    elsewhere = tmp_path / "other-disk" / "api"
+    elsewhere.parent.mkdir()
+    (repository.root / "apps" / "api").rename(elsewhere)
+    (repository.root / "apps" / "api").symlink_to(elsewhere)
+    publish(repository, make_release(tmp_path / "w", "worker", "1.0.0"))  # rebuilds the apps index
+    assert repository.list_apps() == ["api", "worker"]
+    assert json.loads(repository._get("apps/index.json")) == ["api", "worker"]
+    assert repository.list_versions("api") == ["1.0.0"]
+
+
+def test_a_symlink_loop_in_the_repository_ends_the_listing(tmp_path: Path) -> None:
+    repository = file_repository(tmp_path)
+    publish(repository, make_release(tmp_path / "a", "api", "1.0.0"))
+    (repository.root / "apps" / "api" / "loop").symlink_to("..")  # a link to an ancestor
+    assert repository.list_apps() == ["api"]
+    assert repository.list_versions("api") == ["1.0.0"]
 
 
 def test_a_corrupt_stored_blob_is_uploaded_again(tmp_path: Path) -> None:
@@ -183,6 +206,9 @@ def test_a_missing_repository_directory_is_named(tmp_path: Path) -> None:
         ("s3:///prefix", "names no bucket: use s3://bucket/prefix"),
         ("https:///x", "names no host"),
         ("http://[::1/x", "is not a repository URL"),
+        # http.client cannot send them; without the check, a UnicodeEncodeError midway through a request.
+        ("https://host/räleases", r"has the character 'ä', which an HTTP request cannot carry as it is\. Percent-encode it in the path \('ä' is %C3%A4\)"),
+        ("https://bücher.example/releases", r"has the character 'ü'.*write a host name in its ASCII \(punycode\) form"),
     ],
 )
 def test_misnamed_repositories(url: str, message: str) -> None:

@@ -35,6 +35,14 @@ def open_repository(url: str, *, s3_endpoint_url: str | None = None) -> Reposito
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
             raise RepositoryError(f"{shown} names no host: use {parts.scheme}://host/path.")
+        if not url.isascii():
+            # http.client sends the request line and Host header as ASCII, and would fail mid-request.
+            char = next(c for c in url if not c.isascii())
+            encoded = urllib.parse.quote(char)
+            raise RepositoryError(
+                f"{shown} has the character {char!r}, which an HTTP request cannot carry as it is. Percent-encode "
+                f"it in the path ({char!r} is {encoded}), and write a host name in its ASCII (punycode) form."
+            )
         # Imported here: urllib.request and http.client cost every pexrun start about 20 ms.
         from pex_release_core.repository.http import HttpRepository
 
