@@ -35,6 +35,7 @@ those links.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -95,9 +96,24 @@ class GcReport:
 def _lstat_mode(path: Path) -> int | None:
     try:
         return path.lstat().st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not there, or a file in place of a parent
         return None
 
+
+# Writes that fail for lack of room: the disk is full, or the user's quota is spent.
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _make_directory(root: Path, path: Path) -> None:
+    """path, a directory below the cache `root`, made; healed first where anything that is not a
+    directory (a file, a dangling link) stands at it or at one of its parents below root: the cache
+    keeps nothing else there. A link to a directory is kept (a cache may put a part on another disk)."""
+    for directory in (*reversed(path.relative_to(root).parents), path.relative_to(root)):
+        in_cache = root / directory
+        if directory != Path(".") and os.path.lexists(in_cache) and not in_cache.is_dir():
+            with contextlib.suppress(FileNotFoundError):  # another pexrun removed it
+                in_cache.unlink()
+    path.mkdir(parents=True, exist_ok=True)
 
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -265,7 +281,7 @@ class BlobCache:
         # blob, and when two download the same one, the second rename puts identical bytes in place.
         path = self.blob_path(blob.sha256)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _make_directory(self.root, path.parent)
             fd, temp = tempfile.mkstemp(prefix=f".{blob.sha256}.", suffix=".download", dir=path.parent)
         except OSError as e:
             raise CacheError(
@@ -278,6 +294,10 @@ class BlobCache:
             self._verify_download(Path(temp), blob, repository)
             os.chmod(temp, _BLOB_MODE)  # mkstemp made it 0600
             os.replace(temp, path)
+        except OSError as e:
+            if e.errno not in _NO_SPACE:
+                raise
+            raise self._no_space(f"{blob.file} (sha256:{blob.sha256}, {blob.size:,} bytes)", e) from None
         finally:
             Path(temp).unlink(missing_ok=True)
 
@@ -317,7 +337,7 @@ class BlobCache:
         directory = self._trees / pex.sha256
         try:
             inode = directory.lstat().st_ino
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # not there, or `trees` is not a directory
             return None, ""
         if self._tree_intact(pex):
             with contextlib.suppress(OSError):  # read-only: it is hashed again next time
@@ -364,8 +384,9 @@ class BlobCache:
         """Builds the tree from verified blobs in a directory of its own, then renames it into place
         (over the damaged tree whose directory has inode `replacing`)."""
         try:
+            _make_directory(self.root, self._trees)
             building = self._trees / f".{pex.sha256}.{uuid.uuid4().hex}"  # not mkdtemp: its 0700 ignores the umask
-            building.mkdir(parents=True)
+            building.mkdir()
         except OSError as e:
             raise CacheError(
                 f"Cannot build {pex.file} of {release} in the cache {self.root}: {e.strerror}. Make it writable, "
@@ -386,8 +407,19 @@ class BlobCache:
                 _inside(root, link.path, what)  # now through the link: its target must be inside too
             (building / _TREE_RECORD).write_bytes(self._tree_record(pex, root))
             self._install_tree(pex, building, replacing)
+        except OSError as e:
+            if e.errno not in _NO_SPACE:
+                raise
+            raise self._no_space(f"the tree of {pex.file} of {release}", e) from None
         finally:
             shutil.rmtree(building, ignore_errors=True)
+
+    def _no_space(self, what: str, error: OSError) -> CacheError:
+        return CacheError(
+            f"The cache {self.root} has no room for {what}: {error.strerror}. Free space there (`pexrun gc "
+            "--keep N` removes the releases not among each app's N most recently run), or use another cache with "
+            "--cache-dir DIR (or $PEXRUN_CACHE_DIR)."
+        )
 
     def _place(self, file: TreeFile, path: Path) -> None:
         blob = self.blob_path(file.sha256)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import os
 import shutil
@@ -368,3 +369,65 @@ def test_the_cache_dir_comes_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert default_cache_dir() == tmp_path / "xdg" / "pexrun"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert default_cache_dir() == Path.home() / ".cache" / "pexrun"
+
+
+@pytest.mark.parametrize("displaced", ["blobs/sha256", "blobs", "trees"])
+def test_a_cache_directory_replaced_by_a_file_is_healed(repository: CountingRepository, tmp_path: Path, displaced: str) -> None:
+    cache_dir = tmp_path / "cache"
+    (cache_dir / displaced).parent.mkdir(parents=True, exist_ok=True)
+    (cache_dir / displaced).write_text("in the way")
+    manifest, data = release(repository, "1.0.0")
+    fetched = BlobCache(cache_dir).fetch_release(repository, manifest, data)
+    assert (cache_dir / displaced).is_dir()
+    assert tree_contents(fetched.sources) == tree_contents(tmp_path / "1.0.0" / manifest.sources.file)
+
+
+def test_a_cache_directory_that_is_a_link_to_a_directory_is_kept(repository: CountingRepository, tmp_path: Path) -> None:
+    other_disk = tmp_path / "other-disk"
+    other_disk.mkdir()
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "blobs").symlink_to(other_disk)
+    manifest, data = release(repository, "1.0.0")
+    BlobCache(tmp_path / "cache").fetch_release(repository, manifest, data)
+    assert (tmp_path / "cache" / "blobs").is_symlink()
+    assert sorted(p.name for p in (other_disk / "sha256").iterdir()) == sorted({b.sha256 for b in manifest.blobs})
+
+
+class FullDiskRepository(FileRepository):
+    """A file:// repository whose downloads hit a full disk (or a spent quota) after a few bytes."""
+
+    errno = errno.ENOSPC
+
+    def download_blob(self, blob: Blob, dest_path: Path, *, seconds: float) -> None:
+        dest_path.write_bytes(b"part")
+        raise OSError(self.errno, os.strerror(self.errno))
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+def test_a_full_disk_names_the_cache_and_the_option_and_leaves_no_part(tmp_path: Path, code: int) -> None:
+    repository = FullDiskRepository(f"file://{tmp_path / 'repository'}", tmp_path / "repository")
+    publish(repository, make_release(tmp_path / "release", "api", "1.0.0"))
+    repository.errno = code
+    manifest, data = release(repository, "1.0.0")
+    cache_dir = tmp_path / "cache"
+    with pytest.raises(CacheError) as raised:
+        BlobCache(cache_dir).fetch_release(repository, manifest, data)
+    message = str(raised.value)
+    assert message.startswith(f"The cache {cache_dir} has no room for ")
+    assert f"{os.strerror(code)}. Free space there (`pexrun gc --keep N`" in message
+    assert "or use another cache with --cache-dir DIR (or $PEXRUN_CACHE_DIR)." in message
+    assert list((cache_dir / "blobs" / "sha256").iterdir()) == []  # no partial download left
+
+
+def test_a_full_disk_while_building_a_tree_names_the_cache(
+    repository: CountingRepository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_room(*args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(cache_module.os, "link", no_room)
+    monkeypatch.setattr(cache_module.shutil, "copyfile", no_room)
+    manifest, data = release(repository, "1.0.0")
+    with pytest.raises(CacheError, match=rf"The cache {tmp_path / 'cache'} has no room for the tree of "):
+        BlobCache(tmp_path / "cache").fetch_release(repository, manifest, data)
+    assert [p for p in (tmp_path / "cache" / "trees").iterdir()] == []  # the partial tree was removed
