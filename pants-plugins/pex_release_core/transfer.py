@@ -1,12 +1,15 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """Moving bytes: files hashed in chunks, copies bounded by a deadline, work on a bounded pool of
-threads. Shared by the repositories, pexrun's cache and the registry client."""
+threads, and the file system's own clock. Shared by the repositories, pexrun's cache and the
+registry client."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,6 +33,20 @@ def file_sha256(path: Path) -> tuple[str, int]:
             size += len(chunk)
     return digest.hexdigest(), size
 
+
+
+def file_system_now(directory: Path) -> float:
+    """Now, by the clock that stamps the files in directory: the mtime of a file made there.
+
+    Cleanup that removes what other writers abandoned compares their files' mtimes with this, not
+    with this host's clock: on a shared file system the server stamps them, and a host whose clock
+    runs ahead would take a file in progress for an old one."""
+    fd, marker = tempfile.mkstemp(prefix=".clock.", dir=directory)
+    try:
+        return os.fstat(fd).st_mtime
+    finally:
+        os.close(fd)
+        os.unlink(marker)
 
 def copy_by_deadline(
     open_reader: Callable[[], ContextManager[Callable[[int], bytes]]], out: BinaryIO, *, limit: int, seconds: float

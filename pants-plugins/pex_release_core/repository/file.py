@@ -8,17 +8,16 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 from pex_release_core.redaction import redact_url
 from pex_release_core.repository.base import BlobMismatchError, NotFoundError, Repository, RepositoryError, blob_key
-from pex_release_core.transfer import file_sha256
+from pex_release_core.transfer import file_sha256, file_system_now
 
-# A write's temporary file (`.<name>.<random>.tmp`, beside its final path) older than this was left
-# by a publish that was killed: no write takes an hour between two of its bytes, or between its last
+# A write's temporary file (`.<name>.<random>.tmp`, beside its final path) older than this (by the
+# file system's clock, not this host's) was left by a publish that was killed: no write takes an hour between two of its bytes, or between its last
 # byte and its rename, so younger ones may belong to a concurrent publish and are left alone.
 _STALE_TEMPORARY_SECONDS = 3600
 _TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # as tempfile.mkstemp names them
@@ -48,7 +47,7 @@ class FileRepository(Repository):
 
     def _remove_stale_temporary_files(self) -> None:
         """Removes what killed publishes left: the temporary files of writes that never finished."""
-        too_old = time.time() - _STALE_TEMPORARY_SECONDS
+        too_old = file_system_now(self.root) - _STALE_TEMPORARY_SECONDS
         for directory, _, names in os.walk(self.root):
             for name in filter(_TEMPORARY_NAME.fullmatch, names):
                 path = Path(directory, name)

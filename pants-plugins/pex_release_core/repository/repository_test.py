@@ -405,3 +405,19 @@ def test_a_file_repository_that_hangs_is_given_up_on_too(tmp_path: Path) -> None
 )
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize("ahead_hours", [2, 25])
+def test_a_clock_ahead_does_not_remove_a_concurrent_publishs_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead_hours: int
+) -> None:
+    repository = file_repository(tmp_path)
+    manifest = make_release(tmp_path / "a", "api", "1.0.0")
+    publish(repository, manifest)
+    in_flight = repository.root / "blobs" / "sha256" / f".{'c' * 64}.wr1t1ng_.tmp"  # another host's write
+    in_flight.write_bytes(b"partial")
+    # This host's clock runs ahead of the file system's, which stamped the write just now.
+    skewed = time.time() + ahead_hours * 3600
+    monkeypatch.setattr(time, "time", lambda: skewed)
+    publish(repository, manifest)
+    assert in_flight.exists()

@@ -42,7 +42,6 @@ import os
 import shutil
 import stat
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +49,7 @@ from typing import Iterator, Sequence
 
 from pex_release_core.manifest import Blob, ManifestError, ReleaseManifest, ReleasePex, TreeFile
 from pex_release_core.repository.base import BlobMismatchError, NotFoundError, Repository
-from pex_release_core.transfer import concurrently, file_sha256
+from pex_release_core.transfer import concurrently, file_sha256, file_system_now
 
 CACHE_DIR_ENV = "PEXRUN_CACHE_DIR"
 DOWNLOAD_TIMEOUT_ENV = "PEXRUN_DOWNLOAD_TIMEOUT"
@@ -487,11 +486,14 @@ class BlobCache:
         """Removes the blobs or trees in directory not in keep, and temporary ones (named `.*`) that
         were abandoned; returns how many of those kept were removed, and the bytes freed."""
         removed, freed = 0, 0
-        entries = list(directory.iterdir()) if directory.is_dir() else []
-        for entry in entries:
+        if not directory.is_dir():
+            return removed, freed
+        # By the file system's clock: this host's may be ahead of the one that stamped a tree in progress.
+        now = file_system_now(directory)
+        for entry in list(directory.iterdir()):
             try:
                 if entry.name.startswith("."):
-                    if time.time() - entry.lstat().st_mtime < _ABANDONED_SECONDS:
+                    if now - entry.lstat().st_mtime < _ABANDONED_SECONDS:
                         continue  # a download or a tree in progress
                 elif entry.name in keep:
                     continue

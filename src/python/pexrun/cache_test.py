@@ -431,3 +431,19 @@ def test_a_full_disk_while_building_a_tree_names_the_cache(
     with pytest.raises(CacheError, match=rf"The cache {tmp_path / 'cache'} has no room for the tree of "):
         BlobCache(tmp_path / "cache").fetch_release(repository, manifest, data)
     assert [p for p in (tmp_path / "cache" / "trees").iterdir()] == []  # the partial tree was removed
+
+
+@pytest.mark.parametrize("ahead_hours", [25, 24 * 365])
+def test_gc_with_a_clock_ahead_keeps_a_tree_another_pexrun_is_building(
+    repository: CountingRepository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead_hours: int
+) -> None:
+    cache = BlobCache(tmp_path / "cache")
+    cache.fetch_release(repository, *release(repository, "1.0.0"))
+    building = tmp_path / "cache" / "trees" / f".{'d' * 64}.0123abcd"  # another pexrun's, just begun
+    (building / "pex").mkdir(parents=True)
+    downloading = tmp_path / "cache" / "blobs" / "sha256" / f".{'e' * 64}.x.download"
+    downloading.write_bytes(b"partial")
+    skewed = time.time() + ahead_hours * 3600  # this host's clock, not the file system's
+    monkeypatch.setattr(time, "time", lambda: skewed)
+    cache.gc(keep=1)
+    assert building.is_dir() and downloading.exists()
