@@ -1,17 +1,59 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""URLs as messages show them: credentials and query strings redacted, control characters escaped.
+"""Secrets kept out of messages: URLs as messages show them (credentials and query strings
+redacted, control characters escaped), and every secret this process holds, wherever a text
+quotes it, such as a server's error body echoing a token it was sent.
 
-Every message of pexrun, the publisher and the registry client that names a URL goes through here.
+Every message of pexrun, the publisher and the registry client that shows a URL, or text a
+library or a server gave back, goes through here.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.parse
 
 from pex_release_core.manifest import printable
 
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*")
+# Secrets this process sends (passwords, tokens, S3 keys): `redact_text` removes them from every
+# text, so that neither a server's echo nor a library's message, nor a URL too mangled for its pattern
+# (a quote in a password), shows one.
+_SECRETS: set[str] = set()
+# Shorter ones would blank ordinary words out of every message; URLs' short secrets are still
+# redacted by their place in the URL.
+_MIN_SECRET_LENGTH = 4
+
+
+def remember_secrets(*secrets: str | None) -> None:
+    """Secrets to keep out of every text `redact_text` shows, from now on: as they are, and as a
+    Python repr or a JSON string (a library's or a server's message) escapes them."""
+    for secret in secrets:
+        if secret and len(secret) >= _MIN_SECRET_LENGTH:
+            _SECRETS.update({secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]})
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The secrets a URL carries, as a client sends them and as one may quote them back: its userinfo
+    (up to the last `@`, whatever its password holds) and password, its query's values and its
+    fragment, each as written and percent-decoded."""
+    _, separator, rest = url.partition("://")
+    if not separator:  # an S3 endpoint written without its scheme
+        rest = url
+    secrets: list[str] = []
+    userinfo, at, after = rest.rpartition("@")
+    if at:
+        password = userinfo.partition(":")[2]
+        # And the pieces a client that cuts the netloc at a delimiter takes for a host or a port.
+        secrets += [userinfo, password, *re.split(r"[/?#@]", password)]
+        rest = after
+    # As urlsplit cuts them: the fragment at the first `#`, the query at the first `?` before it.
+    before_fragment, _, fragment = rest.partition("#")
+    query = before_fragment.partition("?")[2]
+    raw_values = [part.partition("=")[2] for part in query.split("&")]
+    secrets += [query, fragment, *raw_values]
+    return tuple(dict.fromkeys(form for s in secrets for form in (s, urllib.parse.unquote_plus(s)) if s))
 
 
 def redact_url(url: str) -> str:
@@ -19,18 +61,20 @@ def redact_url(url: str) -> str:
     and non-printable characters are escaped.
 
     By hand rather than with urlsplit, so that URLs too broken to parse (`http://[::1/x?token=...`)
-    are redacted too.
+    are redacted too. The userinfo runs to the last `@`, even one past a `/`, `?` or `#`: a password
+    with one of those unescaped is still a password (this shows less of a URL whose query holds an
+    `@`, never a secret).
     """
-    head, mark, _ = re.match(r"([^?#]*)([?#]?)(.*)", url, re.DOTALL).groups()
-    start = head.find("://") + 3 if "://" in head else 0
-    at = head.rfind("@", start)
-    # Up to the last `@`, even one past the first `/`: a password with an unescaped `/` in it is
-    # still a password.
-    if at >= 0:
-        head = f"{head[:start]}***{head[at:]}"
-    return printable(head + (f"{mark}***" if mark else ""))
+    start = url.find("://") + 3 if "://" in url else 0
+    at = url.rfind("@", start)
+    shown, rest = (f"{url[:start]}***", url[at:]) if at >= 0 else (url[:start], url[start:])
+    head, mark, _ = re.match(r"([^?#]*)([?#]?)(.*)", rest, re.DOTALL).groups()
+    return printable(shown + head + (f"{mark}***" if mark else ""))
 
 
-def redact_urls_in(text: str) -> str:
-    """text (e.g. a library's error message) with every URL in it redacted."""
+def redact_text(text: str) -> str:
+    """text (e.g. a library's or a server's error message) without the secrets this process holds,
+    and with every URL in it redacted."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):  # a secret may contain another
+        text = text.replace(secret, "***")
     return _URL_IN_TEXT.sub(lambda match: redact_url(match.group()), text)

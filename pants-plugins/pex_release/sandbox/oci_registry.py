@@ -39,9 +39,9 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
-from pex_release_core.oci.credentials import redacted
 from pex_release_core.oci.reference import RegistryError
 from pex_release_core.oci.transfers import pull, push
+from pex_release_core.redaction import redact_text
 
 PROG = "oci_registry"
 
@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def fail(message: str) -> NoReturn:
-    print(f"{PROG}: error: {redacted(message)}", file=sys.stderr, flush=True)
+    print(f"{PROG}: error: {redact_text(message)}", file=sys.stderr, flush=True)
     sys.exit(1)
 
 

@@ -12,15 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pex_release_core.oci.reference import DOCKER_HUB, DOCKER_HUB_ALIASES, RegistryError, Repository
-
-# The credentials read, kept out of every message this tool prints.
-_SECRETS: set[str] = set()
-
-
-def redacted(text: str) -> str:
-    for secret in sorted(_SECRETS, key=len, reverse=True):  # a secret may contain another
-        text = text.replace(secret, "<redacted>")
-    return text
+from pex_release_core.redaction import remember_secrets
 
 
 @dataclass(frozen=True)
@@ -81,7 +73,6 @@ def find_credentials(repository: Repository) -> CredentialLookup:
         username, password = entry["username"], entry["password"]
     else:
         return CredentialLookup(None, str(path), helper)
-    _SECRETS.update(
-        s for s in (password, entry.get("auth"), base64.b64encode(f"{username}:{password}".encode()).decode()) if s
-    )
+    # Kept out of every message this tool prints (redaction.redact_text).
+    remember_secrets(password, entry.get("auth"), base64.b64encode(f"{username}:{password}".encode()).decode())
     return CredentialLookup(Credentials(username, password, str(path)), str(path), helper)

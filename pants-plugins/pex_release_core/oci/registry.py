@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from pex_release_core.oci import model as oci
 from pex_release_core.oci.credentials import find_credentials
 from pex_release_core.oci.reference import RegistryError, Repository
+from pex_release_core.redaction import remember_secrets
 
 if TYPE_CHECKING:
     import oras.provider  # pants: no-infer-dep
@@ -150,6 +151,7 @@ class Client:
             ) from None
         if not token:
             raise self._auth_error()
+        remember_secrets(token)  # a registry may quote the Authorization header it got in an error
         self.registry.auth.set_token_auth(token)
 
     def _auth_error(self) -> RegistryError:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from pex_release_core.redaction import redact_url, redact_urls_in
+from pex_release_core.redaction import redact_text, redact_url, remember_secrets
 from pex_release_core.repository.base import (
     APPS_INDEX,
     CredentialsError,
@@ -52,6 +52,7 @@ class HttpRepository(Repository):
         # urllib does not send a URL's user:password; HTTP basic authentication does.
         credentials = urllib.parse.unquote(userinfo).encode()
         authorization = f"Basic {base64.b64encode(credentials).decode()}" if userinfo else None
+        remember_secrets(authorization.partition(" ")[2] if authorization else None)
         self._headers = {"Authorization": authorization} if authorization else {}
         self._opener = urllib.request.build_opener(
             _CredentialsStayHomeRedirectHandler(_origin(self._base), authorization, self._query)
@@ -76,7 +77,7 @@ class HttpRepository(Repository):
             raise self._unreachable(e) from None
 
     def _unreachable(self, error: Exception) -> RepositoryError:
-        reason = redact_urls_in(str(getattr(error, "reason", None) or error))
+        reason = redact_text(str(getattr(error, "reason", None) or error))
         return RepositoryError(f"The repository {self.url} is unreachable ({reason}): check the URL and the network.")
 
     def has_blob(self, sha256: str, size: int) -> bool:

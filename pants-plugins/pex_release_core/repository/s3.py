@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from pex_release_core.redaction import redact_url, redact_urls_in
+from pex_release_core.redaction import redact_text, redact_url, remember_secrets
 from pex_release_core.repository.base import (
     BlobMismatchError,
     CredentialsError,
@@ -58,14 +58,21 @@ class S3Repository(Repository):
         )
         try:
             # A session of its own: boto3's default session keeps the credentials it first found.
-            self._client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+            session = boto3.session.Session()
+            self._client = session.client("s3", endpoint_url=endpoint_url, config=config)
         except ValueError as e:
             raise RepositoryError(
-                f"Cannot use the S3 endpoint '{redact_url(endpoint_url or '')}' for {self.url}: {redact_urls_in(str(e))}."
+                f"Cannot use the S3 endpoint '{redact_url(endpoint_url or '')}' for {self.url}: {redact_text(str(e))}."
             ) from None
         except BotoCoreError as e:  # e.g. ProfileNotFound: a bad AWS configuration
-            raise RepositoryError(f"Cannot set up an S3 client for {self.url}: {redact_urls_in(str(e))}.") from None
+            raise RepositoryError(f"Cannot set up an S3 client for {self.url}: {redact_text(str(e))}.") from None
         self._client.meta.events.register("before-send.s3.PutObject", _without_expect_for_small_bodies)
+        # What each request carries (a session token travels as X-Amz-Security-Token), which an error
+        # body may quote back.
+        credentials = session.get_credentials()
+        if credentials is not None:
+            frozen = credentials.get_frozen_credentials()
+            remember_secrets(frozen.access_key, frozen.secret_key, frozen.token)
 
     def _call(self, doing: str, method: Callable[..., Any], **kwargs: Any) -> Any:
         """Calls the S3 API on the bucket."""
@@ -86,13 +93,13 @@ class S3Repository(Repository):
             ) from None
         except errors.EndpointConnectionError as e:
             raise RepositoryError(
-                f"The repository {self._where} is unreachable ({redact_urls_in(str(e))}): check the endpoint URL "
+                f"The repository {self._where} is unreachable ({redact_text(str(e))}): check the endpoint URL "
                 "and the network."
             ) from None
         except errors.ClientError as e:
             raise self._client_error(doing, e) from None
         except errors.BotoCoreError as e:
-            raise RepositoryError(f"S3 failed to {doing} in {self._where}: {redact_urls_in(str(e))}") from None
+            raise RepositoryError(f"S3 failed to {doing} in {self._where}: {redact_text(str(e))}") from None
 
     def _client_error(self, doing: str, error: Any) -> RepositoryError:
         code = _error_code(error)
@@ -114,7 +121,7 @@ class S3Repository(Repository):
                 f"S3 refused to {doing} in {self._where} ({code}): the bytes it received do not match their "
                 "sha256. The file changed or was damaged in transit: publish again."
             )
-        message = redact_urls_in(error.response.get("Error", {}).get("Message", ""))
+        message = redact_text(error.response.get("Error", {}).get("Message", ""))
         return RepositoryError(f"S3 failed to {doing} in {self._where}: {code} {message}".rstrip())
 
     def _key(self, key: str) -> str:

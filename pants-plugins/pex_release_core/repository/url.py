@@ -7,13 +7,15 @@ from __future__ import annotations
 import urllib.parse
 from pathlib import Path
 
-from pex_release_core.redaction import redact_url
+from pex_release_core.redaction import redact_url, remember_secrets, url_secrets
 from pex_release_core.repository.base import Repository, RepositoryError
 from pex_release_core.repository.file import FileRepository
 from pex_release_core.repository.s3 import S3Repository
 
 
 def open_repository(url: str, *, s3_endpoint_url: str | None = None) -> Repository:
+    # Whatever of them a message quotes later (a library's, a server's echo) is redacted.
+    remember_secrets(*url_secrets(url), *url_secrets(s3_endpoint_url or ""))
     shown = f"'{redact_url(url)}'"
     if any(c.isspace() or not c.isprintable() for c in url):
         raise RepositoryError(
@@ -35,6 +37,13 @@ def open_repository(url: str, *, s3_endpoint_url: str | None = None) -> Reposito
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
             raise RepositoryError(f"{shown} names no host: use {parts.scheme}://host/path.")
+        try:
+            parts.port
+        except ValueError:  # what a client reads as the port is no number: a password cut short
+            raise RepositoryError(
+                f"{shown} has a port that is not a number. If its password holds `/`, `?`, `#` or `@`, "
+                "percent-encode them (%2F, %3F, %23, %40)."
+            ) from None
         if not url.isascii():
             # http.client sends the request line and Host header as ASCII, and would fail mid-request.
             char = next(c for c in url if not c.isascii())

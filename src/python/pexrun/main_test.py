@@ -508,6 +508,11 @@ def test_credentials_are_not_sent_to_another_origin_on_a_redirect(
         (f"http://host/\x1b[2J?token={SECRET}", None, "'http://host/\\x1b[2J?***' is not a repository URL: it contains"),
         ("s3://bucket/releases", f"http://KEY:{SECRET}@127.0.0.1:9", "s3://bucket/releases (endpoint http://***@127.0.0.1:9) is unreachable"),
         ("s3://bucket/releases", f"http://[::1/?token={SECRET}", "Cannot use the S3 endpoint 'http://[::1/?***' for s3://bucket/releases"),
+        # Passwords holding what ends a URL's host, or a quote; an endpoint written without its scheme.
+        (f"http://user:pa?{SECRET}@127.0.0.1:9/releases", None, "'http://***@127.0.0.1:9/releases' has a port that is not a number"),
+        (f"http://user:pa%23{SECRET}#x@127.0.0.1:9/releases", None, "'http://***@127.0.0.1:9/releases' has a port that is not a number"),
+        (f"http://user:it's-{SECRET}@127.0.0.1:9/releases", None, "The repository http://***@127.0.0.1:9/releases is unreachable"),
+        ("s3://bucket/releases", f"KEY:{SECRET}@127.0.0.1:9", "Cannot use the S3 endpoint '***@127.0.0.1:9' for s3://bucket/releases"),
     ],
 )
 def test_secrets_in_urls_are_never_shown(s3_env: S3Server, cache: Path, url: str, endpoint: str | None, shown: str) -> None:
