@@ -23,7 +23,7 @@ from pants.engine.fs import (
     MergeDigests,
     SymlinkEntry,
 )
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import AllTargets, InvalidFieldException
 from pants.engine.unions import UnionRule
 from pants.option.global_options import NamedCachesDirOption
@@ -212,10 +212,10 @@ async def package_pex_release(
     field_set: PexReleaseFieldSet, apps: PexReleaseApps, named_caches: NamedCachesDirOption
 ) -> BuiltPackage:
     apps.check_unique(field_set)
-    pexes, revision = await MultiGet(
-        Get(ReleasePexes, PexReleaseFieldSet, field_set), Get(SourceRevision)
-    )
+    revision = await Get(SourceRevision)
+    # Before any PEX is built: a version that cannot be derived fails in a second, not after the builds.
     version = release_version(field_set, revision)
+    pexes = await Get(ReleasePexes, PexReleaseFieldSet, field_set)
     plan = pexes.plan
     files = ReleaseFiles(field_set.app_name, plan.subset_key)
     built = await Get(

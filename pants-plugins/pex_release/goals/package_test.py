@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import zipfile
@@ -160,6 +161,21 @@ def test_entry_point_module_not_in_sources(rule_runner: RuleRunner) -> None:
     write_app(rule_runner, "hello", 'pex_release(name="release", entry_point="hello.nope:main", version="1")')
     with engine_error(InvalidFieldException, contains="runs the module `hello.nope`, which is not in the app's sources"):
         build(rule_runner, "src/python/hello")
+
+
+def test_outside_git_a_release_without_version_fails_before_it_builds(
+    rule_runner: RuleRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The rule runner's build root is no git checkout. The entry point is wrong too: that error would
+    # come from planning the build, so the version's coming first shows nothing was built before it.
+    write_app(rule_runner, "hello", 'pex_release(name="release", entry_point="hello.nope:main")')
+    with caplog.at_level(logging.INFO), engine_error(
+        InvalidFieldException,
+        contains="has no `version` and the source tree is not a git checkout with a commit to derive one from",
+    ):
+        build(rule_runner, "src/python/hello")
+    # Pants' git rule, not asked outside a checkout, logs no exception repr.
+    assert not [r for r in caplog.records if "GitBinaryException" in r.getMessage()], caplog.text
 
 
 def test_unknown_resolve(rule_runner: RuleRunner) -> None:

@@ -4,14 +4,20 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from dataclasses import dataclass
+from typing import Mapping
 
+from pants.base.build_root import BuildRoot
 from pants.core.util_rules.system_binaries import GitBinaryException
 from pants.engine.engine_aware import EngineAwareReturnType
 from pants.engine.rules import Get, collect_rules, rule
 from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
 from pants.vcs.git import rules as git_rules
+
+logger = logging.getLogger(__name__)
 
 UNKNOWN_REVISION = "unknown"
 
@@ -42,8 +48,27 @@ class SourceRevision(EngineAwareReturnType):
         return f"0.dev{self.commit_time}+{local}"
 
 
+def in_git_checkout(buildroot: str, environ: Mapping[str, str]) -> bool:
+    """Whether git would find a repository for the build root: `$GIT_DIR`, or a `.git` there or above."""
+    if environ.get("GIT_DIR"):
+        return True
+    directory = os.path.abspath(buildroot)
+    while True:
+        if os.path.lexists(os.path.join(directory, ".git")):
+            return True
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return False
+        directory = parent
+
+
 @rule(desc="Reading the source revision")
-async def source_revision() -> SourceRevision:
+async def source_revision(buildroot: BuildRoot) -> SourceRevision:
+    # Asked of git only in a checkout: outside one, Pants' git rule logs its exception's repr at INFO
+    # on every call. (A look at the file system, as that rule's own `git rev-parse` is.)
+    if not in_git_checkout(buildroot.path, os.environ):
+        logger.debug(f"No git checkout at {buildroot.path}: releases record no revision")
+        return SourceRevision()
     maybe_worktree = await Get(MaybeGitWorktree, GitWorktreeRequest())
     worktree = maybe_worktree.git_worktree
     if worktree is None:
