@@ -39,6 +39,7 @@ from pex_release.util_rules.closure import (
     canonical_name,
 )
 from pex_release.util_rules.release_plan import (
+    CheckedRelease,
     DEPS_PEX,
     SINGLE_FILE_PEX,
     SOURCES_PEX,
@@ -212,8 +213,10 @@ async def package_pex_release(
     field_set: PexReleaseFieldSet, apps: PexReleaseApps, named_caches: NamedCachesDirOption
 ) -> BuiltPackage:
     apps.check_unique(field_set)
+    # Before any PEX is built: the target's fields, then a version that cannot be derived, fail in a
+    # second, not after the builds.
+    await Get(CheckedRelease, PexReleaseFieldSet, field_set)
     revision = await Get(SourceRevision)
-    # Before any PEX is built: a version that cannot be derived fails in a second, not after the builds.
     version = release_version(field_set, revision)
     pexes = await Get(ReleasePexes, PexReleaseFieldSet, field_set)
     plan = pexes.plan

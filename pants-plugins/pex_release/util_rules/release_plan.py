@@ -329,7 +329,7 @@ def platform_interpreter_constraints(
 
 
 # -----------------------------------------------------------------------------------------------
-# The plan's steps: platforms, the PEX requests, the deps PEX
+# The plan's steps: the fields' checks, the platforms, the PEX requests, the deps PEX
 # -----------------------------------------------------------------------------------------------
 
 
@@ -520,19 +520,31 @@ async def release_deps(request: ReleaseDepsRequest, pex_cli: PexCli) -> ReleaseD
 # -----------------------------------------------------------------------------------------------
 
 
-@rule(desc="Planning the PEX files of a `pex_release`", level=LogLevel.DEBUG)
-async def plan_release(field_set: PexReleaseFieldSet, python_setup: PythonSetup) -> ReleasePlan:
+@dataclass(frozen=True)
+class CheckedRelease:
+    """A `pex_release` whose fields passed the checks that build nothing, with its resolve's name."""
+
+    resolve: str
+
+
+@rule(desc="Checking the fields of a `pex_release`", level=LogLevel.DEBUG)
+async def check_release(field_set: PexReleaseFieldSet, python_setup: PythonSetup) -> CheckedRelease:
     # Before any work: an old pex would otherwise fail later, and less clearly.
     await Get(CheckedPexVersion)
-    address = field_set.address
     field_set.check()
     # Before anything resolves the target's dependencies, which checks these constraints too.
-    check_interpreter_constraints(address, field_set.interpreter_constraints, python_setup)
+    check_interpreter_constraints(field_set.address, field_set.interpreter_constraints, python_setup)
+    return CheckedRelease(resolve=field_set.resolve.normalized_value(python_setup))
+
+
+@rule(desc="Planning the PEX files of a `pex_release`", level=LogLevel.DEBUG)
+async def plan_release(field_set: PexReleaseFieldSet) -> ReleasePlan:
+    address = field_set.address
+    resolve = (await Get(CheckedRelease, PexReleaseFieldSet, field_set)).resolve
     entry_points, platforms = await MultiGet(
         Get(ReleaseEntryPoints, ReleaseEntryPointsRequest(field_set.entry_point, field_set.scripts)),
         Get(ReleasePlatforms, PexReleaseFieldSet, field_set),
     )
-    resolve = field_set.resolve.normalized_value(python_setup)
     await Get(CheckedEntryPoints, CheckedEntryPointsRequest(address, entry_points, resolve))
     layout = PexLayout(field_set.layout.value)
     requests = await Get(ReleasePexRequests, ReleasePexRequestsRequest(field_set, platforms, entry_points))
