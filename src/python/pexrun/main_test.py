@@ -509,21 +509,35 @@ def blob_path(server: HttpServer, blob: Blob) -> str:
     return f"/repository/{blob_key(blob.sha256)}"
 
 
+@pytest.mark.parametrize(
+    "query, echoed, elsewhere_host",
+    [
+        (f"token={SECRET}", f"token={SECRET}&cdn=1", "localhost"),
+        (f"token={SECRET}", f"%74oken={SECRET}&cdn=1", "localhost"),
+        (f"token={SECRET}", f"token=%73{SECRET[1:]}&cdn=1", "localhost"),
+        (f"token={SECRET}%2b1", f"token={SECRET}%2B1&cdn=1", "localhost"),
+        (f"token={SECRET}%201", f"token={SECRET}+1&cdn=1", "localhost"),
+        (f"token={SECRET}+1", f"token={SECRET}%2B1&cdn=1", "localhost"),
+        (f"sig=1&token={SECRET}", f"cdn=1&token={SECRET}&sig=1", "127.0.0.1"),
+    ],
+    ids=["as-sent", "name-escaped", "value-escaped", "escape-case", "space-as-plus", "plus-as-escape", "port-only"],
+)
 def test_credentials_are_not_sent_to_another_origin_on_a_redirect(
-    repository: FileRepository, http_repository: HttpServer, cache: Path
+    repository: FileRepository, http_repository: HttpServer, cache: Path, query: str, echoed: str, elsewhere_host: str
 ) -> None:
     deps = wheel_of(manifest_of(repository, "api", "1.0.0"))
     with http_server(repository.root.parent) as elsewhere:
-        # A CDN, say: the same blob, on another origin (localhost, not 127.0.0.1, and another port),
-        # and a Location that copies the query, as `return 302 http://cdn$request_uri` does.
-        location = f"http://localhost:{elsewhere.port}{blob_path(http_repository, deps)}?token={SECRET}&cdn=1"
+        # A CDN, say: the same blob, on another origin (another port, and by default another host
+        # name), and a Location that copies the query, as `return 302 http://cdn$request_uri` does,
+        # or re-encodes it as a server that decodes the query and encodes it again.
+        location = f"http://{elsewhere_host}:{elsewhere.port}{blob_path(http_repository, deps)}?{echoed}"
         http_repository.replies[blob_path(http_repository, deps)] = Reply(302, {"Location": location})
-        url = f"http://user:{SECRET}@127.0.0.1:{http_repository.port}/repository?token={SECRET}"
+        url = f"http://user:{SECRET}@127.0.0.1:{http_repository.port}/repository?{query}"
         result = pexrun("run", url, "api@1.0.0", "--cache-dir", str(cache))
         assert ran(result)["version"] == "1.0.0"
     assert SECRET not in result.stdout + result.stderr
     sent_home = http_repository.requests
-    assert all(r.headers.get("Authorization") and f"token={SECRET}" in r.path for r in sent_home), sent_home
+    assert all(r.headers.get("Authorization") and r.path.endswith(f"?{query}") for r in sent_home), sent_home
     assert [(r.method, r.path, r.headers.get("Authorization")) for r in elsewhere.requests] == [
         ("GET", f"{blob_path(http_repository, deps)}?cdn=1", None)
     ]
