@@ -10,7 +10,7 @@ loose layouts: a directory): every file with its path, sha256, size and mode, an
 its target. Every file is a blob, stored by its sha256, so releases share the bytes they have in
 common: pex's `.bootstrap`, each wheel, each unchanged source file. Paths are checked here, where
 every manifest is built or read, so a reader that writes `<root>/<path>` for each entry, in order,
-never writes outside `<root>`.
+never writes outside `<root>`, and no symlink it writes leads outside it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ SCHEMA = 2
 
 LAYOUTS = ("packed", "loose", "zipapp")  # pex's `--layout`: the first two are trees, zipapp one file
 TREE_FILE_MODES = ("0644", "0755")  # Pants digests record only whether a file is executable.
+# The most symlinks one path may go through, as on Linux (MAXSYMLINKS; more is ELOOP): a tree's
+# symlink that needs more, a loop included, is refused.
+MAX_SYMLINKS = 40
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # pex's abbreviated platform: PLATFORM-IMPL-PYVER-ABI, e.g. `manylinux2014_x86_64-cp-39-cp39`.
@@ -202,14 +205,56 @@ def _check_tree(pex: str, files: tuple[TreeFile, ...], symlinks: tuple[TreeSymli
         target = s.target
         if not isinstance(target, str) or not target or not _printable_path(target) or target.startswith("/"):
             raise ValueError(f"{pex}: the symlink {s.path} points to {target!r}, which is not a relative path")
-        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(s.path), target))
-        if resolved == ".." or resolved.startswith("../"):
-            raise ValueError(f"{pex}: the symlink {s.path} points to {target!r}, outside the PEX")
     paths = sorted([*(f.path for f in files), *(s.path for s in symlinks)])
     for path, following in zip(paths, paths[1:]):
         if following == path or following.startswith(path + "/"):
             # Two entries at one path, or an entry below a file or symlink (writing it would follow the link).
             raise ValueError(f"{pex}: {following} is listed below or at {path}, which is a file or symlink")
+    _check_symlink_resolution(pex, {s.path: s.target for s in symlinks})
+
+
+def _check_symlink_resolution(pex: str, targets: Mapping[str, str]) -> None:
+    """Refuses a symlink that leads outside its tree, or through more than MAX_SYMLINKS symlinks.
+
+    Each target is resolved as the kernel resolves it, one component at a time, against the tree
+    as a whole: a component that is one of the tree's symlinks leads where that one leads. A target
+    checked on its own is not enough: with `a/b/up -> ../..`, `escape -> a/b/up/../..` stays in the
+    tree as text, yet leads two levels above it. Any other component is taken as a directory: no
+    less strict than the kernel, which stops at a file or a missing one.
+    """
+    leads_to: dict[str, tuple[tuple[str, ...], int]] = {}  # each link resolved: where, through how many links
+
+    def resolve(link: str, budget: int) -> tuple[str, ...] | None:
+        """Where link leads, or None if that takes more than `budget` links (itself included). A link that
+        leads out of the tree, in itself or through those it follows, is refused naming them."""
+        if link not in leads_to:
+            at, used = link.split("/")[:-1], 1
+            followed: list[str] = []  # the other links on the way, for the error
+            for name in targets[link].split("/"):
+                if name == "..":
+                    if not at:
+                        via = f" through {', '.join(f'{p} -> {targets[p]!r}' for p in followed)}" if followed else ""
+                        raise ValueError(f"{pex}: the symlink {link} points to {targets[link]!r}, outside the PEX{via}")
+                    at.pop()
+                elif name not in ("", "."):
+                    at.append(name)
+                    path = "/".join(at)
+                    if path in targets:
+                        followed.append(path)
+                        resolved = resolve(path, budget - used) if used < budget else None
+                        if resolved is None:
+                            return None
+                        at, used = list(resolved), used + leads_to[path][1]
+            leads_to[link] = (tuple(at), used)
+        where, used = leads_to[link]
+        return where if used <= budget else None
+
+    for link, target in targets.items():
+        if resolve(link, MAX_SYMLINKS) is None:
+            raise ValueError(
+                f"{pex}: the symlink {link} points to {target!r}, and resolving it follows more than {MAX_SYMLINKS} "
+                "symlinks (a loop, or a chain longer than Linux follows)"
+            )
 
 
 @dataclass(frozen=True)

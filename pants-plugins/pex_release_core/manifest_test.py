@@ -153,6 +153,9 @@ def test_schema_violations_are_named(change: dict, problem: str) -> None:
     assert problem in str(exc.value)
 
 
+DEEP = "q0/q1/q2/q3/q4/q5/q6/q7"
+
+
 @pytest.mark.parametrize(
     "files, symlinks, problem",
     [
@@ -171,9 +174,32 @@ def test_schema_violations_are_named(change: dict, problem: str) -> None:
             "lib/x.py is listed below or at lib, which is a file or symlink",
         ),
         ([_file("x.py"), _file("x.py")], [], "x.py is listed below or at x.py"),
+        # Each link inside the tree as text, but one leads through another out of it.
+        (
+            [],
+            [{"path": "escape", "target": f"{DEEP}/up/{'../' * 9}etc"}, {"path": f"{DEEP}/up", "target": "../" * 7 + ".."}],
+            f"the symlink escape points to '{DEEP}/up/{'../' * 9}etc', outside the PEX through {DEEP}/up -> '{'../' * 7}..'",
+        ),
+        (
+            [_file("d1/f.py")],
+            [{"path": "a/b/c/lib", "target": "../../../d1"}, {"path": "x", "target": "a/b/c/lib/../../.."}],
+            "the symlink x points to 'a/b/c/lib/../../..', outside the PEX through a/b/c/lib -> '../../../d1'",
+        ),
+        (
+            [],
+            [{"path": "a", "target": "b"}, {"path": "b", "target": "a"}],
+            "the symlink a points to 'b', and resolving it follows more than 40 symlinks (a loop, or a chain longer",
+        ),
+        ([], [{"path": "self", "target": "./self"}], "the symlink self points to './self', and resolving it follows more than 40"),
+        (
+            [_file("f.py")],
+            [*({"path": f"l{i:02}", "target": f"l{i + 1:02}"} for i in range(40)), {"path": "l40", "target": "f.py"}],
+            "the symlink l00 points to 'l01', and resolving it follows more than 40 symlinks",
+        ),
     ],
     ids=["dotdot", "inner-dotdot", "absolute", "unnormalized", "nul", "backslash", "link-out", "link-out-inner",
-         "link-absolute", "below-a-link", "duplicate"],
+         "link-absolute", "below-a-link", "duplicate", "chain-out", "chain-out-through-a-directory-link", "loop",
+         "self-loop", "41-links"],
 )
 def test_paths_that_could_leave_the_tree_are_refused(files: list, symlinks: list, problem: str) -> None:
     entries = (tuple(TreeFile(**f) for f in files), tuple(TreeSymlink(**s) for s in symlinks))
@@ -184,6 +210,23 @@ def test_paths_that_could_leave_the_tree_are_refused(files: list, symlinks: list
     assert problem in str(exc.value)
     with pytest.raises(ValueError, match="api-srcs.pex: "):  # nor can the plugin build one
         ReleasePex.tree("api-srcs.pex", "packed", *entries)
+
+
+def test_symlinks_that_stay_in_the_tree_through_other_symlinks_are_accepted() -> None:
+    links = (
+        TreeSymlink("pex", "__main__.py"),
+        TreeSymlink("lib", "vendor/lib"),  # a directory link
+        TreeSymlink("a/b/mod.py", "../../lib/../lib/mod.py"),  # through it, and back
+        TreeSymlink("a/b/up", "../.."),  # the root
+        TreeSymlink("a/b/top", "up/pex"),
+        TreeSymlink("dangling", "a/missing/../../nowhere"),  # what is not listed is a directory
+        # A chain of 40 links, as many as Linux follows in one path.
+        *(TreeSymlink(f"l{i:02}", f"l{i + 1:02}") for i in range(39)),
+        TreeSymlink("l39", "__main__.py"),
+    )
+    files = (TreeFile("__main__.py", SHA_A, 1), TreeFile("vendor/lib/mod.py", SHA_B, 2))
+    pex = ReleasePex.tree("api-srcs.pex", "packed", files, links)
+    assert ReleaseManifest.loads(dataclasses.replace(MANIFEST, sources=pex).dumps(), origin="m.json").sources == pex
 
 
 CP39 = CompletePlatform(

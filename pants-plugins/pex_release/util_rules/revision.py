@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import urllib.parse
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -93,9 +94,33 @@ async def source_revision(buildroot: BuildRoot) -> SourceRevision:
     )
 
 
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+# git's scp-like syntax, `[user@]host:path`, where the user may hold anything but the host: git
+# reads a remote so when it has no `://` and a `:` comes before any `/`.
+_SCP_LIKE = re.compile(r"(?:.*@)?(?P<host>[^@/:\[\]]+|\[[^@/\]]+\]):(?P<path>.*)", re.DOTALL)
+
+
 def without_credentials(url: str) -> str:
-    """A remote URL as images may show it: `https://user:token@host/x` loses `user:token@`."""
-    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url, flags=re.IGNORECASE)
+    """A git remote as images may show it (their pushed `org.opencontainers.image.source` label):
+    without user, password, query or fragment (`https://user:token@host/x?private_token=t` is
+    `https://host/x`; scp-like `git@host:x` is `host:x`); a local path as it is.
+
+    An `@` after the host, where a URL keeps none (a password holding a `/`, `?` or `#` that is not
+    percent-encoded, which git cannot use either, or an `@` in the path), leaves no way to tell the
+    secret from the path: then "", no URL at all.
+    """
+    if _URL.match(url):
+        try:
+            parts = urllib.parse.urlsplit(url)
+        except ValueError:  # e.g. an unclosed `[`: nothing to show safely
+            return ""
+        if "@" in parts.path + parts.query + parts.fragment:
+            return ""
+        return urllib.parse.urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+    if ":" in url.partition("/")[0]:
+        scp_like = _SCP_LIKE.fullmatch(url)
+        return f"{scp_like['host']}:{scp_like['path']}" if scp_like else ""
+    return url
 
 
 def rules():

@@ -160,6 +160,12 @@ def _origin(url: str) -> tuple[str, str | None, int | None] | None:
     return parts.scheme.lower(), parts.hostname, port
 
 
+def _parameter_name(parameter: str) -> str:
+    """A query parameter's name, decoded, with `+` (a space in a form's encoding, itself elsewhere) and
+    a space as one: `token=x`, `%74oken=y` and `token` are all `token`; `a+b`, `a%2Bb` and `a%20b` are one name."""
+    return urllib.parse.unquote(parameter.partition("=")[0]).replace("+", " ")
+
+
 class _CredentialsStayHomeRedirectHandler(urllib.request.HTTPRedirectHandler):
     """Follows redirects as urllib does, but sends the repository's credentials (its Authorization
     header, and its query's parameters if the server echoes them) only to the repository's origin.
@@ -168,7 +174,7 @@ class _CredentialsStayHomeRedirectHandler(urllib.request.HTTPRedirectHandler):
     def __init__(self, origin: object, authorization: str | None, query: str) -> None:
         self._origin = origin
         self._authorization = authorization
-        self._query_parameters = frozenset(query.split("&")) if query else frozenset()
+        self._query_names = frozenset(_parameter_name(p) for p in query.split("&") if p)
 
     def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
@@ -178,10 +184,15 @@ class _CredentialsStayHomeRedirectHandler(urllib.request.HTTPRedirectHandler):
         if _origin(new.full_url) == self._origin:
             if self._authorization:
                 new.add_header("Authorization", self._authorization)
-        elif self._query_parameters:
-            # Our token, if the server copied the query into its Location, stays here too; the
-            # other parameters (e.g. a CDN's own signature) go as they are, not re-encoded.
+        elif self._query_names:
+            # Our token, if the server copied the query into its Location, stays here too, however
+            # re-encoded: every parameter named as one of the repository query's is dropped, whatever
+            # its value. Matching values as well would let some through: a server that decodes a
+            # value and encodes it again can change it for good (`+` read as itself comes back as
+            # `%2B`, which decodes as `+`, where ours decodes as a space). A parameter of the other
+            # origin's own by one of those names goes too: at worst that origin refuses the request,
+            # visibly. The other parameters (e.g. a CDN's own signature) go as they are, not re-encoded.
             parts = urllib.parse.urlsplit(new.full_url)
-            kept = [p for p in parts.query.split("&") if p and p not in self._query_parameters]
+            kept = [p for p in parts.query.split("&") if p and _parameter_name(p) not in self._query_names]
             new.full_url = urllib.parse.urlunsplit(parts._replace(query="&".join(kept)))
         return new

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from pex_release_core.manifest import Blob, ManifestError, ReleaseManifest
+from pex_release_core.manifest import Blob, ManifestError, ReleaseManifest, TreeFile, TreeSymlink, tree_sha256
 from pex_release_core.publishing import publish
 from pex_release_core.redaction import redact_url
 from pex_release_core.repository.base import (
@@ -165,6 +165,21 @@ def _symlink_target(target: str) -> Callable[[dict], None]:
     return lambda data: data["sources"]["symlinks"][0].update(target=target)
 
 
+def _symlinks_added(*links: tuple[str, str]) -> Callable[[dict], None]:
+    """Adds symlinks to the sources tree, with the tree's digest, so that only the links are wrong."""
+
+    def edit(data: dict) -> None:
+        sources = data["sources"]
+        sources["symlinks"] += [{"path": path, "target": target} for path, target in links]
+        entries = (tuple(TreeFile(**f) for f in sources["files"]), tuple(TreeSymlink(**s) for s in sources["symlinks"]))
+        sources["sha256"] = tree_sha256(*entries)
+
+    return edit
+
+
+DEEP = "q0/q1/q2/q3/q4/q5/q6/q7"
+
+
 @pytest.mark.parametrize(
     "edit, error",
     [
@@ -173,8 +188,12 @@ def _symlink_target(target: str) -> Callable[[dict], None]:
         (_file_path("/etc/cron.d/escape"), "deps-shared.pex: the file path '/etc/cron.d/escape' is not a normalized relative path"),
         (_symlink_target("../../../etc/passwd"), "api-srcs.pex: the symlink pex points to '../../../etc/passwd', outside the PEX"),
         (_symlink_target("/etc/passwd"), "api-srcs.pex: the symlink pex points to '/etc/passwd', which is not a relative path"),
+        (
+            _symlinks_added(("escape", f"{DEEP}/up/{'../' * 9}etc"), (f"{DEEP}/up", "../" * 7 + "..")),
+            f"api-srcs.pex: the symlink escape points to '{DEEP}/up/{'../' * 9}etc', outside the PEX through {DEEP}/up -> ",
+        ),
     ],
-    ids=["dot-dot", "dot-dot inside", "absolute", "symlink out of its tree", "absolute symlink"],
+    ids=["dot-dot", "dot-dot inside", "absolute", "symlink out of its tree", "absolute symlink", "symlink chain out of its tree"],
 )
 def test_a_manifest_with_a_path_out_of_its_tree_is_refused_before_any_upload(
     tmp_path: Path, edit: Callable[[dict], None], error: str

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from pex_release_core.manifest import Blob, CompletePlatform, ReleaseManifest, ReleasePex
+from pex_release_core.manifest import Blob, CompletePlatform, ReleaseManifest, ReleasePex, TreeFile, TreeSymlink, tree_sha256
 from pex_release_core.publishing import publish
 from pex_release_core.repository.base import blob_key
 from pex_release_core.repository.file import FileRepository
@@ -189,12 +189,44 @@ def test_a_hand_made_manifest_with_a_path_outside_its_tree_is_refused(
     sources = published["sources"]
     for key, entries in change.items():
         sources[key][0].update({name: value.format(tmp=tmp_path) for name, value in entries[0].items()})
+    assert_refused_by_run_and_fetch(repository, published, cache, tmp_path, refused.format(tmp=tmp_path))
+
+
+def test_a_symlink_that_leads_out_of_its_tree_through_another_is_refused(
+    repository: FileRepository, cache: Path, tmp_path: Path
+) -> None:
+    # Each link inside the tree as text, but `up` is the tree's root, so `__main__.py` leads four
+    # levels above it: out of <cache>/trees/<sha256>/pex, to a program beside the cache.
+    (tmp_path / "outside.py").write_text("print('ran a file outside the cache')\n")
+    published = json.loads(repository.read_manifest("api", "1.0.0"))
+    sources = published["sources"]
+    files = [f for f in sources["files"] if f["path"] != "__main__.py"]
+    symlinks = [
+        *sources["symlinks"],
+        {"path": "__main__.py", "target": "q0/q1/q2/up/../../../../outside.py"},
+        {"path": "q0/q1/q2/up", "target": "../../.."},
+    ]
+    # With the digest and size of those entries, so that only the links are wrong.
+    entries = (tuple(TreeFile(**f) for f in files), tuple(TreeSymlink(**s) for s in symlinks))
+    sources.update(files=files, symlinks=symlinks, sha256=tree_sha256(*entries), size=sum(f["size"] for f in files))
+    refused = (
+        "the symlink __main__.py points to 'q0/q1/q2/up/../../../../outside.py', outside the PEX through "
+        "q0/q1/q2/up -> '../../..'"
+    )
+    assert_refused_by_run_and_fetch(repository, published, cache, tmp_path, refused)
+
+
+def assert_refused_by_run_and_fetch(
+    repository: FileRepository, published: dict[str, Any], cache: Path, tmp_path: Path, refused: str
+) -> None:
+    """Publishes the edited manifest by hand as api 6.6.6, and checks that `run` and `fetch` refuse it
+    before writing anything."""
     (repository.root / "apps" / "api" / "6.6.6.json").write_text(json.dumps({**published, "version": "6.6.6"}))
     before = sorted(tmp_path.rglob("*"))
     for command in ("run", "fetch"):
         error = failed(pexrun(command, repository.url, "api@6.6.6", "--cache-dir", str(cache)))
         assert f"apps/api/6.6.6.json in {repository.url} does not follow manifest schema 2: ValueError: api-srcs.pex: " in error
-        assert refused.format(tmp=tmp_path) in error
+        assert refused in error
     assert sorted(tmp_path.rglob("*")) == before  # nothing written, in the cache or anywhere else
 
 
@@ -477,21 +509,35 @@ def blob_path(server: HttpServer, blob: Blob) -> str:
     return f"/repository/{blob_key(blob.sha256)}"
 
 
+@pytest.mark.parametrize(
+    "query, echoed, elsewhere_host",
+    [
+        (f"token={SECRET}", f"token={SECRET}&cdn=1", "localhost"),
+        (f"token={SECRET}", f"%74oken={SECRET}&cdn=1", "localhost"),
+        (f"token={SECRET}", f"token=%73{SECRET[1:]}&cdn=1", "localhost"),
+        (f"token={SECRET}%2b1", f"token={SECRET}%2B1&cdn=1", "localhost"),
+        (f"token={SECRET}%201", f"token={SECRET}+1&cdn=1", "localhost"),
+        (f"token={SECRET}+1", f"token={SECRET}%2B1&cdn=1", "localhost"),
+        (f"sig=1&token={SECRET}", f"cdn=1&token={SECRET}&sig=1", "127.0.0.1"),
+    ],
+    ids=["as-sent", "name-escaped", "value-escaped", "escape-case", "space-as-plus", "plus-as-escape", "port-only"],
+)
 def test_credentials_are_not_sent_to_another_origin_on_a_redirect(
-    repository: FileRepository, http_repository: HttpServer, cache: Path
+    repository: FileRepository, http_repository: HttpServer, cache: Path, query: str, echoed: str, elsewhere_host: str
 ) -> None:
     deps = wheel_of(manifest_of(repository, "api", "1.0.0"))
     with http_server(repository.root.parent) as elsewhere:
-        # A CDN, say: the same blob, on another origin (localhost, not 127.0.0.1, and another port),
-        # and a Location that copies the query, as `return 302 http://cdn$request_uri` does.
-        location = f"http://localhost:{elsewhere.port}{blob_path(http_repository, deps)}?token={SECRET}&cdn=1"
+        # A CDN, say: the same blob, on another origin (another port, and by default another host
+        # name), and a Location that copies the query, as `return 302 http://cdn$request_uri` does,
+        # or re-encodes it as a server that decodes the query and encodes it again.
+        location = f"http://{elsewhere_host}:{elsewhere.port}{blob_path(http_repository, deps)}?{echoed}"
         http_repository.replies[blob_path(http_repository, deps)] = Reply(302, {"Location": location})
-        url = f"http://user:{SECRET}@127.0.0.1:{http_repository.port}/repository?token={SECRET}"
+        url = f"http://user:{SECRET}@127.0.0.1:{http_repository.port}/repository?{query}"
         result = pexrun("run", url, "api@1.0.0", "--cache-dir", str(cache))
         assert ran(result)["version"] == "1.0.0"
     assert SECRET not in result.stdout + result.stderr
     sent_home = http_repository.requests
-    assert all(r.headers.get("Authorization") and f"token={SECRET}" in r.path for r in sent_home), sent_home
+    assert all(r.headers.get("Authorization") and r.path.endswith(f"?{query}") for r in sent_home), sent_home
     assert [(r.method, r.path, r.headers.get("Authorization")) for r in elsewhere.requests] == [
         ("GET", f"{blob_path(http_repository, deps)}?cdn=1", None)
     ]
