@@ -2,9 +2,11 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from pex_release.util_rules.revision import without_credentials
+from pex_release.util_rules.revision import in_git_checkout, without_credentials
 
 SECRET = "s3cr3t-91fd"
 
@@ -49,3 +51,15 @@ SECRET = "s3cr3t-91fd"
 def test_without_credentials(origin: str, shown: str) -> None:
     assert without_credentials(origin) == shown
     assert SECRET not in without_credentials(origin)
+
+
+def test_a_checkout_is_found_at_the_root_or_above_or_through_git_dir(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "sub").mkdir(parents=True)
+    assert not in_git_checkout(str(repo / "sub"), {})
+    (repo / ".git").mkdir()
+    assert in_git_checkout(str(repo / "sub"), {}) and in_git_checkout(str(repo), {})
+    (tmp_path / "worktree").mkdir()
+    (tmp_path / "worktree" / ".git").write_text("gitdir: ../repo/.git/worktrees/w\n")  # a linked worktree
+    assert in_git_checkout(str(tmp_path / "worktree"), {})
+    assert in_git_checkout(str(tmp_path / "elsewhere"), {"GIT_DIR": str(repo / ".git")})
