@@ -28,7 +28,9 @@ from pex_release_core.manifest import Blob
 from pex_release_core.transfer import concurrently, copy_by_deadline, file_sha256
 
 _INDEX_WRITE_ATTEMPTS = 5
-APPS_INDEX = "apps/index.json"
+APPS = "apps/"
+INDEX = "index.json"  # in each directory of names: plain HTTP cannot list
+APPS_INDEX = APPS + INDEX
 
 
 class RepositoryError(Exception):
@@ -67,22 +69,49 @@ def blob_key(sha256: str) -> str:
 
 
 def manifest_key(app: str, version: str) -> str:
-    _check_name(app, "app")
-    _check_name(version, "version")
-    if version == "index":
-        raise RepositoryError("'index' is not a valid version: apps/<app>/index.json lists the versions.")
-    return f"apps/{app}/{version}.json"
+    directory = _app_directory(app)
+    return directory + _segment(version, "version", directory, suffix=".json")
 
 
 def versions_index_key(app: str) -> str:
-    _check_name(app, "app")
-    return f"apps/{app}/index.json"
+    return _app_directory(app) + INDEX
 
 
-def _check_name(name: str, what: str) -> None:
-    # Names become path segments of keys: nothing that could climb out of apps/ or hide a file.
+def _app_directory(app: str) -> str:
+    return f"{APPS}{_segment(app, 'app', APPS)}/"
+
+
+# The repository's own files in the directories where names become segments: apps/index.json
+# beside the apps' directories, and apps/<app>/index.json beside the <version>.json manifests.
+# A name that makes one of them (app `index.json`, version `index`) would turn the index into a
+# directory, or overwrite it, for every app. blobs/sha256/ holds only blobs, named by their hex
+# digests (which the manifest's schema checks), and a leading `.` (temporary files) is refused
+# for every name, so nothing else collides. A file the layout adds beside names (a channel's
+# directory, say) joins this set, and every name is checked against it.
+_RESERVED_SEGMENTS = frozenset({INDEX})
+
+
+def reserved_key(directory: str, segment: str) -> str | None:
+    """The repository's own file that `segment` in `directory` would be, if any. Case is ignored:
+    a file:// repository on macOS or Windows, or on many shares, has one file for both spellings."""
+    return directory + segment.casefold() if segment.casefold() in _RESERVED_SEGMENTS else None
+
+
+def _segment(name: str, what: str, directory: str, *, suffix: str = "") -> str:
+    """name as the path segment it becomes in directory (name + suffix), if it can be one."""
+    # Nothing that could climb out of its directory, hide as a temporary file, or be one of the
+    # repository's own files.
     if not name or "/" in name or "\\" in name or name.startswith(".") or not name.isprintable():
         raise RepositoryError(f"{name!r} is not a valid {what} name for a repository key.")
+    segment = name + suffix
+    reserved = reserved_key(directory, segment)
+    if reserved is not None:
+        spelled = "" if reserved == directory + segment else f", which is {directory}{segment} on a file system that ignores case"
+        raise RepositoryError(
+            f"{name!r} is not a valid {what} name for a repository key: the repository keeps its index of "
+            f"{directory} at {reserved}{spelled}. Choose another {what} name."
+        )
+    return segment
 
 
 
@@ -161,11 +190,10 @@ class Repository(ABC):
         return self._create(manifest_key(app, version), data)
 
     def list_apps(self) -> list[str]:
-        return _apps_in(self._list("apps/"))
+        return _apps_in(self._list(APPS))
 
     def list_versions(self, app: str) -> list[str]:
-        _check_name(app, "app")
-        return _versions_in(self._list(f"apps/{app}/"))
+        return _versions_in(self._list(_app_directory(app)))
 
     def prepare_to_publish(self) -> None:
         """Checks that the repository takes writes (creating it if that is how it is made)."""

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import http.server
 import importlib.util
+import json
 import os
 import threading
 import time
@@ -200,6 +201,43 @@ def test_s3_without_boto3_says_how_to_get_it() -> None:
 def test_names_that_could_leave_their_directory_are_refused(name: str) -> None:
     with pytest.raises(RepositoryError, match="is not a valid app name"):
         manifest_key(name, "1.0")
+
+
+@pytest.mark.parametrize(
+    "app, version, reserved",
+    [
+        ("index.json", "1.0.0", "the repository keeps its index of apps/ at apps/index.json"),
+        ("api", "index", "the repository keeps its index of apps/api/ at apps/api/index.json"),
+        # One file with the index where case is ignored (macOS, Windows, many shares).
+        (
+            "INDEX.JSON",
+            "1.0.0",
+            "the repository keeps its index of apps/ at apps/index.json, which is apps/INDEX.JSON on a file system "
+            "that ignores case",
+        ),
+        (
+            "api",
+            "Index",
+            "the repository keeps its index of apps/api/ at apps/api/index.json, which is apps/api/Index.json on a "
+            "file system that ignores case",
+        ),
+    ],
+    ids=["app", "version", "app-case", "version-case"],
+)
+def test_names_that_would_be_the_repositorys_own_files_are_refused(
+    tmp_path: Path, app: str, version: str, reserved: str
+) -> None:
+    repository = file_repository(tmp_path)
+    with pytest.raises(RepositoryError) as refused:
+        publish(repository, make_release(tmp_path / "bad", app, version))
+    what = "app" if version == "1.0.0" else "version"
+    name = app if what == "app" else version
+    assert str(refused.value) == (
+        f"{name!r} is not a valid {what} name for a repository key: {reserved}. Choose another {what} name."
+    )
+    assert os.listdir(repository.root) == []  # refused before anything was written
+    publish(repository, make_release(tmp_path / "good", "api", "1.0.0"))
+    assert json.loads((repository.root / "apps" / "index.json").read_bytes()) == ["api"]
 
 
 # --- http:// ------------------------------------------------------------------------------------------
