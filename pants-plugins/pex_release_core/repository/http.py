@@ -105,7 +105,7 @@ class HttpRepository(Repository):
     def _index(self, key: str) -> list[str]:
         try:
             names = json.loads(self._get(key))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             names = None
         if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
             raise RepositoryError(f"{key} in {self.url} is not a list of names: publish to the repository to rebuild it.")

@@ -325,6 +325,13 @@ def test_http_an_index_that_is_not_a_list(served: tuple[FileRepository, str]) ->
         open_repository(url).list_apps()
 
 
+def test_http_an_index_nested_too_deep(served: tuple[FileRepository, str]) -> None:
+    local, url = served
+    (local.root / "apps" / "index.json").write_text("[" * 100_000)
+    with pytest.raises(RepositoryError, match=f"apps/index.json in {url} is not a list of names: publish"):
+        open_repository(url).list_apps()
+
+
 def test_http_credentials_are_sent_and_never_shown() -> None:
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BasicAuthHandler) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()

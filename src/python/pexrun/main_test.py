@@ -598,6 +598,14 @@ def test_a_download_longer_than_its_blob_is_cut_short(
     assert not_cached(cache, deps)
 
 
+def test_a_manifest_nested_too_deep_is_a_clear_error(repository: FileRepository, cache: Path) -> None:
+    (repository.root / "apps" / "api" / "1.0.0.json").write_text("[" * 100_000)
+    assert failed(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache))) == (
+        f"pexrun: error: apps/api/1.0.0.json in {repository.url} is not a release manifest: its JSON nests deeper "
+        "than Python's parser allows.\n"
+    )
+
+
 def test_a_directory_where_a_cached_blob_belongs_is_replaced(repository: FileRepository, cache: Path) -> None:
     wheel = cache / "blobs" / "sha256" / wheel_of(manifest_of(repository, "api", "1.0.0")).sha256
     (wheel / "inside").mkdir(parents=True)
