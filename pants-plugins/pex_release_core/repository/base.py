@@ -19,18 +19,27 @@ handful of key/value primitives that each kind supplies: `file.py`, `s3.py` and 
 
 from __future__ import annotations
 
+import io
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Callable, ContextManager, Sequence
 
 from pex_release_core.manifest import Blob
+from pex_release_core.redaction import redact_url
 from pex_release_core.transfer import concurrently, copy_by_deadline, file_sha256
 
 _INDEX_WRITE_ATTEMPTS = 5
 APPS = "apps/"
 INDEX = "index.json"  # in each directory of names: plain HTTP cannot list
 APPS_INDEX = APPS + INDEX
+
+# Manifests and indexes are read whole, so each read is bounded as a blob's download is: in time
+# (pexrun's --download-timeout; the publisher keeps this default) and in size. A manifest takes
+# about 170 bytes per file plus the file's path (2.7 MB for 10,000 files with 100-character paths),
+# so 16 MiB holds 10,000 files with paths of 1,500 characters, or 60,000 with paths of 100.
+METADATA_MAX_BYTES = 16 << 20
+DEFAULT_METADATA_TIMEOUT_SECONDS = 60.0
 
 
 class RepositoryError(Exception):
@@ -58,7 +67,7 @@ class ReadOnlyRepositoryError(RepositoryError):
 
 
 class DownloadTimeoutError(RepositoryError):
-    """A blob's download did not finish within the time it was given."""
+    """A download (a blob, a manifest or an index) did not finish within the time it was given."""
 
 
 # --- The layout ------------------------------------------------------------------------------------
@@ -131,7 +140,9 @@ def _apps_in(keys: list[str]) -> list[str]:
 class Repository(ABC):
     """A store of blobs and manifests; each subclass supplies a handful of key/value primitives."""
 
-    url: str  # For messages: never with credentials or a query string.
+    def __init__(self, url: str, *, metadata_timeout: float) -> None:
+        self.url = redact_url(url)  # For messages: never with credentials or a query string.
+        self.metadata_timeout = metadata_timeout  # The seconds each manifest or index read may take.
 
     @abstractmethod
     def has_blob(self, sha256: str, size: int) -> bool:
@@ -215,11 +226,28 @@ class Repository(ABC):
                 pass
             self._put(key, wanted)
 
-    # The store's primitives; keys are relative paths in the layout above.
-
-    @abstractmethod
     def _get(self, key: str) -> bytes:
-        """The object's bytes; NotFoundError if there is none."""
+        """The bytes of a manifest or an index, read as a blob is downloaded (so a store that stalls,
+        trickles or never ends cannot hold the caller): within metadata_timeout, and refused past
+        METADATA_MAX_BYTES; NotFoundError if there is none."""
+        out = io.BytesIO()
+        received, finished = copy_by_deadline(
+            lambda: self._reader(key), out, limit=METADATA_MAX_BYTES + 1, seconds=self.metadata_timeout
+        )
+        if not finished:
+            raise DownloadTimeoutError(
+                f"Reading {key} from {self.url} took longer than the {self.metadata_timeout:,.1f} s allowed: "
+                f"{received:,} bytes arrived."
+            )
+        if received > METADATA_MAX_BYTES:
+            raise RepositoryError(
+                f"{key} in {self.url} is larger than {METADATA_MAX_BYTES:,} bytes ({METADATA_MAX_BYTES >> 20} MiB), the "
+                "most a manifest or an index may be, so reading it stopped there. No release writes one that large "
+                "(a 10,000-file release's manifest takes about 3 MB): check what the repository holds there."
+            )
+        return out.getvalue()
+
+    # The store's primitives; keys are relative paths in the layout above.
 
     @abstractmethod
     def _reader(self, key: str) -> ContextManager[Callable[[int], bytes]]:

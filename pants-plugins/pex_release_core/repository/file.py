@@ -13,8 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from pex_release_core.redaction import redact_url
-from pex_release_core.repository.base import BlobMismatchError, NotFoundError, Repository, RepositoryError, blob_key
+from pex_release_core.repository.base import (
+    DEFAULT_METADATA_TIMEOUT_SECONDS,
+    BlobMismatchError,
+    NotFoundError,
+    Repository,
+    RepositoryError,
+    blob_key,
+)
 from pex_release_core.transfer import file_sha256
 
 # A write's temporary file (`.<name>.<random>.tmp`, beside its final path) older than this was left
@@ -28,8 +34,8 @@ class FileRepository(Repository):
     """A directory, local or mounted. Writes go to a temporary name first, so readers never see
     half a file, and a manifest is created with a hard link, which fails if it exists."""
 
-    def __init__(self, url: str, root: Path) -> None:
-        self.url = redact_url(url)
+    def __init__(self, url: str, root: Path, *, metadata_timeout: float = DEFAULT_METADATA_TIMEOUT_SECONDS) -> None:
+        super().__init__(url, metadata_timeout=metadata_timeout)
         self.root = root
 
     def has_blob(self, sha256: str, size: int) -> bool:
@@ -64,13 +70,6 @@ class FileRepository(Repository):
                 f"The repository {self.url} does not exist: {self.root} is not a directory. Check the URL "
                 "(publishing to it creates it)."
             )
-
-    def _get(self, key: str) -> bytes:
-        self._check_exists()
-        try:
-            return (self.root / key).read_bytes()
-        except FileNotFoundError:
-            raise NotFoundError(f"{key} is not in the repository {self.url}.") from None
 
     @contextmanager
     def _reader(self, key: str) -> Iterator[Callable[[int], bytes]]:

@@ -6,6 +6,7 @@ S3 server runs with pexrun's tests (src/python/pexrun/s3_repository_test.py), wh
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import http.server
 import importlib.util
@@ -13,15 +14,17 @@ import json
 import os
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-from pex_release_core.manifest import Blob, ManifestError, ReleaseManifest
+from pex_release_core.manifest import Blob, ManifestError, ReleaseManifest, ReleasePex, TreeFile
 from pex_release_core.publishing import publish
 from pex_release_core.redaction import redact_url
 from pex_release_core.repository.base import (
+    METADATA_MAX_BYTES,
     BlobMismatchError,
     CredentialsError,
     DownloadTimeoutError,
@@ -406,6 +409,41 @@ def test_a_file_repository_that_hangs_is_given_up_on_too(tmp_path: Path) -> None
             repository.download_blob(wheel, tmp_path / "downloaded", seconds=0.2)
     finally:
         os.close(os.open(stored, os.O_WRONLY | os.O_NONBLOCK))  # lets the abandoned reader go
+
+
+# --- Manifests and indexes: read with the same deadline, and at most METADATA_MAX_BYTES ---------------
+
+
+def test_the_manifest_of_a_10000_file_release_is_well_under_the_cap(tmp_path: Path) -> None:
+    repository = file_repository(tmp_path)
+    built = ReleaseManifest.loads(make_release(tmp_path / "a", "api", "1.0.0").read_bytes(), origin="test")
+    # Paths of 100 characters, longer than most in a tree: apps/api/<package>/.../module_00042.py.
+    files = tuple(TreeFile(f"apps/api/{'subpackage_name/' * 5}module_{i:05}.py", "0" * 64, 1000) for i in range(10_000))
+    sources = ReleasePex.tree(built.sources.file, built.sources.layout, files)
+    data = dataclasses.replace(built, version="1.0.1", sources=sources).dumps()
+    assert 2_500_000 < len(data) < METADATA_MAX_BYTES // 5  # about 270 bytes per file
+    assert repository.create_manifest("api", "1.0.1", data)
+    assert repository.read_manifest("api", "1.0.1") == data
+
+
+def test_a_manifest_over_the_cap_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    repository = file_repository(tmp_path)
+    publish(repository, make_release(tmp_path / "a", "api", "1.0.0"))
+    with open(repository.root / "apps" / "api" / "1.0.0.json", "r+b") as manifest:
+        manifest.truncate(300 << 20)  # sparse: 300 MB that take no disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(RepositoryError) as refused:
+            repository.read_manifest("api", "1.0.0")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(refused.value) == (
+        f"apps/api/1.0.0.json in {repository.url} is larger than 16,777,216 bytes (16 MiB), the most a manifest "
+        "or an index may be, so reading it stopped there. No release writes one that large (a 10,000-file "
+        "release's manifest takes about 3 MB): check what the repository holds there."
+    )
+    assert peak < METADATA_MAX_BYTES * 3, f"{peak:,} bytes at the peak"
 
 
 @pytest.mark.parametrize(
