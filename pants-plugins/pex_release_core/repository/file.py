@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from contextlib import contextmanager
@@ -28,6 +29,8 @@ from pex_release_core.transfer import file_sha256
 # byte and its rename, so younger ones may belong to a concurrent publish and are left alone.
 _STALE_TEMPORARY_SECONDS = 3600
 _TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # as tempfile.mkstemp names them
+# What a key may be instead of a regular file, for messages.
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
 
 
 class FileRepository(Repository):
@@ -75,10 +78,20 @@ class FileRepository(Repository):
     def _reader(self, key: str) -> Iterator[Callable[[int], bytes]]:
         self._check_exists()
         try:
-            f = open(self.root / key, "rb")
+            # Without blocking, so that a FIFO in the repository cannot hold the open.
+            fd = os.open(self.root / key, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             raise NotFoundError(f"{key} is not in the repository {self.url}.") from None
-        with f:
+        # Read only what publish writes, regular files: not a FIFO (waits for a writer), a device
+        # (/dev/zero never ends) or a directory, which a link may stand for as well.
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise RepositoryError(
+                f"{key} in the repository {self.url} is {_KINDS.get(stat.S_IFMT(mode), 'a special file')}, not a "
+                "regular file, so it was not read. Remove it, and publish the release again."
+            )
+        with open(fd, "rb") as f:
             yield f.read
 
     @contextmanager

@@ -398,20 +398,40 @@ def test_a_download_has_a_deadline(served: tuple[FileRepository, str], tmp_path:
     )
 
 
-def test_a_file_repository_that_hangs_is_given_up_on_too(tmp_path: Path) -> None:
+@pytest.fixture
+def hung_open(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
+    """Makes opening a path block, as on a hung network mount, until the test ends."""
+    hung, released = set(), threading.Event()
+    real_open = os.open
+
+    def open_or_hang(path: object, *args: object, **kwargs: object) -> int:
+        if Path(str(path)) in hung:
+            released.wait(timeout=10)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_or_hang)
+    yield hung.add
+    released.set()  # lets the abandoned readers go
+
+
+def test_a_file_repository_that_hangs_is_given_up_on_too(tmp_path: Path, hung_open: Callable[[Path], None]) -> None:
     repository = file_repository(tmp_path)
     wheel = publish(repository, make_release(tmp_path / "a", "api", "1.0.0")).manifest.deps.blobs[1]  # its wheel
-    stored = repository.root / blob_key(wheel.sha256)
-    stored.unlink()
-    os.mkfifo(stored)  # opening it blocks, as a hung network mount does
-    try:
-        with pytest.raises(DownloadTimeoutError, match="took longer than the 0.2 s allowed .*: 0 bytes arrived"):
-            repository.download_blob(wheel, tmp_path / "downloaded", seconds=0.2)
-    finally:
-        os.close(os.open(stored, os.O_WRONLY | os.O_NONBLOCK))  # lets the abandoned reader go
+    hung_open(repository.root / blob_key(wheel.sha256))
+    with pytest.raises(DownloadTimeoutError, match="took longer than the 0.2 s allowed .*: 0 bytes arrived"):
+        repository.download_blob(wheel, tmp_path / "downloaded", seconds=0.2)
 
 
 # --- Manifests and indexes: read with the same deadline, and at most METADATA_MAX_BYTES ---------------
+
+
+def test_a_manifest_read_has_a_deadline(tmp_path: Path, hung_open: Callable[[Path], None]) -> None:
+    url = f"file://{tmp_path / 'repository'}"
+    publish(open_repository(url), make_release(tmp_path / "a", "api", "1.0.0"))
+    hung_open(tmp_path / "repository" / "apps" / "api" / "1.0.0.json")
+    with pytest.raises(DownloadTimeoutError) as stalled:
+        open_repository(url, metadata_timeout=0.2).read_manifest("api", "1.0.0")
+    assert str(stalled.value) == f"Reading apps/api/1.0.0.json from {url} took longer than the 0.2 s allowed: 0 bytes arrived."
 
 
 def test_the_manifest_of_a_10000_file_release_is_well_under_the_cap(tmp_path: Path) -> None:
@@ -444,6 +464,26 @@ def test_a_manifest_over_the_cap_is_refused_without_reading_it_whole(tmp_path: P
         "release's manifest takes about 3 MB): check what the repository holds there."
     )
     assert peak < METADATA_MAX_BYTES * 3, f"{peak:,} bytes at the peak"
+
+
+@pytest.mark.parametrize("kind", ["a FIFO", "a device", "a directory"])
+def test_what_is_not_a_regular_file_is_refused_before_it_is_read(tmp_path: Path, kind: str) -> None:
+    repository = file_repository(tmp_path)
+    wheel = publish(repository, make_release(tmp_path / "a", "api", "1.0.0")).manifest.deps.blobs[1]  # its wheel
+    stored = repository.root / blob_key(wheel.sha256)
+    stored.unlink()
+    if kind == "a FIFO":
+        os.mkfifo(stored)  # opening it would wait for a writer, reading it for its bytes
+    elif kind == "a device":
+        stored.symlink_to("/dev/zero")  # never ends
+    else:
+        stored.mkdir()
+    with pytest.raises(RepositoryError) as refused:
+        repository.download_blob(wheel, tmp_path / "downloaded", seconds=5)
+    assert str(refused.value) == (
+        f"{blob_key(wheel.sha256)} in the repository {repository.url} is {kind}, not a regular file, so it was not "
+        "read. Remove it, and publish the release again."
+    )
 
 
 @pytest.mark.parametrize(

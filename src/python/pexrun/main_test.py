@@ -624,6 +624,22 @@ def test_a_manifest_over_the_cap_is_refused(repository: FileRepository, http_rep
     )
 
 
+@pytest.mark.parametrize("kind", ["a FIFO", "a device", "a directory"])
+def test_a_manifest_that_is_not_a_regular_file_is_refused_unread(repository: FileRepository, cache: Path, kind: str) -> None:
+    manifest = repository.root / "apps" / "api" / "1.0.0.json"
+    manifest.unlink()
+    if kind == "a FIFO":
+        os.mkfifo(manifest)  # no writer: opening it would wait for ever
+    elif kind == "a device":
+        manifest.symlink_to("/dev/zero")  # never ends
+    else:
+        manifest.mkdir()
+    assert failed(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache))) == (
+        f"pexrun: error: apps/api/1.0.0.json in the repository {repository.url} is {kind}, not a regular file, so it "
+        "was not read. Remove it, and publish the release again.\n"
+    )
+
+
 def test_a_manifest_nested_too_deep_is_a_clear_error(repository: FileRepository, cache: Path) -> None:
     (repository.root / "apps" / "api" / "1.0.0.json").write_text("[" * 100_000)
     assert failed(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache))) == (
