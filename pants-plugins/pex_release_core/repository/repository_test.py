@@ -466,6 +466,17 @@ def test_a_manifest_over_the_cap_is_refused_without_reading_it_whole(tmp_path: P
     assert peak < METADATA_MAX_BYTES * 3, f"{peak:,} bytes at the peak"
 
 
+def test_a_manifest_over_the_cap_is_not_published(tmp_path: Path) -> None:
+    manifest = make_release(tmp_path / "a", "api", "1.0.0")
+    with open(manifest, "ab") as f:
+        f.write(b" " * METADATA_MAX_BYTES)  # still the same JSON, but more than readers take
+    assert refusal(tmp_path, manifest, RepositoryError) == (
+        f"{manifest} is larger than 16,777,216 bytes (16 MiB), the most a repository's manifest may be (pexrun "
+        "reads no more), so nothing was uploaded. Build it again (`./pants package`); a release that large "
+        "has too many files to run from a repository."
+    )
+
+
 @pytest.mark.parametrize("kind", ["a FIFO", "a device", "a directory"])
 def test_what_is_not_a_regular_file_is_refused_before_it_is_read(tmp_path: Path, kind: str) -> None:
     repository = file_repository(tmp_path)
