@@ -40,6 +40,7 @@ from pants.engine.target import (
 )
 from pants.util.strutil import help_text, softwrap
 from pex_release_core.manifest import AbbreviatedPlatform
+from pex_release_core.repository.base import APPS, reserved_key
 
 # The fields below are checked by `check(address)` when their release is built or run, not when the
 # target is made: Pants makes every target of the repository (e.g. for dependency inference), so an
@@ -102,7 +103,7 @@ class PexReleaseAppField(StringField, AsyncFieldMixin):
         """
         The release's name: its manifest is `<app>.release.json` and repositories store it as
         `apps/<app>/<version>.json`. Lower-case letters, digits, `.`, `_` and `-`, starting with a
-        letter or digit.
+        letter or digit; not `index.json`, which is the repositories' index of apps.
 
         Defaults to the name of the directory holding this BUILD file. It must be unique in the
         repository.
@@ -115,20 +116,31 @@ class PexReleaseAppField(StringField, AsyncFieldMixin):
     def check(self, address: Address) -> None:
         # The name derived from the directory is checked too: it names files and repository paths.
         name = self.value_or_default()
+        problem = (
+            f"The `pex_release` target {address} has no `{self.alias}` field, so its app name is "
+            f"its directory's name, {name!r}"
+            if self.value is None
+            else f"The `{self.alias}` field in target {address} is {name!r}"
+        )
         if not _APP_NAME.fullmatch(name):
             suggestion = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("._-") or "my-app"
-            problem = (
-                f"The `pex_release` target {address} has no `{self.alias}` field, so its app name is "
-                f"its directory's name, {name!r}"
-                if self.value is None
-                else f"The `{self.alias}` field in target {address} is {name!r}"
-            )
             raise InvalidFieldException(
                 softwrap(
                     f"""
                     {problem}, which is not a valid app name. To fix, set
                     `{self.alias}="{suggestion}"` (lower-case letters, digits, `.`, `_` and `-`,
                     starting with a letter or digit).
+                    """
+                )
+            )
+        # As the repositories check it when publishing, but before the build.
+        reserved = reserved_key(APPS, name)
+        if reserved is not None:
+            raise InvalidFieldException(
+                softwrap(
+                    f"""
+                    {problem}, which is reserved: repositories keep their index of apps at
+                    {reserved}. To fix, set `{self.alias}="{name.replace(".", "-")}"`.
                     """
                 )
             )

@@ -85,6 +85,19 @@ def test_app_name_derived_from_the_directory_is_checked(rule_runner: RuleRunner)
     assert target(rule_runner, "entry_point='main.py', app='bad-app'", "src/python/bad/Bad App")[PexReleaseAppField].value == "bad-app"
 
 
+def test_an_app_name_a_repository_reserves_is_refused(rule_runner: RuleRunner) -> None:
+    assert (
+        "The `app` field in target src/python/api:release is 'index.json', which is reserved: repositories keep "
+        "their index of apps at apps/index.json. To fix, set `app=\"index-json\"`"
+    ) in error(rule_runner, "entry_point='main.py', app='index.json'")
+    # Taken from the directory, too.
+    assert (
+        "The `pex_release` target src/python/index.json:release has no `app` field, so its app name is its "
+        "directory's name, 'index.json', which is reserved: repositories keep their index of apps at "
+        "apps/index.json. To fix, set `app=\"index-json\"`"
+    ) in error(rule_runner, "entry_point='main.py'", path="src/python/index.json")
+
+
 @pytest.mark.parametrize("shebang", ["not a shebang\nrm -rf /", "python3", "/usr/bin/python3\n", "#!/usr/bin/env\x1b[2Jpython"])
 def test_shebang_is_one_line_starting_with_a_path(rule_runner: RuleRunner, shebang: str) -> None:
     message = error(rule_runner, f"entry_point='main.py', shebang={shebang!r}")

@@ -402,6 +402,8 @@ class ReleaseManifest:
             parsed = json.loads(data)
         except ValueError as e:
             raise ManifestError(f"{origin} is not valid JSON: {e}") from None
+        except RecursionError:
+            raise ManifestError(f"{origin} is not a release manifest: its JSON nests deeper than Python's parser allows.") from None
         return cls.from_json(parsed, origin=origin)
 
     @classmethod

@@ -113,6 +113,15 @@ def test_not_json() -> None:
         ReleaseManifest.loads(b"{not json", origin="apps/api/1.4.0.json")
 
 
+@pytest.mark.parametrize("nested", [b"[" * 100_000, b"{\"a\": " * 100_000 + b"1" + b"}" * 100_000], ids=["array", "object"])
+def test_json_nested_too_deep_is_a_manifest_error(nested: bytes) -> None:
+    with pytest.raises(ManifestError) as refused:
+        ReleaseManifest.loads(nested, origin="apps/api/1.4.0.json")
+    assert str(refused.value) == (
+        "apps/api/1.4.0.json is not a release manifest: its JSON nests deeper than Python's parser allows."
+    )
+
+
 def test_schema_1_is_refused_with_the_way_out() -> None:
     with pytest.raises(ManifestError, match=r"m.json has manifest schema 1, written by an older pex-release") as exc:
         ReleaseManifest.loads(json.dumps({**MANIFEST.to_json(), "schema": 1}), origin="m.json")

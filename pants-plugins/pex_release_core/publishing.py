@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pex_release_core.manifest import Blob, ManifestError, ReleaseManifest, ReleasePex, TreeSymlink
 from pex_release_core.repository.base import (
+    METADATA_MAX_BYTES,
     AlreadyPublishedError,
     BlobMismatchError,
     NotFoundError,
@@ -80,11 +81,18 @@ def publish(repository: Repository, manifest_path: Path) -> PublishReport:
 
 def _read_local_manifest(manifest_path: Path) -> tuple[bytes, ReleaseManifest]:
     try:
-        data = manifest_path.read_bytes()
+        with open(manifest_path, "rb") as f:
+            data = f.read(METADATA_MAX_BYTES + 1)
     except OSError as e:
         raise RepositoryError(
             f"Cannot read the manifest {manifest_path}: {e.strerror}. Build the release first (`./pants package`)."
         ) from None
+    if len(data) > METADATA_MAX_BYTES:
+        raise RepositoryError(
+            f"{manifest_path} is larger than {METADATA_MAX_BYTES:,} bytes ({METADATA_MAX_BYTES >> 20} MiB), the most a "
+            "repository's manifest may be (pexrun reads no more), so nothing was uploaded. Build it again "
+            "(`./pants package`); a release that large has too many files to run from a repository."
+        )
     try:
         return data, ReleaseManifest.loads(data, origin=str(manifest_path))
     except ManifestError as e:  # e.g. a path out of its tree: never in what the plugin writes

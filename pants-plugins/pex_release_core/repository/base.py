@@ -19,16 +19,27 @@ handful of key/value primitives that each kind supplies: `file.py`, `s3.py` and 
 
 from __future__ import annotations
 
+import io
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Callable, ContextManager, Sequence
 
 from pex_release_core.manifest import Blob
+from pex_release_core.redaction import redact_url
 from pex_release_core.transfer import concurrently, copy_by_deadline, file_sha256
 
 _INDEX_WRITE_ATTEMPTS = 5
-APPS_INDEX = "apps/index.json"
+APPS = "apps/"
+INDEX = "index.json"  # in each directory of names: plain HTTP cannot list
+APPS_INDEX = APPS + INDEX
+
+# Manifests and indexes are read whole, so each read is bounded as a blob's download is: in time
+# (pexrun's --download-timeout; the publisher keeps this default) and in size. A manifest takes
+# about 170 bytes per file plus the file's path (2.7 MB for 10,000 files with 100-character paths),
+# so 16 MiB holds 10,000 files with paths of 1,500 characters, or 60,000 with paths of 100.
+METADATA_MAX_BYTES = 16 << 20
+DEFAULT_METADATA_TIMEOUT_SECONDS = 60.0
 
 
 class RepositoryError(Exception):
@@ -56,7 +67,7 @@ class ReadOnlyRepositoryError(RepositoryError):
 
 
 class DownloadTimeoutError(RepositoryError):
-    """A blob's download did not finish within the time it was given."""
+    """A download (a blob, a manifest or an index) did not finish within the time it was given."""
 
 
 # --- The layout ------------------------------------------------------------------------------------
@@ -67,22 +78,49 @@ def blob_key(sha256: str) -> str:
 
 
 def manifest_key(app: str, version: str) -> str:
-    _check_name(app, "app")
-    _check_name(version, "version")
-    if version == "index":
-        raise RepositoryError("'index' is not a valid version: apps/<app>/index.json lists the versions.")
-    return f"apps/{app}/{version}.json"
+    directory = _app_directory(app)
+    return directory + _segment(version, "version", directory, suffix=".json")
 
 
 def versions_index_key(app: str) -> str:
-    _check_name(app, "app")
-    return f"apps/{app}/index.json"
+    return _app_directory(app) + INDEX
 
 
-def _check_name(name: str, what: str) -> None:
-    # Names become path segments of keys: nothing that could climb out of apps/ or hide a file.
+def _app_directory(app: str) -> str:
+    return f"{APPS}{_segment(app, 'app', APPS)}/"
+
+
+# The repository's own files in the directories where names become segments: apps/index.json
+# beside the apps' directories, and apps/<app>/index.json beside the <version>.json manifests.
+# A name that makes one of them (app `index.json`, version `index`) would turn the index into a
+# directory, or overwrite it, for every app. blobs/sha256/ holds only blobs, named by their hex
+# digests (which the manifest's schema checks), and a leading `.` (temporary files) is refused
+# for every name, so nothing else collides. A file the layout adds beside names (a channel's
+# directory, say) joins this set, and every name is checked against it.
+_RESERVED_SEGMENTS = frozenset({INDEX})
+
+
+def reserved_key(directory: str, segment: str) -> str | None:
+    """The repository's own file that `segment` in `directory` would be, if any. Case is ignored:
+    a file:// repository on macOS or Windows, or on many shares, has one file for both spellings."""
+    return directory + segment.casefold() if segment.casefold() in _RESERVED_SEGMENTS else None
+
+
+def _segment(name: str, what: str, directory: str, *, suffix: str = "") -> str:
+    """name as the path segment it becomes in directory (name + suffix), if it can be one."""
+    # Nothing that could climb out of its directory, hide as a temporary file, or be one of the
+    # repository's own files.
     if not name or "/" in name or "\\" in name or name.startswith(".") or not name.isprintable():
         raise RepositoryError(f"{name!r} is not a valid {what} name for a repository key.")
+    segment = name + suffix
+    reserved = reserved_key(directory, segment)
+    if reserved is not None:
+        spelled = "" if reserved == directory + segment else f", which is {directory}{segment} on a file system that ignores case"
+        raise RepositoryError(
+            f"{name!r} is not a valid {what} name for a repository key: the repository keeps its index of "
+            f"{directory} at {reserved}{spelled}. Choose another {what} name."
+        )
+    return segment
 
 
 
@@ -102,7 +140,9 @@ def _apps_in(keys: list[str]) -> list[str]:
 class Repository(ABC):
     """A store of blobs and manifests; each subclass supplies a handful of key/value primitives."""
 
-    url: str  # For messages: never with credentials or a query string.
+    def __init__(self, url: str, *, metadata_timeout: float) -> None:
+        self.url = redact_url(url)  # For messages: never with credentials or a query string.
+        self.metadata_timeout = metadata_timeout  # The seconds each manifest or index read may take.
 
     @abstractmethod
     def has_blob(self, sha256: str, size: int) -> bool:
@@ -161,11 +201,10 @@ class Repository(ABC):
         return self._create(manifest_key(app, version), data)
 
     def list_apps(self) -> list[str]:
-        return _apps_in(self._list("apps/"))
+        return _apps_in(self._list(APPS))
 
     def list_versions(self, app: str) -> list[str]:
-        _check_name(app, "app")
-        return _versions_in(self._list(f"apps/{app}/"))
+        return _versions_in(self._list(_app_directory(app)))
 
     def prepare_to_publish(self) -> None:
         """Checks that the repository takes writes (creating it if that is how it is made)."""
@@ -187,11 +226,28 @@ class Repository(ABC):
                 pass
             self._put(key, wanted)
 
-    # The store's primitives; keys are relative paths in the layout above.
-
-    @abstractmethod
     def _get(self, key: str) -> bytes:
-        """The object's bytes; NotFoundError if there is none."""
+        """The bytes of a manifest or an index, read as a blob is downloaded (so a store that stalls,
+        trickles or never ends cannot hold the caller): within metadata_timeout, and refused past
+        METADATA_MAX_BYTES; NotFoundError if there is none."""
+        out = io.BytesIO()
+        received, finished = copy_by_deadline(
+            lambda: self._reader(key), out, limit=METADATA_MAX_BYTES + 1, seconds=self.metadata_timeout
+        )
+        if not finished:
+            raise DownloadTimeoutError(
+                f"Reading {key} from {self.url} took longer than the {self.metadata_timeout:,.1f} s allowed: "
+                f"{received:,} bytes arrived."
+            )
+        if received > METADATA_MAX_BYTES:
+            raise RepositoryError(
+                f"{key} in {self.url} is larger than {METADATA_MAX_BYTES:,} bytes ({METADATA_MAX_BYTES >> 20} MiB), the "
+                "most a manifest or an index may be, so reading it stopped there. No release writes one that large "
+                "(a 10,000-file release's manifest takes about 3 MB): check what the repository holds there."
+            )
+        return out.getvalue()
+
+    # The store's primitives; keys are relative paths in the layout above.
 
     @abstractmethod
     def _reader(self, key: str) -> ContextManager[Callable[[int], bytes]]:

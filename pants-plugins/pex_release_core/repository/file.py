@@ -7,13 +7,20 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from pex_release_core.redaction import redact_url
-from pex_release_core.repository.base import BlobMismatchError, NotFoundError, Repository, RepositoryError, blob_key
+from pex_release_core.repository.base import (
+    DEFAULT_METADATA_TIMEOUT_SECONDS,
+    BlobMismatchError,
+    NotFoundError,
+    Repository,
+    RepositoryError,
+    blob_key,
+)
 from pex_release_core.transfer import file_sha256, file_system_now
 
 # A write's temporary file (`.<name>.<random>.tmp`, beside its final path) older than this (by the
@@ -21,14 +28,16 @@ from pex_release_core.transfer import file_sha256, file_system_now
 # byte and its rename, so younger ones may belong to a concurrent publish and are left alone.
 _STALE_TEMPORARY_SECONDS = 3600
 _TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # as tempfile.mkstemp names them
+# What a key may be instead of a regular file, for messages.
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
 
 
 class FileRepository(Repository):
     """A directory, local or mounted. Writes go to a temporary name first, so readers never see
     half a file, and a manifest is created with a hard link, which fails if it exists."""
 
-    def __init__(self, url: str, root: Path) -> None:
-        self.url = redact_url(url)
+    def __init__(self, url: str, root: Path, *, metadata_timeout: float = DEFAULT_METADATA_TIMEOUT_SECONDS) -> None:
+        super().__init__(url, metadata_timeout=metadata_timeout)
         self.root = root
 
     def has_blob(self, sha256: str, size: int) -> bool:
@@ -64,21 +73,24 @@ class FileRepository(Repository):
                 "(publishing to it creates it)."
             )
 
-    def _get(self, key: str) -> bytes:
-        self._check_exists()
-        try:
-            return (self.root / key).read_bytes()
-        except FileNotFoundError:
-            raise NotFoundError(f"{key} is not in the repository {self.url}.") from None
-
     @contextmanager
     def _reader(self, key: str) -> Iterator[Callable[[int], bytes]]:
         self._check_exists()
         try:
-            f = open(self.root / key, "rb")
+            # Without blocking, so that a FIFO in the repository cannot hold the open.
+            fd = os.open(self.root / key, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             raise NotFoundError(f"{key} is not in the repository {self.url}.") from None
-        with f:
+        # Read only what publish writes, regular files: not a FIFO (waits for a writer), a device
+        # (/dev/zero never ends) or a directory, which a link may stand for as well.
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise RepositoryError(
+                f"{key} in the repository {self.url} is {_KINDS.get(stat.S_IFMT(mode), 'a special file')}, not a "
+                "regular file, so it was not read. Remove it, and publish the release again."
+            )
+        with open(fd, "rb") as f:
             yield f.read
 
     @contextmanager

@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from pex_release_core.redaction import redact_text, redact_url, remember_secrets
+from pex_release_core.redaction import redact_text, remember_secrets
 from pex_release_core.repository.base import (
     APPS_INDEX,
+    DEFAULT_METADATA_TIMEOUT_SECONDS,
     CredentialsError,
     NotFoundError,
     ReadOnlyRepositoryError,
@@ -43,10 +44,10 @@ class HttpRepository(Repository):
     Neither is shown in messages.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, metadata_timeout: float = DEFAULT_METADATA_TIMEOUT_SECONDS) -> None:
+        super().__init__(url, metadata_timeout=metadata_timeout)
         parts = urllib.parse.urlsplit(url)
         userinfo, _, host = parts.netloc.rpartition("@")
-        self.url = redact_url(url)
         self._base = urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/") + "/", "", ""))
         self._query = parts.query
         # urllib does not send a URL's user:password; HTTP basic authentication does.
@@ -106,18 +107,11 @@ class HttpRepository(Repository):
     def _index(self, key: str) -> list[str]:
         try:
             names = json.loads(self._get(key))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             names = None
         if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
             raise RepositoryError(f"{key} in {self.url} is not a list of names: publish to the repository to rebuild it.")
         return sorted(names)
-
-    def _get(self, key: str) -> bytes:
-        with self._request(key) as response:
-            try:
-                return response.read()
-            except (http.client.HTTPException, OSError) as e:
-                raise self._unreachable(e) from None
 
     @contextmanager
     def _reader(self, key: str) -> Iterator[Callable[[int], bytes]]:

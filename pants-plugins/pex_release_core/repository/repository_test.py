@@ -6,6 +6,7 @@ S3 server runs with pexrun's tests (src/python/pexrun/s3_repository_test.py), wh
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import http.server
 import importlib.util
@@ -13,15 +14,17 @@ import json
 import os
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-from pex_release_core.manifest import Blob, ManifestError, ReleaseManifest, TreeFile, TreeSymlink, tree_sha256
+from pex_release_core.manifest import Blob, ManifestError, ReleaseManifest, ReleasePex, TreeFile, TreeSymlink, tree_sha256
 from pex_release_core.publishing import publish
 from pex_release_core.redaction import redact_url
 from pex_release_core.repository.base import (
+    METADATA_MAX_BYTES,
     BlobMismatchError,
     CredentialsError,
     DownloadTimeoutError,
@@ -247,6 +250,43 @@ def test_names_that_could_leave_their_directory_are_refused(name: str) -> None:
         manifest_key(name, "1.0")
 
 
+@pytest.mark.parametrize(
+    "app, version, reserved",
+    [
+        ("index.json", "1.0.0", "the repository keeps its index of apps/ at apps/index.json"),
+        ("api", "index", "the repository keeps its index of apps/api/ at apps/api/index.json"),
+        # One file with the index where case is ignored (macOS, Windows, many shares).
+        (
+            "INDEX.JSON",
+            "1.0.0",
+            "the repository keeps its index of apps/ at apps/index.json, which is apps/INDEX.JSON on a file system "
+            "that ignores case",
+        ),
+        (
+            "api",
+            "Index",
+            "the repository keeps its index of apps/api/ at apps/api/index.json, which is apps/api/Index.json on a "
+            "file system that ignores case",
+        ),
+    ],
+    ids=["app", "version", "app-case", "version-case"],
+)
+def test_names_that_would_be_the_repositorys_own_files_are_refused(
+    tmp_path: Path, app: str, version: str, reserved: str
+) -> None:
+    repository = file_repository(tmp_path)
+    with pytest.raises(RepositoryError) as refused:
+        publish(repository, make_release(tmp_path / "bad", app, version))
+    what = "app" if version == "1.0.0" else "version"
+    name = app if what == "app" else version
+    assert str(refused.value) == (
+        f"{name!r} is not a valid {what} name for a repository key: {reserved}. Choose another {what} name."
+    )
+    assert os.listdir(repository.root) == []  # refused before anything was written
+    publish(repository, make_release(tmp_path / "good", "api", "1.0.0"))
+    assert json.loads((repository.root / "apps" / "index.json").read_bytes()) == ["api"]
+
+
 # --- http:// ------------------------------------------------------------------------------------------
 
 
@@ -332,6 +372,13 @@ def test_http_an_index_that_is_not_a_list(served: tuple[FileRepository, str]) ->
         open_repository(url).list_apps()
 
 
+def test_http_an_index_nested_too_deep(served: tuple[FileRepository, str]) -> None:
+    local, url = served
+    (local.root / "apps" / "index.json").write_text("[" * 100_000)
+    with pytest.raises(RepositoryError, match=f"apps/index.json in {url} is not a list of names: publish"):
+        open_repository(url).list_apps()
+
+
 def test_http_credentials_are_sent_and_never_shown() -> None:
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BasicAuthHandler) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -395,17 +442,103 @@ def test_a_download_has_a_deadline(served: tuple[FileRepository, str], tmp_path:
     )
 
 
-def test_a_file_repository_that_hangs_is_given_up_on_too(tmp_path: Path) -> None:
+@pytest.fixture
+def hung_open(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
+    """Makes opening a path block, as on a hung network mount, until the test ends."""
+    hung, released = set(), threading.Event()
+    real_open = os.open
+
+    def open_or_hang(path: object, *args: object, **kwargs: object) -> int:
+        if Path(str(path)) in hung:
+            released.wait(timeout=10)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_or_hang)
+    yield hung.add
+    released.set()  # lets the abandoned readers go
+
+
+def test_a_file_repository_that_hangs_is_given_up_on_too(tmp_path: Path, hung_open: Callable[[Path], None]) -> None:
+    repository = file_repository(tmp_path)
+    wheel = publish(repository, make_release(tmp_path / "a", "api", "1.0.0")).manifest.deps.blobs[1]  # its wheel
+    hung_open(repository.root / blob_key(wheel.sha256))
+    with pytest.raises(DownloadTimeoutError, match="took longer than the 0.2 s allowed .*: 0 bytes arrived"):
+        repository.download_blob(wheel, tmp_path / "downloaded", seconds=0.2)
+
+
+# --- Manifests and indexes: read with the same deadline, and at most METADATA_MAX_BYTES ---------------
+
+
+def test_a_manifest_read_has_a_deadline(tmp_path: Path, hung_open: Callable[[Path], None]) -> None:
+    url = f"file://{tmp_path / 'repository'}"
+    publish(open_repository(url), make_release(tmp_path / "a", "api", "1.0.0"))
+    hung_open(tmp_path / "repository" / "apps" / "api" / "1.0.0.json")
+    with pytest.raises(DownloadTimeoutError) as stalled:
+        open_repository(url, metadata_timeout=0.2).read_manifest("api", "1.0.0")
+    assert str(stalled.value) == f"Reading apps/api/1.0.0.json from {url} took longer than the 0.2 s allowed: 0 bytes arrived."
+
+
+def test_the_manifest_of_a_10000_file_release_is_well_under_the_cap(tmp_path: Path) -> None:
+    repository = file_repository(tmp_path)
+    built = ReleaseManifest.loads(make_release(tmp_path / "a", "api", "1.0.0").read_bytes(), origin="test")
+    # Paths of 100 characters, longer than most in a tree: apps/api/<package>/.../module_00042.py.
+    files = tuple(TreeFile(f"apps/api/{'subpackage_name/' * 5}module_{i:05}.py", "0" * 64, 1000) for i in range(10_000))
+    sources = ReleasePex.tree(built.sources.file, built.sources.layout, files)
+    data = dataclasses.replace(built, version="1.0.1", sources=sources).dumps()
+    assert 2_500_000 < len(data) < METADATA_MAX_BYTES // 5  # about 270 bytes per file
+    assert repository.create_manifest("api", "1.0.1", data)
+    assert repository.read_manifest("api", "1.0.1") == data
+
+
+def test_a_manifest_over_the_cap_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    repository = file_repository(tmp_path)
+    publish(repository, make_release(tmp_path / "a", "api", "1.0.0"))
+    with open(repository.root / "apps" / "api" / "1.0.0.json", "r+b") as manifest:
+        manifest.truncate(300 << 20)  # sparse: 300 MB that take no disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(RepositoryError) as refused:
+            repository.read_manifest("api", "1.0.0")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(refused.value) == (
+        f"apps/api/1.0.0.json in {repository.url} is larger than 16,777,216 bytes (16 MiB), the most a manifest "
+        "or an index may be, so reading it stopped there. No release writes one that large (a 10,000-file "
+        "release's manifest takes about 3 MB): check what the repository holds there."
+    )
+    assert peak < METADATA_MAX_BYTES * 3, f"{peak:,} bytes at the peak"
+
+
+def test_a_manifest_over_the_cap_is_not_published(tmp_path: Path) -> None:
+    manifest = make_release(tmp_path / "a", "api", "1.0.0")
+    with open(manifest, "ab") as f:
+        f.write(b" " * METADATA_MAX_BYTES)  # still the same JSON, but more than readers take
+    assert refusal(tmp_path, manifest, RepositoryError) == (
+        f"{manifest} is larger than 16,777,216 bytes (16 MiB), the most a repository's manifest may be (pexrun "
+        "reads no more), so nothing was uploaded. Build it again (`./pants package`); a release that large "
+        "has too many files to run from a repository."
+    )
+
+
+@pytest.mark.parametrize("kind", ["a FIFO", "a device", "a directory"])
+def test_what_is_not_a_regular_file_is_refused_before_it_is_read(tmp_path: Path, kind: str) -> None:
     repository = file_repository(tmp_path)
     wheel = publish(repository, make_release(tmp_path / "a", "api", "1.0.0")).manifest.deps.blobs[1]  # its wheel
     stored = repository.root / blob_key(wheel.sha256)
     stored.unlink()
-    os.mkfifo(stored)  # opening it blocks, as a hung network mount does
-    try:
-        with pytest.raises(DownloadTimeoutError, match="took longer than the 0.2 s allowed .*: 0 bytes arrived"):
-            repository.download_blob(wheel, tmp_path / "downloaded", seconds=0.2)
-    finally:
-        os.close(os.open(stored, os.O_WRONLY | os.O_NONBLOCK))  # lets the abandoned reader go
+    if kind == "a FIFO":
+        os.mkfifo(stored)  # opening it would wait for a writer, reading it for its bytes
+    elif kind == "a device":
+        stored.symlink_to("/dev/zero")  # never ends
+    else:
+        stored.mkdir()
+    with pytest.raises(RepositoryError) as refused:
+        repository.download_blob(wheel, tmp_path / "downloaded", seconds=5)
+    assert str(refused.value) == (
+        f"{blob_key(wheel.sha256)} in the repository {repository.url} is {kind}, not a regular file, so it was not "
+        "read. Remove it, and publish the release again."
+    )
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 
 from pex_release_core.redaction import redact_text, redact_url, remember_secrets
 from pex_release_core.repository.base import (
+    DEFAULT_METADATA_TIMEOUT_SECONDS,
     BlobMismatchError,
     CredentialsError,
     NotFoundError,
@@ -36,7 +37,15 @@ class S3Repository(Repository):
     name the bucket and the endpoint (redacted), never a key.
     """
 
-    def __init__(self, url: str, bucket: str, prefix: str, endpoint_url: str | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        bucket: str,
+        prefix: str,
+        endpoint_url: str | None,
+        *,
+        metadata_timeout: float = DEFAULT_METADATA_TIMEOUT_SECONDS,
+    ) -> None:
         try:
             import boto3  # pants: no-infer-dep
             from botocore.config import Config  # pants: no-infer-dep
@@ -46,7 +55,7 @@ class S3Repository(Repository):
                 f"The repository {redact_url(url)} is on S3, which needs boto3: install it (`pip install boto3`) for the "
                 f"Python that runs this ({sys.executable})."
             ) from None
-        self.url = redact_url(url)
+        super().__init__(url, metadata_timeout=metadata_timeout)
         self._bucket = bucket
         self._prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self._where = self.url + (f" (endpoint {redact_url(endpoint_url)})" if endpoint_url else "")
@@ -152,18 +161,9 @@ class S3Repository(Repository):
                 f"(e.g. `aws s3 mb s3://{self._bucket}`), or fix the URL."
             ) from None
 
-    def _get(self, key: str) -> bytes:
-        def read(**kwargs: Any) -> bytes:
-            return self._client.get_object(**kwargs)["Body"].read()
-
-        try:
-            return self._call(f"read {key}", read, Key=self._key(key))
-        except NotFoundError:
-            raise NotFoundError(f"{key} is not in the repository {self._where}.") from None
-
     @contextmanager
     def _reader(self, key: str) -> Iterator[Callable[[int], bytes]]:
-        doing = f"download {key}"
+        doing = f"read {key}"
         body = self._call(doing, self._client.get_object, Key=self._key(key))["Body"]
 
         def read(size: int) -> bytes:

@@ -8,12 +8,15 @@ import urllib.parse
 from pathlib import Path
 
 from pex_release_core.redaction import redact_url, remember_secrets, url_secrets
-from pex_release_core.repository.base import Repository, RepositoryError
+from pex_release_core.repository.base import DEFAULT_METADATA_TIMEOUT_SECONDS, Repository, RepositoryError
 from pex_release_core.repository.file import FileRepository
 from pex_release_core.repository.s3 import S3Repository
 
 
-def open_repository(url: str, *, s3_endpoint_url: str | None = None) -> Repository:
+def open_repository(
+    url: str, *, s3_endpoint_url: str | None = None, metadata_timeout: float = DEFAULT_METADATA_TIMEOUT_SECONDS
+) -> Repository:
+    """The repository at url; each read of a manifest or an index it makes may take metadata_timeout seconds."""
     # Whatever of them a message quotes later (a library's, a server's echo) is redacted.
     remember_secrets(*url_secrets(url), *url_secrets(s3_endpoint_url or ""))
     shown = f"'{redact_url(url)}'"
@@ -29,11 +32,11 @@ def open_repository(url: str, *, s3_endpoint_url: str | None = None) -> Reposito
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise RepositoryError(f"{shown} is not a file:// repository URL: use file:///absolute/path.")
-        return FileRepository(url, Path(urllib.parse.unquote(parts.path)))
+        return FileRepository(url, Path(urllib.parse.unquote(parts.path)), metadata_timeout=metadata_timeout)
     if parts.scheme == "s3":
         if not parts.netloc:
             raise RepositoryError(f"{shown} names no bucket: use s3://bucket/prefix.")
-        return S3Repository(url, parts.netloc, parts.path, s3_endpoint_url)
+        return S3Repository(url, parts.netloc, parts.path, s3_endpoint_url, metadata_timeout=metadata_timeout)
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
             raise RepositoryError(f"{shown} names no host: use {parts.scheme}://host/path.")
@@ -55,7 +58,7 @@ def open_repository(url: str, *, s3_endpoint_url: str | None = None) -> Reposito
         # Imported here: urllib.request and http.client cost every pexrun start about 20 ms.
         from pex_release_core.repository.http import HttpRepository
 
-        return HttpRepository(url)
+        return HttpRepository(url, metadata_timeout=metadata_timeout)
     raise RepositoryError(
         f"{shown} is not a repository URL: use file:///absolute/path, s3://bucket/prefix or https://host/path."
     )

@@ -10,7 +10,8 @@
 
 Every command takes --cache-dir DIR (default: $PEXRUN_CACHE_DIR, else ~/.cache/pexrun),
 --s3-endpoint-url URL (default: $PEXRUN_S3_ENDPOINT_URL) and --download-timeout SECONDS (default:
-$PEXRUN_DOWNLOAD_TIMEOUT, else 60; each blob gets that plus 1 s per 256 KiB of its size).
+$PEXRUN_DOWNLOAD_TIMEOUT, else 60; each manifest or index read gets that, each blob that plus 1 s
+per 256 KiB of its size).
 Repositories: file:///path, s3://bucket/prefix (with the host's boto3),
 http(s)://host/path. Without a version, `run` and `fetch` take the highest PEP 440 version
 published (a pre-release only when there is nothing else, as pip chooses).
@@ -63,7 +64,7 @@ def parse_release(spec: str) -> tuple[str, str | None]:
 
 
 def _repository(args: argparse.Namespace) -> Repository:
-    return open_repository(args.repository, s3_endpoint_url=args.s3_endpoint_url)
+    return open_repository(args.repository, s3_endpoint_url=args.s3_endpoint_url, metadata_timeout=args.download_timeout)
 
 
 def _cache(args: argparse.Namespace) -> BlobCache:
@@ -198,8 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get(DOWNLOAD_TIMEOUT_ENV, str(DEFAULT_DOWNLOAD_TIMEOUT_SECONDS)),
         metavar="SECONDS",
         help=(
-            "the time each blob's download may take, plus 1 s per 256 KiB of its size; a slower download "
-            f"fails (default: ${DOWNLOAD_TIMEOUT_ENV}, else {DEFAULT_DOWNLOAD_TIMEOUT_SECONDS:g})"
+            "the time each manifest or index read may take, and each blob's download plus 1 s per 256 KiB of "
+            f"the blob; a slower one fails (default: ${DOWNLOAD_TIMEOUT_ENV}, else {DEFAULT_DOWNLOAD_TIMEOUT_SECONDS:g})"
         ),
     )
     parser = argparse.ArgumentParser(prog="pexrun", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

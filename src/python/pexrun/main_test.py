@@ -649,6 +649,56 @@ def test_a_download_longer_than_its_blob_is_cut_short(
     assert not_cached(cache, deps)
 
 
+@pytest.mark.parametrize("key, release", [("apps/api/1.0.0.json", "api@1.0.0"), ("apps/api/index.json", "api")])
+def test_a_trickling_manifest_or_index_is_given_up_on(
+    repository: FileRepository, http_repository: HttpServer, cache: Path, key: str, release: str
+) -> None:
+    stored = (repository.root / key).read_bytes()
+    http_repository.replies[f"/repository/{key}"] = Reply(body=stored, byte_interval=0.2)
+    url = f"{http_repository.url}/repository"
+    error = failed(pexrun("run", url, release, "--download-timeout", "1", "--cache-dir", str(cache)))
+    assert error.startswith(f"pexrun: error: Reading {key} from {url} took longer than the 1.0 s allowed: "), error
+    assert "allow more time with --download-timeout SECONDS (or $PEXRUN_DOWNLOAD_TIMEOUT)." in error
+    assert not cache.exists()  # nothing downloaded
+
+
+def test_a_manifest_over_the_cap_is_refused(repository: FileRepository, http_repository: HttpServer) -> None:
+    key = "apps/api/1.0.0.json"
+    stored = (repository.root / key).read_bytes()
+    # Valid JSON, and the right manifest, but longer than any release's: 24 MiB of trailing spaces.
+    http_repository.replies[f"/repository/{key}"] = Reply(body=stored + b" " * (24 << 20))
+    url = f"{http_repository.url}/repository"
+    assert failed(pexrun("info", url, "api@1.0.0")) == (
+        f"pexrun: error: {key} in {url} is larger than 16,777,216 bytes (16 MiB), the most a manifest or an index "
+        "may be, so reading it stopped there. No release writes one that large (a 10,000-file release's manifest "
+        "takes about 3 MB): check what the repository holds there.\n"
+    )
+
+
+@pytest.mark.parametrize("kind", ["a FIFO", "a device", "a directory"])
+def test_a_manifest_that_is_not_a_regular_file_is_refused_unread(repository: FileRepository, cache: Path, kind: str) -> None:
+    manifest = repository.root / "apps" / "api" / "1.0.0.json"
+    manifest.unlink()
+    if kind == "a FIFO":
+        os.mkfifo(manifest)  # no writer: opening it would wait for ever
+    elif kind == "a device":
+        manifest.symlink_to("/dev/zero")  # never ends
+    else:
+        manifest.mkdir()
+    assert failed(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache))) == (
+        f"pexrun: error: apps/api/1.0.0.json in the repository {repository.url} is {kind}, not a regular file, so it "
+        "was not read. Remove it, and publish the release again.\n"
+    )
+
+
+def test_a_manifest_nested_too_deep_is_a_clear_error(repository: FileRepository, cache: Path) -> None:
+    (repository.root / "apps" / "api" / "1.0.0.json").write_text("[" * 100_000)
+    assert failed(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache))) == (
+        f"pexrun: error: apps/api/1.0.0.json in {repository.url} is not a release manifest: its JSON nests deeper "
+        "than Python's parser allows.\n"
+    )
+
+
 def test_a_directory_where_a_cached_blob_belongs_is_replaced(repository: FileRepository, cache: Path) -> None:
     wheel = cache / "blobs" / "sha256" / wheel_of(manifest_of(repository, "api", "1.0.0")).sha256
     (wheel / "inside").mkdir(parents=True)
