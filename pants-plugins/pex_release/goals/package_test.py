@@ -178,6 +178,44 @@ def test_outside_git_a_release_without_version_fails_before_it_builds(
     assert not [r for r in caplog.records if "GitBinaryException" in r.getMessage()], caplog.text
 
 
+# example-python's helloworld/main.py: a say_hello() that its `__main__` block calls.
+HELLO_WORLD = "def say_hello():\n    print('Hello, World!')\n\n\nif __name__ == '__main__':\n    say_hello()\n"
+
+
+@pytest.mark.parametrize(
+    "entry_point, message",
+    [
+        (
+            "main.py:main",
+            "The `entry_point` field of the `pex_release` target src/python/hello:release runs `hello.main:main`: "
+            "the module `hello.main` (src/python/hello/main.py) is read without running it, "
+            "which does not define `main` (it defines `say_hello`). It runs as a script "
+            '(`if __name__ == "__main__":`): to run it so, set `entry_point="main.py"`.',
+        ),
+        ("main.py:say_helo", "which does not define `say_helo` (it defines `say_hello`). Did you mean `say_hello`?"),
+    ],
+)
+def test_an_entry_point_function_its_module_does_not_define_fails_the_package(
+    rule_runner: RuleRunner, entry_point: str, message: str
+) -> None:
+    write_app(rule_runner, "hello", f'pex_release(name="release", entry_point="{entry_point}", version="1")', HELLO_WORLD)
+    with engine_error(InvalidFieldException, contains=message):
+        build(rule_runner, "src/python/hello")
+
+
+def test_entry_points_the_syntax_tree_cannot_rule_out_are_packaged(rule_runner: RuleRunner) -> None:
+    # A name a star import may bring, a script of `scripts`, and the module run as a script.
+    write_app(
+        rule_runner,
+        "hello",
+        'pex_release(name="release", entry_point="main.py", version="1", scripts={"hello-star": "star.py:anything"})',
+        HELLO_WORLD,
+    )
+    rule_runner.write_files({"src/python/hello/star.py": "from os.path import *\n"})
+    manifest = _manifest(rule_runner, build(rule_runner, "src/python/hello"), "hello")
+    assert (manifest.entry_point, dict(manifest.scripts)) == ("hello.main", {"hello-star": "hello.star:anything"})
+
+
 def test_unknown_resolve(rule_runner: RuleRunner) -> None:
     write_app(rule_runner, "hello", 'pex_release(name="release", entry_point="main.py:main", resolve="nope")')
     with engine_error(UnrecognizedResolveNamesError, contains="the field `resolve` in the target src/python/hello:release"):
