@@ -62,12 +62,24 @@ def added_lines(before: str, after: str) -> list[str]:
     return [line[2:] for line in difflib.ndiff(before.splitlines(), after.splitlines()) if line.startswith("+ ")]
 
 
-def pants(repo: Path, store: Path, *args: str) -> PantsRun:
+def pants(repo: Path, store: Path, *args: str, check: bool = True) -> PantsRun:
     # With pantsd, started by the first call (which resolves the plugin) and reused by the next: they
     # pay ~3 s of start-up instead of ~12 s. The test stops it (on_exit).
     env = {**os.environ, "PANTS_PANTSD": "true", "PANTS_LOCAL_STORE_DIR": str(store)}
     proc = subprocess.run(["./pants", *args], cwd=repo, env=env, capture_output=True, text=True)
-    return PantsRun(args, proc.returncode, proc.stdout, proc.stderr).assert_ok()
+    run = PantsRun(args, proc.returncode, proc.stdout, proc.stderr)
+    return run.assert_ok() if check else run
+
+
+# pantsbuild/example-python's helloworld/main.py: say_hello() runs from its `__main__` block.
+EXAMPLE_PYTHON_MAIN = """\
+def say_hello() -> None:
+    print("Hello, World!")
+
+
+if __name__ == "__main__":
+    say_hello()
+"""
 
 
 def test_a_new_repository_adopts_the_plugin_from_its_wheel(packaged_repo: PackagedRepo, tmp_path: Path) -> None:
@@ -144,3 +156,24 @@ def adopt(repo: Path, store: Path, dist: Path, version: str, tmp_path: Path) -> 
         text=True,
     )
     assert (pexrun.returncode, pexrun.stdout) == (0, "hello world from python 3.9\n"), pexrun.stderr
+
+    # example-python's layout, as a new user adopted it: `main.py:main` names no function of the module,
+    # and is refused at package time, saying so; `main.py`, the module run as a script, works.
+    (repo / "src/python/helloworld").mkdir()
+    (repo / "src/python/helloworld/main.py").write_text(EXAMPLE_PYTHON_MAIN)
+    build_file = repo / "src/python/helloworld/BUILD"
+    build_file.write_text(APP_BUILD + 'pex_release(name="release", entry_point="main.py:main", version="1.0.0")\n')
+    refused = pants(repo, store, "package", "src/python/helloworld:release", check=False)
+    assert refused.returncode != 0
+    assert (
+        "The `entry_point` field of the `pex_release` target src/python/helloworld:release runs `helloworld.main:main`: "
+        "the module `helloworld.main` (src/python/helloworld/main.py) is read without running it, which does not "
+        'define `main` (it defines `say_hello`). It runs as a script (`if __name__ == "__main__":`): to run it so, '
+        'set `entry_point="main.py"`.'
+    ) in " ".join(refused.stderr.split()), refused.stderr[-3000:]
+    assert not (releases / "helloworld.release.json").exists()
+    build_file.write_text(APP_BUILD + 'pex_release(name="release", entry_point="main.py", version="1.0.0")\n')
+    pants(repo, store, "package", "src/python/helloworld:release")
+    hello = json.loads((releases / "helloworld.release.json").read_text())
+    run = subprocess.run([python39, releases / hello["sources"]["file"]], env={"PATH": os.environ["PATH"]}, capture_output=True, text=True)
+    assert (run.returncode, run.stdout) == (0, "Hello, World!\n"), run.stderr
