@@ -51,6 +51,7 @@ from pex_release.target_types import (
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class ReleaseEntryPoints:
     """The release's main entry point (None when it runs a console `script`) and its `scripts`,
@@ -93,7 +94,7 @@ class ModuleNames:
     """What a module's syntax tree says it defines at its top level, read without importing it."""
 
     names: frozenset[str]  # Functions, classes, assignments and imports.
-    classes: FrozenDict[str, frozenset[str]]  # Each class's own attributes (its methods among them).
+    classes: FrozenDict[str, frozenset[str]]  # Each plain class's attributes (its methods among them).
     open_ended: bool  # A `from x import *` or a module `__getattr__`: any name may exist.
     main_block: bool  # An `if __name__ == "__main__":` block, which a module entry point runs.
 
@@ -108,7 +109,10 @@ class ModuleNames:
         for node in tree.body:
             bound = _bound_names(node)
             names.update(bound)
-            if isinstance(node, ast.ClassDef):
+            # A class whose attributes are its body's alone: one with a base (but `object`), a metaclass
+            # or a decorator may have others, which are not checked.
+            plain = isinstance(node, ast.ClassDef) and not node.keywords and not node.decorator_list
+            if plain and all(isinstance(b, ast.Name) and b.id == "object" for b in node.bases):
                 classes[node.name] = frozenset(n for child in node.body for n in _bound_names(child))
             open_ended |= isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
             open_ended |= "__getattr__" in bound and not isinstance(node, ast.ClassDef)

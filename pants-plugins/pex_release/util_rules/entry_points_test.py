@@ -68,6 +68,18 @@ def test_what_cannot_be_told_passes(source: str) -> None:
     assert names(source).problem("main", "main.py") is None
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from base import Base\nclass App(Base): ...\n",  # inherited
+        "class App(metaclass=Meta): ...\n",
+        "@register\nclass App: ...\n",
+    ],
+)
+def test_methods_a_class_may_get_from_elsewhere_pass(source: str) -> None:
+    assert names(source).problem("App.run", "app.py") is None
+
+
 def test_names_bound_by_imports_assignments_and_conditional_blocks_count() -> None:
     parsed = names(
         """\
