@@ -34,20 +34,25 @@ def remember_secrets(*secrets: str | None) -> None:
             _SECRETS.update({secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]})
 
 
+def _split_userinfo(url: str) -> tuple[str, str | None, str]:
+    """url as its scheme with `://` (none for an S3 endpoint written without one), its userinfo (None
+    without an `@`) and the rest. The userinfo runs to the last `@`, even one past a `/`, `?` or `#`:
+    a password with one of those unescaped is still a password."""
+    start = url.find("://") + 3 if "://" in url else 0
+    at = url.rfind("@", start)
+    return (url[:start], None, url[start:]) if at < 0 else (url[:start], url[start:at], url[at + 1 :])
+
+
 def url_secrets(url: str) -> tuple[str, ...]:
     """The secrets a URL carries, as a client sends them and as one may quote them back: its userinfo
     (up to the last `@`, whatever its password holds) and password, its query's values and its
     fragment, each as written and percent-decoded."""
-    _, separator, rest = url.partition("://")
-    if not separator:  # an S3 endpoint written without its scheme
-        rest = url
+    _, userinfo, rest = _split_userinfo(url)
     secrets: list[str] = []
-    userinfo, at, after = rest.rpartition("@")
-    if at:
+    if userinfo is not None:
         password = userinfo.partition(":")[2]
         # And the pieces a client that cuts the netloc at a delimiter takes for a host or a port.
         secrets += [userinfo, password, *re.split(r"[/?#@]", password)]
-        rest = after
     # As urlsplit cuts them: the fragment at the first `#`, the query at the first `?` before it.
     before_fragment, _, fragment = rest.partition("#")
     query = before_fragment.partition("?")[2]
@@ -61,15 +66,12 @@ def redact_url(url: str) -> str:
     and non-printable characters are escaped.
 
     By hand rather than with urlsplit, so that URLs too broken to parse (`http://[::1/x?token=...`)
-    are redacted too. The userinfo runs to the last `@`, even one past a `/`, `?` or `#`: a password
-    with one of those unescaped is still a password (this shows less of a URL whose query holds an
-    `@`, never a secret).
+    are redacted too; the userinfo as `_split_userinfo` finds it (which shows less of a URL whose query
+    holds an `@`, never a secret).
     """
-    start = url.find("://") + 3 if "://" in url else 0
-    at = url.rfind("@", start)
-    shown, rest = (f"{url[:start]}***", url[at:]) if at >= 0 else (url[:start], url[start:])
+    scheme, userinfo, rest = _split_userinfo(url)
     head, mark, _ = re.match(r"([^?#]*)([?#]?)(.*)", rest, re.DOTALL).groups()
-    return printable(shown + head + (f"{mark}***" if mark else ""))
+    return printable(scheme + ("***@" if userinfo is not None else "") + head + (f"{mark}***" if mark else ""))
 
 
 def redact_text(text: str) -> str:
