@@ -114,6 +114,7 @@ def _make_directory(root: Path, path: Path) -> None:
                 in_cache.unlink()
     path.mkdir(parents=True, exist_ok=True)
 
+
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -289,14 +290,11 @@ class BlobCache:
             ) from None
         os.close(fd)
         try:
-            repository.download_blob(blob, Path(temp), seconds=self.download_seconds(blob))
-            self._verify_download(Path(temp), blob, repository)
-            os.chmod(temp, _BLOB_MODE)  # mkstemp made it 0600
-            os.replace(temp, path)
-        except OSError as e:
-            if e.errno not in _NO_SPACE:
-                raise
-            raise self._no_space(f"{blob.file} (sha256:{blob.sha256}, {blob.size:,} bytes)", e) from None
+            with self._room_for(f"{blob.file} (sha256:{blob.sha256}, {blob.size:,} bytes)"):
+                repository.download_blob(blob, Path(temp), seconds=self.download_seconds(blob))
+                self._verify_download(Path(temp), blob, repository)
+                os.chmod(temp, _BLOB_MODE)  # mkstemp made it 0600
+                os.replace(temp, path)
         finally:
             Path(temp).unlink(missing_ok=True)
 
@@ -392,33 +390,37 @@ class BlobCache:
                 "or use another with --cache-dir DIR (or $PEXRUN_CACHE_DIR)."
             ) from None
         try:
-            root = building / _TREE
-            root.mkdir()
-            for file in pex.files:
-                path = _inside(root, file.path, f"{release}: {pex.file}/{file.path}")
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._place(file, path)
-            for link in pex.symlinks:
-                what = f"{release}: the symlink {pex.file}/{link.path} -> {link.target}"
-                path = _inside(root, link.path, what)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.symlink_to(link.target)
-                _inside(root, link.path, what)  # now through the link: its target must be inside too
-            (building / _TREE_RECORD).write_bytes(self._tree_record(pex, root))
-            self._install_tree(pex, building, replacing)
-        except OSError as e:
-            if e.errno not in _NO_SPACE:
-                raise
-            raise self._no_space(f"the tree of {pex.file} of {release}", e) from None
+            with self._room_for(f"the tree of {pex.file} of {release}"):
+                root = building / _TREE
+                root.mkdir()
+                for file in pex.files:
+                    path = _inside(root, file.path, f"{release}: {pex.file}/{file.path}")
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    self._place(file, path)
+                for link in pex.symlinks:
+                    what = f"{release}: the symlink {pex.file}/{link.path} -> {link.target}"
+                    path = _inside(root, link.path, what)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.symlink_to(link.target)
+                    _inside(root, link.path, what)  # now through the link: its target must be inside too
+                (building / _TREE_RECORD).write_bytes(self._tree_record(pex, root))
+                self._install_tree(pex, building, replacing)
         finally:
             shutil.rmtree(building, ignore_errors=True)
 
-    def _no_space(self, what: str, error: OSError) -> CacheError:
-        return CacheError(
-            f"The cache {self.root} has no room for {what}: {error.strerror}. Free space there (`pexrun gc "
-            "--keep N` removes the releases not among each app's N most recently run), or use another cache with "
-            "--cache-dir DIR (or $PEXRUN_CACHE_DIR)."
-        )
+    @contextlib.contextmanager
+    def _room_for(self, what: str) -> Iterator[None]:
+        """A full disk or a spent quota while writing `what`, as an error that names the cache and the fix."""
+        try:
+            yield
+        except OSError as e:
+            if e.errno not in _NO_SPACE:
+                raise
+            raise CacheError(
+                f"The cache {self.root} has no room for {what}: {e.strerror}. Free space there (`pexrun gc "
+                "--keep N` removes the releases not among each app's N most recently run), or use another cache "
+                "with --cache-dir DIR (or $PEXRUN_CACHE_DIR)."
+            ) from None
 
     def _place(self, file: TreeFile, path: Path) -> None:
         blob = self.blob_path(file.sha256)
