@@ -303,7 +303,6 @@ def check_entry_point_or_script(
         )
 
 
-
 def check_env_names(address: Address, env: PexEnvField) -> None:
     """Names pex can inject as given: pex splits `NAME=VALUE` at the first `=`, so a name holding
     one would be injected as another name (and value) than the manifest records."""
@@ -318,6 +317,7 @@ def check_env_names(address: Address, env: PexEnvField) -> None:
                     """
                 )
             )
+
 
 # -----------------------------------------------------------------------------------------------
 # `pex_release_image` target

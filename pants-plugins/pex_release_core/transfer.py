@@ -34,7 +34,6 @@ def file_sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-
 def file_system_now(directory: Path) -> float:
     """Now, by the clock that stamps the files in directory: the mtime of a file made there.
 
@@ -47,6 +46,7 @@ def file_system_now(directory: Path) -> float:
     finally:
         os.close(fd)
         os.unlink(marker)
+
 
 def copy_by_deadline(
     open_reader: Callable[[], ContextManager[Callable[[int], bytes]]], out: BinaryIO, *, limit: int, seconds: float

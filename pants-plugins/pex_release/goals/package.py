@@ -39,10 +39,10 @@ from pex_release.util_rules.closure import (
     canonical_name,
 )
 from pex_release.util_rules.release_plan import (
-    CheckedRelease,
     DEPS_PEX,
     SINGLE_FILE_PEX,
     SOURCES_PEX,
+    CheckedRelease,
     PexReleaseFieldSet,
     ReleasePexes,
 )

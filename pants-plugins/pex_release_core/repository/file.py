@@ -24,8 +24,9 @@ from pex_release_core.repository.base import (
 from pex_release_core.transfer import file_sha256, file_system_now
 
 # A write's temporary file (`.<name>.<random>.tmp`, beside its final path) older than this (by the
-# file system's clock, not this host's) was left by a publish that was killed: no write takes an hour between two of its bytes, or between its last
-# byte and its rename, so younger ones may belong to a concurrent publish and are left alone.
+# file system's clock, not this host's) was left by a publish that was killed: no write takes an
+# hour between two of its bytes, or between its last byte and its rename, so younger ones may belong
+# to a concurrent publish and are left alone.
 _STALE_TEMPORARY_SECONDS = 3600
 _TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # as tempfile.mkstemp names them
 # What a key may be instead of a regular file, for messages.

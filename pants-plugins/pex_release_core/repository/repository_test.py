@@ -20,7 +20,15 @@ from typing import Callable, Iterator
 
 import pytest
 
-from pex_release_core.manifest import Blob, ManifestError, ReleaseManifest, ReleasePex, TreeFile, TreeSymlink, tree_sha256
+from pex_release_core.manifest import (
+    Blob,
+    ManifestError,
+    ReleaseManifest,
+    ReleasePex,
+    TreeFile,
+    TreeSymlink,
+    tree_sha256,
+)
 from pex_release_core.publishing import publish
 from pex_release_core.redaction import redact_url
 from pex_release_core.repository.base import (

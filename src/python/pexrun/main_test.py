@@ -17,7 +17,15 @@ from typing import Any, Iterator
 
 import pytest
 
-from pex_release_core.manifest import Blob, CompletePlatform, ReleaseManifest, ReleasePex, TreeFile, TreeSymlink, tree_sha256
+from pex_release_core.manifest import (
+    Blob,
+    CompletePlatform,
+    ReleaseManifest,
+    ReleasePex,
+    TreeFile,
+    TreeSymlink,
+    tree_sha256,
+)
 from pex_release_core.publishing import publish
 from pex_release_core.repository.base import blob_key
 from pex_release_core.repository.file import FileRepository
