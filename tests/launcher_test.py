@@ -15,8 +15,10 @@ from conftest import copy_repo, python, sandbox_repo
 
 
 def launch(repo: Path, *args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    # Not the `[pex-cli]` settings of the ./pants running this test: the launcher respects a caller's own.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PANTS_PEX_CLI_")}
     return subprocess.run(
-        [str(repo / "pants"), *args], cwd=cwd or repo, env={**os.environ, **env}, capture_output=True, text=True
+        [str(repo / "pants"), *args], cwd=cwd or repo, env={**inherited, **env}, capture_output=True, text=True
     )
 
 
@@ -90,6 +92,45 @@ def test_a_constraint_without_an_interpreter_says_which_where_and_how(tmp_path: 
         "  To fix: install one (`pyenv install 3.14`, or your OS package manager), point\n"
         "  PEX_RELEASE_PYTHON314 at one, or change the constraint.\n"
     )
+
+
+def test_the_repository_pex_cli_is_kept_when_new_enough(tmp_path: Path) -> None:
+    repo = solo_launcher(tmp_path, '[python]\ninterpreter_constraints = ["CPython==3.9.*"]\n[pex-cli]\nversion = "v2.50.0"\n')
+    result = launch(repo, PEX_RELEASE_BOOTSTRAP_ONLY="1")
+    assert result.returncode == 0, result.stderr
+    (ready,) = result.stderr.splitlines()
+    assert "pex tool v2.50.0 ([pex-cli].version in pants.toml), interpreters" in ready
+
+
+@pytest.mark.parametrize("where", ["pants.toml", "env"])
+def test_a_repository_pex_cli_too_old_is_overridden_in_one_line(tmp_path: Path, where: str) -> None:
+    pants_toml = '[python]\ninterpreter_constraints = ["CPython==3.9.*"]\n'
+    if where == "pants.toml":
+        repo = solo_launcher(tmp_path, pants_toml + "[pex-cli]\nversion = 'v2.1.137'\n")
+        result = launch(repo, PEX_RELEASE_BOOTSTRAP_ONLY="1")
+        source = "[pex-cli].version in pants.toml"
+    else:
+        repo = solo_launcher(tmp_path, pants_toml)
+        result = launch(repo, PEX_RELEASE_BOOTSTRAP_ONLY="1", PANTS_PEX_CLI_VERSION="v2.1.137")
+        source = "PANTS_PEX_CLI_VERSION"
+    assert result.returncode == 0, result.stderr
+    override, ready = result.stderr.splitlines()
+    assert override == (
+        f"./pants: overriding {source} (v2.1.137) with pex 2.103.5: the pex_release plugin needs pex 2.33.1 "
+        'or newer (see README.md, "The pex requirement")'
+    )
+    assert ", pex tool /" in ready and "/pex-v2.103.5.pex, interpreters" in ready
+
+
+def test_plugin_resolution_is_announced_on_the_first_run(tmp_path: Path) -> None:
+    repo = solo_launcher(
+        tmp_path, '[GLOBAL]\nplugins = ["six==1.17.0"]\n[python]\ninterpreter_constraints = ["CPython==3.9.*"]\n'
+    )
+    first, second = launch(repo, "--no-pantsd", "--version"), launch(repo, "--no-pantsd", "--version")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    announcement = "./pants: Pants is resolving its plugins (six==1.17.0) from [python-repos] and the package index"
+    assert announcement in first.stderr
+    assert announcement not in second.stderr and first.stdout.strip() == "2.17.1"
 
 
 def test_a_pants_version_other_than_2_17_is_refused(tmp_path: Path) -> None:
