@@ -14,12 +14,13 @@ import pytest
 from conftest import copy_repo, python, sandbox_repo
 
 
+def launcher_env(**env: str) -> dict[str, str]:
+    # Not the `[pex-cli]` settings of the ./pants running these tests: the launcher keeps a caller's own.
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("PANTS_PEX_CLI_")}, **env}
+
+
 def launch(repo: Path, *args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    # Not the `[pex-cli]` settings of the ./pants running this test: the launcher respects a caller's own.
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PANTS_PEX_CLI_")}
-    return subprocess.run(
-        [str(repo / "pants"), *args], cwd=cwd or repo, env={**inherited, **env}, capture_output=True, text=True
-    )
+    return subprocess.run([str(repo / "pants"), *args], cwd=cwd or repo, env=launcher_env(**env), capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +124,10 @@ def test_a_repository_pex_cli_too_old_is_overridden_in_one_line(tmp_path: Path, 
 
 
 def test_plugin_resolution_is_announced_on_the_first_run(tmp_path: Path) -> None:
+    # The launcher says it once per pants.toml: this one is new (its comment names this test's directory).
     repo = solo_launcher(
-        tmp_path, '[GLOBAL]\nplugins = ["six==1.17.0"]\n[python]\ninterpreter_constraints = ["CPython==3.9.*"]\n'
+        tmp_path,
+        f'# {tmp_path}\n[GLOBAL]\nplugins = ["six==1.17.0"]\n[python]\ninterpreter_constraints = ["CPython==3.9.*"]\n',
     )
     first, second = launch(repo, "--no-pantsd", "--version"), launch(repo, "--no-pantsd", "--version")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
@@ -150,7 +153,7 @@ def test_pyenv_root_comes_from_pyenv_when_pyenv_root_is_unset(tmp_path: Path) ->
     fake_pyenv.write_text(f"#!/bin/sh\n[ \"$1\" = root ] && echo {real_root}\n")
     fake_pyenv.chmod(0o755)
     repo = solo_launcher(tmp_path, '[python]\ninterpreter_constraints = ["CPython==3.9.*"]\n')
-    env = {k: v for k, v in os.environ.items() if k != "PYENV_ROOT"}
+    env = {k: v for k, v in launcher_env().items() if k != "PYENV_ROOT"}
     # HOME has no .pyenv and PATH no python3.9: only `pyenv root` leads to it.
     env.update(
         HOME=str(tmp_path),
@@ -172,7 +175,7 @@ def bootstrap(repo: Path, cache: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(repo / "pants")],
         cwd=repo,
-        env={**os.environ, "PEX_RELEASE_BOOTSTRAP_CACHE": str(cache), "PEX_RELEASE_BOOTSTRAP_ONLY": "1"},
+        env=launcher_env(PEX_RELEASE_BOOTSTRAP_CACHE=str(cache), PEX_RELEASE_BOOTSTRAP_ONLY="1"),
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
