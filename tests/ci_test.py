@@ -135,7 +135,7 @@ def test_a_server_killed_mid_build_does_not_break_it(ci_repo: ScratchRepo, tmp_p
         env = {**start_remote_cache(state), **CI_CONFIG, "PANTS_LOCAL_STORE_DIR": str(tmp_path / "store")}
         pid = int((state / "buildgrid.pid").read_text())
         build = subprocess.Popen(
-            ["./pants", "--stats-log", "package", "src/python/apps/reports:release"],
+            ["./pants", "--stats-log", "package", "src/python/apps/cli:release"],
             cwd=ci_repo.root,
             env={**os.environ, "PANTS_PANTSD": "false", **env},
             stderr=subprocess.PIPE,
@@ -151,7 +151,7 @@ def test_a_server_killed_mid_build_does_not_break_it(ci_repo: ScratchRepo, tmp_p
         _, rest = build.communicate(timeout=600)
     assert build.returncode == 0, "".join(lines) + rest
     assert "Completed: Building deps PEX" in rest
-    assert (ci_repo.root / "dist/releases/reports.release.json").exists()
+    assert "Wrote dist/releases/cli.release.json" in rest
 
 
 def test_wrong_instance_name_is_named_and_the_build_goes_on(ci_repo: ScratchRepo, buildgrid: RemoteCache, tmp_path: Path) -> None:

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import boto3
+import pytest
 
 from conftest import PackagedRepo, PantsRun, python, python312
 from testing.servers import S3Server
@@ -95,9 +97,16 @@ def test_an_http_repository_is_refused_as_read_only(packaged_repo: PackagedRepo)
     assert "The repository https://releases.example.com/prod is served over HTTP, which is read-only" in run.stderr
 
 
-def test_pexrun_runs_published_releases_on_any_python(packaged_repo: PackagedRepo, tmp_path: Path) -> None:
-    repository = f"file://{tmp_path / 'repository'}"
+@pytest.fixture(scope="module")
+def file_repository(packaged_repo: PackagedRepo, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A file:// repository holding api_twin and cli."""
+    repository = f"file://{tmp_path_factory.mktemp('published') / 'repository'}"
     publish(packaged_repo, repository, "src/python/apps/api_twin:release", "src/python/apps/cli:release")
+    return repository
+
+
+def test_pexrun_runs_published_releases_on_any_python(packaged_repo: PackagedRepo, file_repository: str, tmp_path: Path) -> None:
+    repository = file_repository
     cache = tmp_path / "cache"
     twin = pexrun(packaged_repo, python312(), "run", repository, "api_twin", cache=cache)
     assert twin.returncode == 0, twin.stderr
@@ -113,6 +122,29 @@ def test_pexrun_runs_published_releases_on_any_python(packaged_repo: PackagedRep
     # boto3 is not bundled: a host without it gets a clear message for s3://.
     no_boto3 = pexrun(packaged_repo, python("3.9"), "list", "s3://bucket/releases", cache=cache)
     assert no_boto3.returncode == 1 and "needs boto3: install it (`pip install boto3`)" in no_boto3.stderr
+
+
+def test_pexrun_wheel_installs_with_pip_and_runs_a_release(packaged_repo: PackagedRepo, file_repository: str, tmp_path: Path) -> None:
+    root = packaged_repo.repo.root
+    (version,) = re.findall(r'^__version__ = "(.+)"$', (root / "src/python/pexrun/__init__.py").read_text(), re.M)
+    wheel = root / "dist" / f"pexrun-{version}-py3-none-any.whl"
+    venv = tmp_path / "venv"
+    subprocess.run([python("3.9"), "-m", "venv", str(venv)], check=True)
+    # packaging, its one requirement, comes from the package index.
+    install = subprocess.run([str(venv / "bin/pip"), "install", "--disable-pip-version-check", str(wheel)], capture_output=True, text=True)
+    assert install.returncode == 0, install.stdout + install.stderr
+    installed = subprocess.run([str(venv / "bin/pip"), "list", "--format=freeze"], capture_output=True, text=True)
+    assert sorted(line.split("==")[0] for line in installed.stdout.split()) == ["packaging", "pexrun", "pip", "setuptools"]
+    script = str(venv / "bin/pexrun")
+    # One version for the wheel and the .pyz.
+    assert subprocess.run([script, "--version"], capture_output=True, text=True).stdout == f"pexrun {version}\n"
+    pyz = subprocess.run([python("3.9"), str(root / "dist/pexrun.pyz"), "--version"], capture_output=True, text=True)
+    assert pyz.stdout == f"pexrun {version}\n"
+    slug = subprocess.run(
+        [script, "run", "--cache-dir", str(tmp_path / "cache"), "--python", python312(), file_repository, "cli", "--script", "acme-slugify", "--", "From", "A Wheel"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert slug.stdout == "from-a-wheel\n", slug.stderr
 
 
 def test_pexrun_daemon_is_the_exec_d_process_and_stops_on_sigterm(packaged_repo: PackagedRepo, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 from pex_release_core.manifest import ManifestError, ReleasePex, printable
 from pex_release_core.repository.base import DownloadTimeoutError, Repository, RepositoryError
 from pex_release_core.repository.url import open_repository
+from pexrun import __version__
 from pexrun.cache import (
     CACHE_DIR_ENV,
     DEFAULT_DOWNLOAD_TIMEOUT_SECONDS,
@@ -204,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser = argparse.ArgumentParser(prog="pexrun", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"pexrun {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], summary: str) -> argparse.ArgumentParser:
