@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pex_release_core.manifest import Blob, ManifestError, ReleaseManifest, ReleasePex, TreeSymlink
+from pex_release_core.prune_lock import prune_state, pruned_since
 from pex_release_core.repository.base import (
     METADATA_MAX_BYTES,
     AlreadyPublishedError,
@@ -55,7 +56,8 @@ def publish(repository: Repository, manifest_path: Path) -> PublishReport:
     A publish killed midway, or failing on one upload, leaves blobs but no manifest, so readers
     never see a release with missing blobs, and running it again completes it. A version is
     published once: the same bytes again upload only what the repository lost or damaged since (a
-    repair), other bytes are refused, also when two publishes race.
+    repair), other bytes are refused, also when two publishes race. Beside a prune, it ends whole:
+    if a prune ran while it published, it uploads again what the prune took (`prune_lock.py`).
     """
     data, manifest = _read_local_manifest(manifest_path)
     _check_wheels(manifest_path, manifest)
@@ -64,16 +66,18 @@ def publish(repository: Repository, manifest_path: Path) -> PublishReport:
     if published is not None:
         _check_same(repository, manifest, data, published)
     local_files = _verified_local_files(manifest_path, manifest)
-    missing = repository.missing_blobs(manifest.blobs)
-    concurrently(
-        lambda blob: _upload(repository, manifest, blob, local_files[blob.sha256]),
-        [blob for blob in manifest.blobs if blob.sha256 in missing],
-    )
+    prunes_before = prune_state(repository)
+    missing = _upload_missing(repository, manifest, local_files)
     written = False
     if published is None:
         written = repository.create_manifest(manifest.app, manifest.version, data)
         if not written:  # a concurrent publish of this version won the race
             _check_same(repository, manifest, data, repository.read_manifest(manifest.app, manifest.version))
+    if pruned_since(repository, prunes_before):
+        # That prune may have listed the manifests before ours existed, and deleted blobs this
+        # publish found present, or this very version (a republish): put back what it took.
+        missing |= _upload_missing(repository, manifest, local_files)
+        written = repository.create_manifest(manifest.app, manifest.version, data) or written
     repository.update_indexes(manifest.app)  # also completes a publish killed before its indexes
     uploads = tuple(BlobUpload(blob, uploaded=blob.sha256 in missing) for blob in manifest.blobs)
     return PublishReport(manifest, repository.url, uploads, written, previously_published=published is not None)
@@ -180,6 +184,16 @@ def _check_local_symlink(manifest_path: Path, manifest: ReleaseManifest, pex: Re
             f"says a symlink to {symlink.target!r}. It changed after the build: build the release again "
             "(`./pants package`)."
         )
+
+
+def _upload_missing(repository: Repository, manifest: ReleaseManifest, local_files: dict[str, Path]) -> set[str]:
+    """Uploads, concurrently, the blobs the repository lacks; returns their sha256."""
+    missing = repository.missing_blobs(manifest.blobs)
+    concurrently(
+        lambda blob: _upload(repository, manifest, blob, local_files[blob.sha256]),
+        [blob for blob in manifest.blobs if blob.sha256 in missing],
+    )
+    return missing
 
 
 def _upload(repository: Repository, manifest: ReleaseManifest, blob: Blob, path: Path) -> None:

@@ -9,6 +9,8 @@ The layout, the same on every store:
     apps/<app>/<version>.json     the manifests, byte for byte as built
     apps/index.json               the apps, and apps/<app>/index.json their versions: plain HTTP
                                   cannot list, so publish keeps these (rebuilt from the manifests)
+    apps/<app>/channels/<channel>/  a channel's entries and head (`channels.py`)
+    prune.json                    present while a prune deletes (`prune_lock.py`)
 
 This module holds the layout, the errors and `Repository`, the base of every store: what a
 store is asked (blobs present, uploads, bounded downloads, manifests, the indexes) in terms of a
@@ -22,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ContextManager, Sequence
 
@@ -86,6 +89,19 @@ def versions_index_key(app: str) -> str:
     return _app_directory(app) + INDEX
 
 
+def channels_directory_key(app: str) -> str:
+    # Beside the manifests, which are files (`<version>.json`), so no version collides with it.
+    return _app_directory(app) + "channels/"
+
+
+def channel_entry_key(app: str, channel: str, serial: int) -> str:
+    return f"{channels_directory_key(app)}{channel}/{serial:010d}.json"
+
+
+def channel_head_key(app: str, channel: str) -> str:
+    return f"{channels_directory_key(app)}{channel}/head.json"
+
+
 def _app_directory(app: str) -> str:
     return f"{APPS}{_segment(app, 'app', APPS)}/"
 
@@ -135,6 +151,13 @@ def _apps_in(keys: list[str]) -> list[str]:
 
 
 # --- Repositories ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str  # Relative to the prefix it was listed under.
+    size: int
+    modified: float  # Seconds since the epoch, by the store's clock.
 
 
 class Repository(ABC):
@@ -208,6 +231,33 @@ class Repository(ABC):
 
     def prepare_to_publish(self) -> None:
         """Checks that the repository takes writes (creating it if that is how it is made)."""
+
+    # Channels' and prune's own files, small documents read and written whole, by their keys.
+
+    def read_key(self, key: str) -> bytes:
+        return self._get(key)
+
+    def put_key(self, key: str, data: bytes) -> None:
+        self._put(key, data)
+
+    def create_key(self, key: str, data: bytes) -> bool:
+        """Writes data unless key exists, atomically: False if it was already there."""
+        return self._create(key, data)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        return self._list(prefix)
+
+    @abstractmethod
+    def list_objects(self, prefix: str) -> list[StoredObject]:
+        """The objects under prefix, with their sizes and modification times (prune's listing)."""
+
+    @abstractmethod
+    def now(self) -> float:
+        """The store's clock, which list_objects' times are compared with."""
+
+    @abstractmethod
+    def delete_key(self, key: str) -> None:
+        """Deletes key; one already gone is not an error (a concurrent prune deleted it)."""
 
     def update_indexes(self, app: str) -> None:
         """Rewrites the index of app's versions and the index of apps from the manifests."""

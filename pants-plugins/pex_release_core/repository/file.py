@@ -19,6 +19,7 @@ from pex_release_core.repository.base import (
     NotFoundError,
     Repository,
     RepositoryError,
+    StoredObject,
     blob_key,
 )
 from pex_release_core.transfer import file_sha256, file_system_now
@@ -129,6 +130,22 @@ class FileRepository(Repository):
             except FileExistsError:
                 return False
             return True
+
+    def list_objects(self, prefix: str) -> list[StoredObject]:
+        objects = []
+        for key in self._list(prefix):
+            try:
+                stat_result = (self.root / prefix / key).stat()
+            except FileNotFoundError:  # deleted since the listing
+                continue
+            objects.append(StoredObject(key, stat_result.st_size, stat_result.st_mtime))
+        return objects
+
+    def now(self) -> float:
+        return file_system_now(self.root)
+
+    def delete_key(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
 
     def _list(self, prefix: str) -> list[str]:
         self._check_exists()

@@ -27,6 +27,7 @@ from pex_release_core.repository.base import (
     ReadOnlyRepositoryError,
     Repository,
     RepositoryError,
+    StoredObject,
     blob_key,
     versions_index_key,
 )
@@ -140,6 +141,17 @@ class HttpRepository(Repository):
     def _create(self, key: str, data: bytes) -> bool:
         self.prepare_to_publish()
         return False
+
+    def list_objects(self, prefix: str) -> list[StoredObject]:
+        self.prepare_to_publish()
+        return []
+
+    def now(self) -> float:
+        self.prepare_to_publish()
+        return 0.0
+
+    def delete_key(self, key: str) -> None:
+        self.prepare_to_publish()
 
     def _list(self, prefix: str) -> list[str]:
         raise RepositoryError(f"The repository {self.url} is served over HTTP, which cannot list {prefix}.")

@@ -20,6 +20,7 @@ from pex_release_core.repository.base import (
     NotFoundError,
     Repository,
     RepositoryError,
+    StoredObject,
     blob_key,
 )
 from pex_release_core.transfer import CHUNK_BYTES
@@ -215,11 +216,27 @@ class S3Repository(Repository):
         raise RepositoryError(f"{self._where} kept reporting concurrent writes to {key}: publish again.")
 
     def _list(self, prefix: str) -> list[str]:
+        return [o.key for o in self.list_objects(prefix)]
+
+    def list_objects(self, prefix: str) -> list[StoredObject]:
         full_prefix = self._key(prefix)
         paginator = self._client.get_paginator("list_objects_v2")
         # The paginator calls the API as it is iterated, so the whole iteration goes through _call.
         pages = self._call(f"list {prefix}", lambda **kwargs: list(paginator.paginate(**kwargs)), Prefix=full_prefix)
-        return sorted(o["Key"][len(full_prefix) :] for page in pages for o in page.get("Contents", ()))
+        objects = (
+            StoredObject(o["Key"][len(full_prefix) :], o["Size"], o["LastModified"].timestamp())
+            for page in pages
+            for o in page.get("Contents", ())
+        )
+        return sorted(objects, key=lambda o: o.key)
+
+    def now(self) -> float:
+        # This host's clock: S3 refuses a request signed more than 15 minutes off its own (SigV4),
+        # which bounds the skew against the objects' LastModified.
+        return time.time()
+
+    def delete_key(self, key: str) -> None:
+        self._call(f"delete {key}", self._client.delete_object, Key=self._key(key))
 
 
 def _without_expect_for_small_bodies(request: Any, **_: Any) -> None:

@@ -7,6 +7,12 @@
     pexrun list  <repository> [<app>]
     pexrun info  <repository> <app>@<version>
     pexrun gc    --keep N
+    pexrun promote  <repository> <app>@<version> --channel NAME [--reason TEXT]
+    pexrun rollback <repository> <app> --channel NAME [--reason TEXT]
+    pexrun history  <repository> <app> --channel NAME
+    pexrun prune    <repository> --keep N [--keep-history K] [--grace SECONDS] [--dry-run]
+
+run, fetch and info take --channel NAME to use the version a channel points to.
 
 Every command takes --cache-dir DIR (default: $PEXRUN_CACHE_DIR, else ~/.cache/pexrun),
 --s3-endpoint-url URL (default: $PEXRUN_S3_ENDPOINT_URL) and --download-timeout SECONDS (default:
@@ -20,13 +26,24 @@ published (a pre-release only when there is nothing else, as pip chooses).
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import shlex
+import socket
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from pex_release_core.manifest import ManifestError, ReleasePex, printable
+from pex_release_core.channels import (
+    ChannelError,
+    channel_history,
+    check_channel_name,
+    describe,
+    promote,
+    rollback,
+)
+from pex_release_core.manifest import ManifestError, ReleaseManifest, ReleasePex, printable
+from pex_release_core.retention import DEFAULT_GRACE_SECONDS, DEFAULT_KEEP_HISTORY, prune
 from pex_release_core.repository.base import DownloadTimeoutError, Repository, RepositoryError
 from pex_release_core.repository.url import open_repository
 from pexrun import __version__
@@ -48,7 +65,14 @@ from pexrun.launch import (
     release_environ,
     script_entry_point,
 )
-from pexrun.releases import published_versions, read_release
+from pexrun.releases import (
+    ServedSerials,
+    channel_release,
+    checked_release,
+    published_versions,
+    read_release,
+    version_key,
+)
 
 S3_ENDPOINT_URL_ENV = "PEXRUN_S3_ENDPOINT_URL"
 
@@ -72,10 +96,25 @@ def _cache(args: argparse.Namespace) -> BlobCache:
     return BlobCache(args.cache_dir, download_timeout=args.download_timeout)
 
 
+def _chosen_release(args: argparse.Namespace, repository: Repository) -> tuple[ReleaseManifest, bytes]:
+    """The release args name: app@version, the app's highest version, or what --channel points to."""
+    app, version = parse_release(args.release)
+    if args.channel is None:
+        return read_release(repository, app, version)
+    if version is not None:
+        raise UsageError(
+            f"{args.release} names a version, and --channel {args.channel} the channel's: give one of them "
+            f"({app}@{version}, or {app} --channel {args.channel})."
+        )
+    served = ServedSerials(args.cache_dir)
+    manifest, data, _ = channel_release(repository, app, args.channel, served=served, accept_serial=args.accept_serial)
+    return manifest, data
+
+
 def run(args: argparse.Namespace) -> int:
     interpreter = Interpreter.at(args.python)
     repository = _repository(args)
-    manifest, data = read_release(repository, *parse_release(args.release))
+    manifest, data = _chosen_release(args, repository)
     # Checked before anything is downloaded.
     entry_point = script_entry_point(manifest, args.script)
     check_interpreter(interpreter, manifest)
@@ -87,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
 def fetch(args: argparse.Namespace) -> int:
     repository = _repository(args)
-    manifest, data = read_release(repository, *parse_release(args.release))
+    manifest, data = _chosen_release(args, repository)
     release = _cache(args).fetch_release(repository, manifest, data, verify=True)
     _warn(release.repairs)
     print(f"{manifest.app} {manifest.version}: verified in {args.cache_dir}")
@@ -123,9 +162,9 @@ def _pex_line(role: str, pex: ReleasePex | None) -> list[str]:
 
 def info(args: argparse.Namespace) -> int:
     app, version = parse_release(args.release)
-    if version is None:
-        raise UsageError(f"info needs an exact release: {app}@<version> (`pexrun list` shows them).")
-    manifest, _ = read_release(_repository(args), app, version)
+    if version is None and args.channel is None:
+        raise UsageError(f"info needs an exact release: {app}@<version> (`pexrun list` shows them), or --channel NAME.")
+    manifest, _ = _chosen_release(args, _repository(args))
     fields = [
         ("app", manifest.app),
         ("version", manifest.version),
@@ -162,6 +201,63 @@ def gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def promote_release(args: argparse.Namespace) -> int:
+    app, version = parse_release(args.release)
+    if version is None:
+        raise UsageError(f"promote needs an exact release: {app}@<version> (`pexrun list` shows them).")
+    repository = _repository(args)
+    check = lambda v: checked_release(repository, app, v)  # noqa: E731
+    entry = promote(repository, app, args.channel, version, reason=args.reason, check=check)
+    print(printable(f"promoted {app} {version} to {args.channel} (entry {entry.serial})"))
+    return 0
+
+
+def rollback_channel(args: argparse.Namespace) -> int:
+    app, version = parse_release(args.release)
+    if version is not None:
+        raise UsageError(f"rollback takes an app, not a release: {app} --channel {args.channel}.")
+    repository = _repository(args)
+    check = lambda v: checked_release(repository, app, v)  # noqa: E731
+    entry = rollback(repository, app, args.channel, reason=args.reason, check=check)
+    print(printable(f"rolled {app}'s channel {args.channel} back to {entry.version} (entry {entry.serial}, as entry {entry.position})"))
+    return 0
+
+
+def history(args: argparse.Namespace) -> int:
+    app, version = parse_release(args.release)
+    if version is not None:
+        raise UsageError(f"history takes an app, not a release: {app} --channel {args.channel}.")
+    repository = _repository(args)
+    entries = channel_history(repository, app, args.channel)
+    if not entries:
+        raise ChannelError(f"{app}'s channel {args.channel} in {repository.url} has no entries yet.")
+    for entry in entries:
+        print(describe(entry) + ("  (live)" if entry is entries[-1] else ""))
+    return 0
+
+
+def prune_repository(args: argparse.Namespace) -> int:
+    report = prune(
+        _repository(args),
+        keep=args.keep,
+        version_key=version_key,
+        keep_history=args.keep_history,
+        grace_seconds=args.grace,
+        dry_run=args.dry_run,
+    )
+    would = "would delete" if report.dry_run else "deleted"
+    for app, versions in sorted(report.kept.items()):
+        print(printable(f"{app}: keeping {', '.join(versions) or 'nothing'}"))
+    for app, version, _ in report.deleted_manifests:
+        print(printable(f"{would} {app} {version}"))
+    print(
+        f"{would} {_plural(len(report.deleted_manifests), 'manifest')} and {_plural(len(report.deleted_blobs), 'blob')}, "
+        f"{'freeing' if report.dry_run else 'freed'} {report.freed_bytes:,} bytes; kept "
+        f"{_plural(report.young_blobs, 'unreferenced blob')} younger than {args.grace:g} s"
+    )
+    return 0
+
+
 def _count(value: str) -> int:
     if not value.isdigit():
         raise argparse.ArgumentTypeError(f"expected a number of releases (0 or more), got {value!r}")
@@ -176,6 +272,21 @@ def _seconds(value: str) -> float:
     if not 0 < seconds < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number of seconds (more than 0), got {value!r}")
     return seconds
+
+
+def _channel(value: str) -> str:
+    try:
+        return check_channel_name(value)
+    except ChannelError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _default_reason() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's)
+        user = str(os.getuid())
+    return f"by {user}@{socket.gethostname()}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,7 +344,56 @@ def build_parser() -> argparse.ArgumentParser:
 
     info_cmd = command("info", info, "show a release's manifest")
     info_cmd.add_argument("repository", help=repository_help)
-    info_cmd.add_argument("release", help="<app>@<version>")
+    info_cmd.add_argument("release", help="<app>@<version>, or <app> with --channel")
+    for sub in (run_cmd, fetch_cmd, info_cmd):
+        sub.add_argument("--channel", type=_channel, metavar="NAME", help="the version this channel points to")
+        sub.add_argument(
+            "--accept-serial",
+            type=_count,
+            metavar="N",
+            help="accept the channel at entry N, though this host acted on a later entry (after a deliberate reset)",
+        )
+
+    reason_help = "who or what moves the channel, and why; kept in its history (default: by user@host)"
+    promote_cmd = command("promote", promote_release, "point a channel at a published version, whose blobs are all intact")
+    promote_cmd.add_argument("repository", help=repository_help)
+    promote_cmd.add_argument("release", help="<app>@<version>")
+    promote_cmd.add_argument("--channel", type=_channel, required=True, metavar="NAME")
+    promote_cmd.add_argument("--reason", default=_default_reason(), metavar="TEXT", help=reason_help)
+
+    rollback_cmd = command("rollback", rollback_channel, "point a channel back at the entry before what is live, as a new entry")
+    rollback_cmd.add_argument("repository", help=repository_help)
+    rollback_cmd.add_argument("release", metavar="app")
+    rollback_cmd.add_argument("--channel", type=_channel, required=True, metavar="NAME")
+    rollback_cmd.add_argument("--reason", default=_default_reason(), metavar="TEXT", help=reason_help)
+
+    history_cmd = command("history", history, "show a channel's entries, oldest first")
+    history_cmd.add_argument("repository", help=repository_help)
+    history_cmd.add_argument("release", metavar="app")
+    history_cmd.add_argument("--channel", type=_channel, required=True, metavar="NAME")
+
+    prune_cmd = command(
+        "prune",
+        prune_repository,
+        "delete each app's versions but the newest N and those its channels need, then the blobs no kept release names",
+    )
+    prune_cmd.add_argument("repository", help=repository_help)
+    prune_cmd.add_argument("--keep", type=_count, required=True, metavar="N", help="newest versions to keep per app (1 or more)")
+    prune_cmd.add_argument(
+        "--keep-history",
+        type=_count,
+        default=DEFAULT_KEEP_HISTORY,
+        metavar="K",
+        help="also keep the versions of each channel's last K entries, for rollbacks (default: %(default)s)",
+    )
+    prune_cmd.add_argument(
+        "--grace",
+        type=_seconds,
+        default=DEFAULT_GRACE_SECONDS,
+        metavar="SECONDS",
+        help="never delete a blob younger than this: a publish uploads its blobs before its manifest (default: %(default)g)",
+    )
+    prune_cmd.add_argument("--dry-run", action="store_true", help="print what would be deleted and the bytes freed")
 
     gc_cmd = command(
         "gc", gc, "remove cached releases, but each app's N most recently used, and the trees and blobs only they use"

@@ -435,7 +435,7 @@ def test_info(repository: FileRepository) -> None:
     ]
     [locked] = manifest.deps.distributions
     assert lines[-2:] == ["distributions (1):", f"  release-deps==1.0  release_deps-1.0-py3-none-any.whl  sha256:{locked.sha256}"]
-    assert failed(pexrun("info", repository.url, "api"), code=2).endswith("info needs an exact release: api@<version> (`pexrun list` shows them).\n")
+    assert failed(pexrun("info", repository.url, "api"), code=2).endswith("info needs an exact release: api@<version> (`pexrun list` shows them), or --channel NAME.\n")
 
 
 def test_info_shows_complete_platforms(tmp_path: Path) -> None:

@@ -1,17 +1,23 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""Finding a release in a repository: its versions, the one to run, and its manifest."""
+"""Finding a release in a repository: its versions, the one to run (the highest, or a channel's),
+and its manifest."""
 
 from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from pex_release_core.channels import ChannelEntry, ChannelError, channel_head
 from pex_release_core.manifest import ManifestError, ReleaseManifest
-from pex_release_core.repository.base import NotFoundError, Repository, manifest_key
+from pex_release_core.repository.base import NotFoundError, Repository, RepositoryError, manifest_key
 
 
-def _version_order(version: str) -> tuple[int, Version | str]:
+def version_key(version: str) -> tuple[int, Version | str]:
     try:
         return 0, Version(version)
     except InvalidVersion:
@@ -25,12 +31,12 @@ def published_versions(repository: Repository, app: str) -> list[str]:
         apps = repository.list_apps()
         published = f"Published apps: {', '.join(apps)}." if apps else "It has no releases yet."
         raise NotFoundError(f"{app} is not published in {repository.url}. {published}")
-    return sorted(versions, key=_version_order)
+    return sorted(versions, key=version_key)
 
 
 def latest_version(repository: Repository, app: str) -> str:
     """The highest PEP 440 version, choosing pre-releases only when there is nothing else, as pip does."""
-    versions = [v for v in published_versions(repository, app) if _version_order(v)[0] == 0]
+    versions = [v for v in published_versions(repository, app) if version_key(v)[0] == 0]
     candidates = list(SpecifierSet().filter(versions))
     if not candidates:
         raise NotFoundError(f"{app} has no PEP 440 versions in {repository.url}: name one, as {app}@<version>.")
@@ -55,3 +61,77 @@ def read_release(repository: Repository, app: str, version: str | None) -> tuple
             "repository was edited by hand. Publish the release again to a clean location."
         )
     return manifest, data
+
+
+def checked_release(repository: Repository, app: str, version: str) -> str:
+    """The sha256 of app version's manifest, once the manifest and every blob it names were found
+    intact in the repository (the check publish's repairs use); what a channel may point to."""
+    manifest, data = read_release(repository, app, version)
+    missing = repository.missing_blobs(manifest.blobs)
+    if missing:
+        example = next(blob for blob in manifest.blobs if blob.sha256 in missing)
+        raise RepositoryError(
+            f"{app} {version} is not whole in {repository.url}: {len(missing)} of its {len(manifest.blobs)} blobs are "
+            f"missing or damaged (one is {example.file}, sha256:{example.sha256}). Publish it again, which "
+            "uploads what is missing, then promote it."
+        )
+    return hashlib.sha256(data).hexdigest()
+
+
+class ServedSerials:
+    """The highest serial of each channel this host acted on, per repository, app and channel: a
+    lower one is an old entry put back, or newer ones deleted, and is refused unless accepted."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.root = cache_dir / "channels"
+
+    def _path(self, repository: Repository, app: str, channel: str) -> Path:
+        return self.root / hashlib.sha256(repository.url.encode()).hexdigest()[:32] / app / channel
+
+    def check(self, repository: Repository, head: ChannelEntry, *, accept_serial: int | None) -> None:
+        path = self._path(repository, head.app, head.channel)
+        try:
+            served = int(path.read_text())
+        except (FileNotFoundError, ValueError):
+            served = 0
+        if head.serial < served and head.serial != accept_serial:
+            raise ChannelError(
+                f"{head.app}'s channel {head.channel} in {repository.url} is at entry {head.serial}, but this host "
+                f"already acted on entry {served}: an old entry was put back (a replay), or newer ones were "
+                f"deleted, so it was not used. If the channel was reset on purpose, accept it once with "
+                f"--accept-serial {head.serial}."
+            )
+        if head.serial != served:
+            self._record(path, head.serial)
+
+    @staticmethod
+    def _record(path: Path, serial: int) -> None:
+        # A read-only cache (one baked into an image) still checks what it holds; it cannot raise it.
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            temp.write_text(f"{serial}\n")
+            os.replace(temp, path)
+        except OSError:
+            pass
+
+
+def channel_release(
+    repository: Repository, app: str, channel: str, *, served: ServedSerials, accept_serial: int | None
+) -> tuple[ReleaseManifest, bytes, ChannelEntry]:
+    """The release the channel points to, as it was promoted (its manifest's bytes)."""
+    head = channel_head(repository, app, channel)
+    if head is None:
+        raise NotFoundError(
+            f"{app}'s channel {channel} in {repository.url} has no entries: promote a version to it first "
+            f"(`pexrun promote {repository.url} {app}@<version> --channel {channel}`)."
+        )
+    manifest, data = read_release(repository, app, head.version)
+    if hashlib.sha256(data).hexdigest() != head.manifest_sha256:
+        raise ChannelError(
+            f"{app}'s channel {channel} in {repository.url} points to {app} {head.version} with manifest sha256 "
+            f"{head.manifest_sha256} (entry {head.serial}), but the repository's manifest of it has sha256 "
+            f"{hashlib.sha256(data).hexdigest()}: it was replaced after the promotion, so it was not used."
+        )
+    served.check(repository, head, accept_serial=accept_serial)
+    return manifest, data, head

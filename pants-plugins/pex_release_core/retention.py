@@ -1,0 +1,140 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""Pruning a repository: the versions no one needs, then the blobs no kept manifest names.
+
+Per app, prune keeps the newest N versions by PEP 440 (and every version that is not PEP 440,
+which has no place in that order), every version a channel points to, and the versions of each
+channel's last K entries, so that a rollback still finds its target. It deletes the others'
+manifests, then every blob that no remaining manifest names and that is older than a grace period
+(a publish uploads its blobs before its manifest). Beside concurrent publishes and promotions it
+holds the prune lock (`prune_lock.py`) and reads what to keep only once it holds it. Each manifest
+it deletes is read first, for its size. A prune killed at any point leaves only releases that are whole
+(manifests go before the blobs they name) and the next prune finishes the work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pex_release_core.channels import channel_history, list_channels
+from pex_release_core.manifest import ManifestError, ReleaseManifest
+from pex_release_core.prune_lock import DEFAULT_LEASE_SECONDS, PruneLease, acquire
+from pex_release_core.repository.base import (
+    Repository,
+    RepositoryError,
+    StoredObject,
+    blob_key,
+    manifest_key,
+)
+from pex_release_core.transfer import concurrently
+
+DEFAULT_KEEP_HISTORY = 5
+DEFAULT_GRACE_SECONDS = 3600.0
+BLOBS = blob_key("")  # blobs/sha256/
+# Deletions go in batches, the lease renewed before each: a batch must take well under half a lease.
+_DELETE_BATCH = 64
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    kept: dict[str, tuple[str, ...]]  # app -> its kept versions, oldest first
+    deleted_manifests: tuple[tuple[str, str, int], ...]  # (app, version, size)
+    deleted_blobs: tuple[StoredObject, ...]
+    young_blobs: int  # unreferenced, but within the grace period: kept
+    dry_run: bool
+    freed_bytes: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        freed = sum(size for *_, size in self.deleted_manifests) + sum(blob.size for blob in self.deleted_blobs)
+        object.__setattr__(self, "freed_bytes", freed)
+
+
+def prune(
+    repository: Repository,
+    *,
+    keep: int,
+    version_key: Callable[[str], tuple[int, Any]],
+    keep_history: int = DEFAULT_KEEP_HISTORY,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    dry_run: bool = False,
+) -> PruneReport:
+    """version_key orders versions: (0, a PEP 440 Version) or (1, anything) for the others."""
+    if keep < 1:
+        raise RepositoryError(
+            "prune --keep must be 1 or more: with 0 an app would keep only what its channels point to, and a "
+            "release just published but not promoted yet would go. Keep at least the newest version."
+        )
+    lease = None if dry_run else acquire(repository, seconds=lease_seconds)
+    try:
+        kept, doomed = {}, []
+        for app in repository.list_apps():
+            versions = repository.list_versions(app)
+            # Read after the marker was written: a promotion written before it is seen here, and
+            # one written after it sees the marker and checks its version again.
+            kept_versions = _kept_versions(repository, app, versions, keep, keep_history, version_key)
+            kept[app] = tuple(sorted(kept_versions, key=version_key))
+            app_doomed = [(app, v, _size(repository, app, v)) for v in versions if v not in kept_versions]
+            if lease is not None and app_doomed:
+                _delete(lease, [manifest_key(app, v) for _, v, _ in app_doomed])
+                repository.update_indexes(app)
+            doomed += app_doomed
+        # Listed again after the deletions, so a manifest published meanwhile keeps its blobs.
+        referenced = _referenced_blobs(repository, skip={manifest_key(app, v) for app, v, _ in doomed})
+        oldest_young = repository.now() - grace_seconds
+        unreferenced = [o for o in repository.list_objects(BLOBS) if o.key not in referenced]
+        old = [o for o in unreferenced if o.modified < oldest_young]
+        if lease is not None:
+            _delete(lease, [BLOBS + o.key for o in old])
+        return PruneReport(kept, tuple(doomed), tuple(old), len(unreferenced) - len(old), dry_run)
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+def _kept_versions(
+    repository: Repository,
+    app: str,
+    versions: list[str],
+    keep: int,
+    keep_history: int,
+    version_key: Callable[[str], tuple[int, Any]],
+) -> set[str]:
+    pep_440 = sorted((v for v in versions if version_key(v)[0] == 0), key=version_key)
+    kept = set(pep_440[-keep:]) | (set(versions) - set(pep_440))
+    for channel in list_channels(repository, app):
+        kept |= {entry.version for entry in channel_history(repository, app, channel, last=max(keep_history, 1))}
+    return kept
+
+
+def _size(repository: Repository, app: str, version: str) -> int:
+    return len(repository.read_manifest(app, version))
+
+
+def _referenced_blobs(repository: Repository, *, skip: set[str]) -> set[str]:
+    """The sha256 of every blob a manifest in the repository names, but those of the manifests in
+    skip. A manifest that cannot be read stops the prune: what it names is unknown."""
+    keys = [manifest_key(app, version) for app in repository.list_apps() for version in repository.list_versions(app)]
+
+    def blobs_of(key: str) -> set[str]:
+        app, version = key[len("apps/") : -len(".json")].split("/")
+        try:
+            manifest = ReleaseManifest.loads(repository.read_manifest(app, version), origin=f"{key} in {repository.url}")
+        except ManifestError as e:
+            raise RepositoryError(
+                f"{e} prune stopped before deleting any blob, since it cannot tell which blobs this release needs: "
+                "fix or remove that manifest and prune again."
+            ) from None
+        return {blob.sha256 for blob in manifest.blobs}
+
+    referenced: set[str] = set()
+    for blobs in concurrently(blobs_of, [key for key in keys if key not in skip]):
+        referenced |= blobs
+    return referenced
+
+
+def _delete(lease: PruneLease, keys: list[str]) -> None:
+    for start in range(0, len(keys), _DELETE_BATCH):
+        lease.renew()
+        concurrently(lease.repository.delete_key, keys[start : start + _DELETE_BATCH])
