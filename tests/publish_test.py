@@ -99,9 +99,13 @@ def test_an_http_repository_is_refused_as_read_only(packaged_repo: PackagedRepo)
 
 @pytest.fixture(scope="module")
 def file_repository(packaged_repo: PackagedRepo, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A file:// repository holding api_twin and cli."""
+    """A file:// repository holding api_twin and cli, both promoted to `canary` as published."""
     repository = f"file://{tmp_path_factory.mktemp('published') / 'repository'}"
-    publish(packaged_repo, repository, "src/python/apps/api_twin:release", "src/python/apps/cli:release")
+    published = publish(
+        packaged_repo, repository, "src/python/apps/api_twin:release", "src/python/apps/cli:release", PANTS_PEX_RELEASES_CHANNEL="canary"
+    )
+    for app in ("api_twin", "cli"):
+        assert f"{app} {packaged_repo.manifest(app)['version']}: promoted to canary (entry 1)" in published.stdout
     return repository
 
 
@@ -111,7 +115,9 @@ def test_pexrun_runs_published_releases_on_any_python(packaged_repo: PackagedRep
     twin = pexrun(packaged_repo, python312(), "run", repository, "api_twin", cache=cache)
     assert twin.returncode == 0, twin.stderr
     assert twin.stdout.startswith("twin of api, on fastapi ")
-    slug = pexrun(packaged_repo, python312(), "run", repository, "cli", "--script", "acme-slugify", "--", "Any", "Host", cache=cache)
+    slug = pexrun(
+        packaged_repo, python312(), "run", repository, "cli", "--channel", "canary", "--script", "acme-slugify", "--", "Any", "Host", cache=cache
+    )
     assert slug.stdout == "any-host\n", slug.stderr
     # pexrun itself runs on 3.9, and says which Python the release needs.
     on_39 = pexrun(packaged_repo, python("3.9"), "run", repository, "cli", cache=cache)

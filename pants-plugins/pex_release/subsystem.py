@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 
+from pants.option.errors import OptionsError
 from pants.option.option_types import StrListOption, StrOption
+from pex_release_core.channels import ChannelError, check_channel_name
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import softwrap
 
@@ -39,6 +41,17 @@ class PexReleaseSubsystem(Subsystem):
             The endpoint of an S3-compatible store (e.g. `http://127.0.0.1:9000`), for `s3://`
             repositories not on AWS. Credentials come from the standard AWS chain (environment,
             shared credentials file, instance role); they are never written to a manifest or a log.
+            """
+        ),
+    )
+    _channel = StrOption(
+        default=None,
+        help=softwrap(
+            """
+            A channel (e.g. `canary`) that `publish` promotes each release to once it is published
+            whole, as `pexrun promote` does, recording the release's revision as the reason. Unset,
+            publish promotes nothing. A name that reads as a version, or is not a plain path
+            segment, is refused.
             """
         ),
     )
@@ -101,6 +114,17 @@ class PexReleaseSubsystem(Subsystem):
             """
         ),
     )
+
+    @property
+    def channel(self) -> str | None:
+        if self._channel is None:
+            return None
+        try:
+            return check_channel_name(self._channel)
+        except ChannelError as e:
+            raise OptionsError(
+                f"[{self.options_scope}].channel: {e} Set it in pants.toml, or with --{self.options_scope}-channel."
+            ) from None
 
     def repository(self, buildroot: str) -> str:
         if self._repository:

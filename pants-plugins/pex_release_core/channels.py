@@ -24,13 +24,14 @@ and channel, and refuses a lower one: an old entry put back, or newer ones delet
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from pex_release_core.manifest import printable
+from pex_release_core.manifest import ReleaseManifest, printable
 from pex_release_core.prune_lock import PruneState, prune_state, pruned_since
 from pex_release_core.repository.base import (
     NotFoundError,
@@ -99,7 +100,7 @@ class ChannelEntry:
             fields = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ChannelError(f"{origin} is not a channel entry: it is not JSON ({e}). {_EDITED}") from None
-        types = {name: field_type for name, field_type in cls.__annotations__.items()}
+        types = cls.__annotations__  # "int" or "str": postponed annotations are strings
         if (
             not isinstance(fields, dict)
             or fields.get("schema") != SCHEMA
@@ -187,6 +188,20 @@ def list_channels(repository: Repository, app: str) -> list[str]:
     """The app's channels (from a listing: not over plain HTTP)."""
     keys = repository.list_keys(channels_directory_key(app))
     return sorted({key.split("/")[0] for key in keys if key.count("/") == 1})
+
+
+def whole_release(repository: Repository, manifest: ReleaseManifest, data: bytes) -> str:
+    """The sha256 of a published manifest (data), once every blob it names was found intact in the
+    repository (the check publish's repairs use): what a channel may point to."""
+    missing = repository.missing_blobs(manifest.blobs)
+    if missing:
+        example = next(blob for blob in manifest.blobs if blob.sha256 in missing)
+        raise ChannelError(
+            f"{manifest.app} {manifest.version} is not whole in {repository.url}: {len(missing)} of its "
+            f"{len(manifest.blobs)} blobs are missing or damaged (one is {example.file}, sha256:{example.sha256}). "
+            "Publish it again, which uploads what is missing, then promote it."
+        )
+    return hashlib.sha256(data).hexdigest()
 
 
 # Moving a channel. `check(version)` refuses a version that is not published whole (raising), and

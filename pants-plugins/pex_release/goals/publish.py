@@ -59,9 +59,12 @@ class PublishPexReleaseFieldSet(PublishFieldSet):
         return PublishOutputData({"publisher": "pex-release", **super().get_output_data()})
 
 
-def publisher_args(repository_url: str, s3_endpoint_url: str | None, manifests: tuple[str, ...]) -> tuple[str, ...]:
+def publisher_args(
+    repository_url: str, s3_endpoint_url: str | None, channel: str | None, manifests: tuple[str, ...]
+) -> tuple[str, ...]:
     endpoint = ("--s3-endpoint-url", s3_endpoint_url) if s3_endpoint_url else ()
-    return ("--repository", repository_url, *endpoint, *manifests)
+    promotion = ("--channel", channel) if channel else ()
+    return ("--repository", repository_url, *endpoint, *promotion, *manifests)
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ async def publish_pex_release(
 ) -> PublishProcesses:
     await Get(CheckedPexVersion)
     repository_url = subsystem.repository(buildroot.path)
+    channel = subsystem.channel  # checked before anything is built
     packages_digest = await Get(Digest, MergeDigests(pkg.digest for pkg in request.packages))
     manifests = await Get(
         DigestContents, DigestSubset(packages_digest, PathGlobs([f"{RELEASES_DIR}/*.release.json"]))
@@ -114,7 +118,7 @@ async def publish_pex_release(
         Process,
         VenvPexProcess(
             publisher_pex,
-            argv=publisher_args(repository_url, subsystem.s3_endpoint_url, tuple(c.path for c in manifests)),
+            argv=publisher_args(repository_url, subsystem.s3_endpoint_url, channel, tuple(c.path for c in manifests)),
             input_digest=packages_digest,
             extra_env=env,
             description=f"Publishing {', '.join(names)} to {redact_url(repository_url)}",

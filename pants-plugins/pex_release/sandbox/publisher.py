@@ -2,10 +2,10 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """The publisher: uploads built releases to a repository. `pants publish` runs it as a process.
 
-    publisher --repository URL [--s3-endpoint-url URL] MANIFEST.json...
+    publisher --repository URL [--s3-endpoint-url URL] [--channel NAME] MANIFEST.json...
 
 It prints one summary line per release (the files uploaded and skipped, counted once per content,
-and their bytes), then one line per file it uploaded; on failure, `publisher: error: ...`
+and their bytes), then one line per file it uploaded, then, with --channel, the promotion; on failure, `publisher: error: ...`
 on stderr and exit code 1. Releases already published stay published when a later one fails.
 """
 
@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from pex_release_core.manifest import ManifestError
+from pex_release_core.channels import check_channel_name, promote, whole_release
+from pex_release_core.manifest import ManifestError, ReleaseManifest
 from pex_release_core.publishing import BlobUpload, PublishReport, publish
-from pex_release_core.repository.base import RepositoryError
+from pex_release_core.repository.base import Repository, RepositoryError
 from pex_release_core.repository.url import open_repository
 
 
@@ -63,6 +64,18 @@ def uploaded_lines(report: PublishReport) -> list[str]:
     ]
 
 
+def promotion(repository: Repository, report: PublishReport, channel: str) -> str:
+    app, version = report.manifest.app, report.manifest.version
+
+    def check(_: str) -> str:
+        data = repository.read_manifest(app, version)
+        return whole_release(repository, ReleaseManifest.loads(data, origin=report.manifest_key), data)
+
+    reason = f"./pants publish of revision {report.manifest.revision}"
+    entry = promote(repository, app, channel, version, reason=reason, check=check)
+    return f"{app} {version}: promoted to {channel} (entry {entry.serial})"
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="publisher",
@@ -76,6 +89,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="URL",
         help="the endpoint of an S3-compatible store, for s3:// repositories not on AWS",
     )
+    parser.add_argument("--channel", metavar="NAME", help="promote each release to this channel once it is published")
     parser.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST.json", help="<app>.release.json files")
     return parser.parse_args(argv)
 
@@ -83,10 +97,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        if args.channel:
+            check_channel_name(args.channel)  # before anything is published
         repository = open_repository(args.repository, s3_endpoint_url=args.s3_endpoint_url)
         for manifest in args.manifests:
             report = publish(repository, manifest)
             print("\n".join([summary(report), *uploaded_lines(report)]), flush=True)
+            if args.channel:
+                print(promotion(repository, report, args.channel), flush=True)
     except (RepositoryError, ManifestError, OSError) as e:
         print(f"publisher: error: {e}", file=sys.stderr)
         return 1

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from pex_release.sandbox import publisher
+from pex_release_core.channels import channel_history
 from pex_release_core.manifest import Blob, ReleaseManifest
+from pex_release_core.repository.url import open_repository
 from pex_release_core.testutil import edit_manifest, make_release
 
 
@@ -161,3 +163,28 @@ def test_secrets_in_urls_are_never_printed(
     assert (code, lines) == (1, [])
     assert shown in err
     assert SECRET not in err
+
+
+def test_channel_promotes_each_release_once_it_is_published(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"file://{tmp_path / 'repository'}"
+    manifests = [str(make_release(tmp_path / version, "api", version, sources=version)) for version in ("1.0.0", "1.1.0")]
+
+    code, lines, err = publish(capsys, "--repository", url, "--channel", "canary", *manifests)
+
+    assert (code, err) == (0, "")
+    assert [line for line in lines if "promoted" in line] == [
+        "api 1.0.0: promoted to canary (entry 1)",
+        "api 1.1.0: promoted to canary (entry 2)",
+    ]
+    history = channel_history(open_repository(url), "api", "canary")
+    assert [(e.version, e.reason) for e in history] == [
+        ("1.0.0", "./pants publish of revision 0123456789abcdef0123456789abcdef01234567"),
+        ("1.1.0", "./pants publish of revision 0123456789abcdef0123456789abcdef01234567"),
+    ]
+
+
+def test_a_channel_that_reads_as_a_version_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = make_release(tmp_path, "api", "1.0.0")
+    code, lines, err = publish(capsys, "--repository", f"file://{tmp_path / 'repository'}", "--channel", "2.0", str(manifest))
+    assert code == 1 and "publisher: error: '2.0' is not a valid channel name: it reads as a version" in err
+    assert not (tmp_path / "repository").exists()  # refused before anything was published

@@ -12,9 +12,9 @@ from pathlib import Path
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from pex_release_core.channels import ChannelEntry, ChannelError, channel_head
+from pex_release_core.channels import ChannelEntry, ChannelError, channel_head, whole_release
 from pex_release_core.manifest import ManifestError, ReleaseManifest
-from pex_release_core.repository.base import NotFoundError, Repository, RepositoryError, manifest_key
+from pex_release_core.repository.base import NotFoundError, Repository, manifest_key
 
 
 def version_key(version: str) -> tuple[int, Version | str]:
@@ -64,18 +64,8 @@ def read_release(repository: Repository, app: str, version: str | None) -> tuple
 
 
 def checked_release(repository: Repository, app: str, version: str) -> str:
-    """The sha256 of app version's manifest, once the manifest and every blob it names were found
-    intact in the repository (the check publish's repairs use); what a channel may point to."""
-    manifest, data = read_release(repository, app, version)
-    missing = repository.missing_blobs(manifest.blobs)
-    if missing:
-        example = next(blob for blob in manifest.blobs if blob.sha256 in missing)
-        raise RepositoryError(
-            f"{app} {version} is not whole in {repository.url}: {len(missing)} of its {len(manifest.blobs)} blobs are "
-            f"missing or damaged (one is {example.file}, sha256:{example.sha256}). Publish it again, which "
-            "uploads what is missing, then promote it."
-        )
-    return hashlib.sha256(data).hexdigest()
+    """The sha256 of app version's manifest, once it and every blob it names were found intact."""
+    return whole_release(repository, *read_release(repository, app, version))
 
 
 class ServedSerials:
