@@ -32,8 +32,9 @@ from pex_release_core.transfer import concurrently
 DEFAULT_KEEP_HISTORY = 5
 DEFAULT_GRACE_SECONDS = 3600.0
 BLOBS = blob_key("")  # blobs/sha256/
-# Deletions go in batches, the lease renewed before each: a batch must take well under half a lease.
-_DELETE_BATCH = 64
+# Deletions go in batches (one request each on S3), the lease renewed before each: a batch must
+# take well under half a lease.
+_DELETE_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -137,4 +138,4 @@ def _referenced_blobs(repository: Repository, *, skip: set[str]) -> set[str]:
 def _delete(lease: PruneLease, keys: list[str]) -> None:
     for start in range(0, len(keys), _DELETE_BATCH):
         lease.renew()
-        concurrently(lease.repository.delete_key, keys[start : start + _DELETE_BATCH])
+        lease.repository.delete_keys(keys[start : start + _DELETE_BATCH])

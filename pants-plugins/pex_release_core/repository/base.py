@@ -259,6 +259,10 @@ class Repository(ABC):
     def delete_key(self, key: str) -> None:
         """Deletes key; one already gone is not an error (a concurrent prune deleted it)."""
 
+    def delete_keys(self, keys: Sequence[str]) -> None:
+        """Deletes keys (up to 1,000), concurrently; a store that deletes in batches does it in one request."""
+        concurrently(self.delete_key, keys)
+
     def update_indexes(self, app: str) -> None:
         """Rewrites the index of app's versions and the index of apps from the manifests."""
         self._refresh_index(versions_index_key(app), lambda: self.list_versions(app))

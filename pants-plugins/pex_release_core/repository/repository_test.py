@@ -44,7 +44,8 @@ from pex_release_core.repository.base import (
 )
 from pex_release_core.repository.file import FileRepository
 from pex_release_core.repository.url import open_repository
-from pex_release_core.testutil import RepositoryContract, edit_manifest, make_release, uploaded_files
+from pex_release_core.repository_contract import RepositoryContract
+from pex_release_core.testutil import edit_manifest, make_release, uploaded_files
 from testing.servers import Reply, http_server
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from pex_release_core.redaction import redact_text, redact_url, remember_secrets
 from pex_release_core.repository.base import (
@@ -237,6 +237,19 @@ class S3Repository(Repository):
 
     def delete_key(self, key: str) -> None:
         self._call(f"delete {key}", self._client.delete_object, Key=self._key(key))
+
+    def delete_keys(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        objects = [{"Key": self._key(key)} for key in keys]
+        result = self._call(f"delete {len(keys)} keys", self._client.delete_objects, Delete={"Objects": objects, "Quiet": True})
+        errors = result.get("Errors", ())
+        if errors:  # a key already gone is no error in S3's DeleteObjects, so these are real failures
+            first = errors[0]
+            raise RepositoryError(
+                f"S3 failed to delete {len(errors)} of {len(keys)} keys in {self._where}, e.g. "
+                f"{first.get('Key', '?')[len(self._prefix):]}: {first.get('Code', '?')} {first.get('Message', '')}".rstrip()
+            )
 
 
 def _without_expect_for_small_bodies(request: Any, **_: Any) -> None:

@@ -399,8 +399,17 @@ def test_a_promotion_of_a_version_a_prune_removed_meanwhile_fails(
     assert "was moved to 1.0.0 (entry 1), but a prune that ran meanwhile removed it or its blobs" in str(error.value)
 
 
-def test_prune_is_refused_over_http(file_repository: tuple[str, Repository]) -> None:
-    _, repository = file_repository
+def test_hosts_run_a_channel_over_http_which_cannot_list_or_prune(file_repository: tuple[str, Repository], tmp_path: Path) -> None:
+    url, repository = file_repository
+    for version in VERSIONS:
+        assert cli("promote", url, f"api@{version}", "--channel", "stable").returncode == 0
+    # A hint behind the head, as a promotion killed between its entry and its hint leaves it.
+    repository.put_key(channel_head_key("api", "stable"), b'{"serial": 1}\n')
     with http_server(repository.root.parent) as server:
-        error = failed(cli("prune", f"{server.url}/{repository.root.name}", "--keep", "1"))
-    assert "served over HTTP, which is read-only" in error
+        served = f"{server.url}/{repository.root.name}"
+        assert ran(cli("run", served, "api", "--channel", "stable", cache=tmp_path / "cache"))["version"] == "1.2.0"
+        assert len(cli("history", served, "api", "--channel", "stable").stdout.splitlines()) == 3
+        error = failed(cli("prune", served, "--keep", "1"))
+        assert "served over HTTP, which is read-only" in error
+        error = failed(cli("promote", served, "api@1.0.0", "--channel", "stable"))
+        assert "served over HTTP, which is read-only" in error

@@ -25,7 +25,8 @@ from pex_release_core.repository.base import (
 )
 from pex_release_core.repository.s3 import S3Repository
 from pex_release_core.repository.url import open_repository
-from pex_release_core.testutil import RepositoryContract, add_source_files, make_release, python_env, uploaded_files
+from pex_release_core.repository_contract import RepositoryContract
+from pex_release_core.testutil import add_source_files, make_release, python_env, uploaded_files
 from pexrun.conftest import s3_client
 from testing.servers import S3Server
 
