@@ -123,6 +123,10 @@ def test_a_channel_and_a_version_together_are_refused(file_repository: tuple[str
     url, _ = file_repository
     error = failed(cli("run", url, "api@1.0.0", "--channel", "stable"), code=2)
     assert "api@1.0.0 names a version, and --channel stable the channel's: give one of them" in error
+    for command in ("rollback", "history"):
+        error = failed(cli(command, url, "api@1.0.0", "--channel", "stable"), code=2)
+        assert f"{command} takes an app, not a release: api --channel stable." in error
+    assert "promote needs an exact release: api@<version>" in failed(cli("promote", url, "api", "--channel", "stable"), code=2)
 
 
 def promote_all(url: str, options: tuple[str, ...], versions: tuple[str, ...]) -> list[subprocess.CompletedProcess[str]]:

@@ -31,6 +31,7 @@ import os
 import shlex
 import socket
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -206,27 +207,29 @@ def promote_release(args: argparse.Namespace) -> int:
     if version is None:
         raise UsageError(f"promote needs an exact release: {app}@<version> (`pexrun list` shows them).")
     repository = _repository(args)
-    check = lambda v: checked_release(repository, app, v)  # noqa: E731
-    entry = promote(repository, app, args.channel, version, reason=args.reason, check=check)
+    entry = promote(repository, app, args.channel, version, reason=args.reason, check=partial(checked_release, repository, app))
     print(printable(f"promoted {app} {version} to {args.channel} (entry {entry.serial})"))
     return 0
 
 
-def rollback_channel(args: argparse.Namespace) -> int:
+def _channel_app(args: argparse.Namespace) -> str:
+    """The app of `rollback` and `history`, which act on a channel, never on a version."""
     app, version = parse_release(args.release)
     if version is not None:
-        raise UsageError(f"rollback takes an app, not a release: {app} --channel {args.channel}.")
+        raise UsageError(f"{args.command} takes an app, not a release: {app} --channel {args.channel}.")
+    return app
+
+
+def rollback_channel(args: argparse.Namespace) -> int:
+    app = _channel_app(args)
     repository = _repository(args)
-    check = lambda v: checked_release(repository, app, v)  # noqa: E731
-    entry = rollback(repository, app, args.channel, reason=args.reason, check=check)
+    entry = rollback(repository, app, args.channel, reason=args.reason, check=partial(checked_release, repository, app))
     print(printable(f"rolled {app}'s channel {args.channel} back to {entry.version} (entry {entry.serial}, as entry {entry.position})"))
     return 0
 
 
 def history(args: argparse.Namespace) -> int:
-    app, version = parse_release(args.release)
-    if version is not None:
-        raise UsageError(f"history takes an app, not a release: {app} --channel {args.channel}.")
+    app = _channel_app(args)
     repository = _repository(args)
     entries = channel_history(repository, app, args.channel)
     if not entries:
