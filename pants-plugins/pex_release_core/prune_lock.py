@@ -16,9 +16,9 @@ its token, then lists manifests and channels. On a store whose reads follow its 
 manifest: one under way at either read, or one that started between them. It waits for that prune
 to end, then uploads what it lost (a promotion checks its version again).
 
-The lock carries a lease, by the store's clock: a prune renews it as it goes and never deletes past
-it, so a lock whose lease ran out was left by a killed prune, which publishes stop waiting for and
-the next prune takes over.
+The lock carries a lease, by the store's clock (on S3, the hosts': each side then allows for a
+minute of skew): a prune renews it as it goes and never deletes past it, so a lock whose lease ran
+out was left by a killed prune, which publishes stop waiting for and the next prune takes over.
 """
 
 from __future__ import annotations
@@ -85,11 +85,11 @@ def acquire(repository: Repository, *, seconds: float = DEFAULT_LEASE_SECONDS) -
     expires = repository.now() + seconds
     if not repository.create_key(PRUNE_LOCK, _lock(expires, token)):
         held = _read_lock(repository)
-        now = repository.now()
+        now = repository.now() - repository.clock_skew_seconds
         if held is not None and held[0] > now:
             raise RepositoryError(
                 f"Another prune of {repository.url} is under way ({PRUNE_LOCK}, its lease ends in "
-                f"{held[0] - now:,.0f} s): wait for it. A killed prune's lease runs out within {seconds:g} s, "
+                f"{held[0] - now:,.0f} s): wait for it. A killed prune's lease runs out within {seconds + repository.clock_skew_seconds:g} s, "
                 "and the next prune then takes over."
             )
         repository.delete_key(PRUNE_LOCK)  # a lapsed lock: its prune was killed
@@ -111,7 +111,7 @@ def prune_state(repository: Repository) -> PruneState:
         last = repository.read_key(LAST_PRUNE)
     except NotFoundError:
         last = None
-    return PruneState(held is not None and held[0] > repository.now(), last)
+    return PruneState(held is not None and held[0] > repository.now() - repository.clock_skew_seconds, last)
 
 
 def pruned_since(repository: Repository, before: PruneState) -> bool:

@@ -255,6 +255,9 @@ class Repository(ABC):
     def now(self) -> float:
         """The store's clock, which list_objects' times are compared with."""
 
+    # How far apart two writers' now() may be: a prune's lease counts as held that much longer.
+    clock_skew_seconds = 0.0
+
     @abstractmethod
     def delete_key(self, key: str) -> None:
         """Deletes key; one already gone is not an error (a concurrent prune deleted it)."""

@@ -232,8 +232,12 @@ class S3Repository(Repository):
 
     def now(self) -> float:
         # This host's clock: S3 refuses a request signed more than 15 minutes off its own (SigV4),
-        # which bounds the skew against the objects' LastModified.
+        # which bounds the skew against the objects' LastModified (the grace period is an hour).
         return time.time()
+
+    # Hosts that publish and prune keep time (NTP) within this; a prune lease counts as held this
+    # much longer, so a publish on a host whose clock runs ahead still waits for it.
+    clock_skew_seconds = 60.0
 
     def delete_key(self, key: str) -> None:
         self._call(f"delete {key}", self._client.delete_object, Key=self._key(key))
