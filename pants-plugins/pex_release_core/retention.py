@@ -8,7 +8,7 @@ channel's last K entries, so that a rollback still finds its target. It deletes 
 manifests, then every blob that no remaining manifest names and that is older than a grace period
 (a publish uploads its blobs before its manifest). Beside concurrent publishes and promotions it
 holds the prune lock (`prune_lock.py`) and reads what to keep only once it holds it. Each manifest
-it deletes is read first, for its size. A prune killed at any point leaves only releases that are whole
+it deletes is read first, for its size. A prune killed at any point leaves only whole releases
 (manifests go before the blobs they name) and the next prune finishes the work.
 """
 
@@ -72,8 +72,8 @@ def prune(
         kept, doomed = {}, []
         for app in repository.list_apps():
             versions = repository.list_versions(app)
-            # Read after the marker was written: a promotion written before it is seen here, and
-            # one written after it sees the marker and checks its version again.
+            # Read once the lock is held: a promotion written before it is seen here, and one
+            # written after it sees the lock and checks its version again.
             kept_versions = _kept_versions(repository, app, versions, keep, keep_history, version_key)
             kept[app] = tuple(sorted(kept_versions, key=version_key))
             app_doomed = [(app, v, _size(repository, app, v)) for v in versions if v not in kept_versions]
@@ -82,7 +82,7 @@ def prune(
                 repository.update_indexes(app)
             doomed += app_doomed
         # Listed again after the deletions, so a manifest published meanwhile keeps its blobs.
-        referenced = _referenced_blobs(repository, skip={manifest_key(app, v) for app, v, _ in doomed})
+        referenced = _referenced_blobs(repository, skip={(app, v) for app, v, _ in doomed})
         oldest_young = repository.now() - grace_seconds
         unreferenced = [o for o in repository.list_objects(BLOBS) if o.key not in referenced]
         old = [o for o in unreferenced if o.modified < oldest_young]
@@ -113,15 +113,16 @@ def _size(repository: Repository, app: str, version: str) -> int:
     return len(repository.read_manifest(app, version))
 
 
-def _referenced_blobs(repository: Repository, *, skip: set[str]) -> set[str]:
-    """The sha256 of every blob a manifest in the repository names, but those of the manifests in
-    skip. A manifest that cannot be read stops the prune: what it names is unknown."""
-    keys = [manifest_key(app, version) for app in repository.list_apps() for version in repository.list_versions(app)]
+def _referenced_blobs(repository: Repository, *, skip: set[tuple[str, str]]) -> set[str]:
+    """The sha256 of every blob a manifest in the repository names, but those of the (app,
+    version) releases in skip. A manifest that cannot be read stops the prune: what it names is
+    unknown."""
+    releases = [(app, v) for app in repository.list_apps() for v in repository.list_versions(app) if (app, v) not in skip]
 
-    def blobs_of(key: str) -> set[str]:
-        app, version = key[len("apps/") : -len(".json")].split("/")
+    def blobs_of(release: tuple[str, str]) -> set[str]:
+        origin = f"{manifest_key(*release)} in {repository.url}"
         try:
-            manifest = ReleaseManifest.loads(repository.read_manifest(app, version), origin=f"{key} in {repository.url}")
+            manifest = ReleaseManifest.loads(repository.read_manifest(*release), origin=origin)
         except ManifestError as e:
             raise RepositoryError(
                 f"{e} prune stopped before deleting any blob, since it cannot tell which blobs this release needs: "
@@ -130,7 +131,7 @@ def _referenced_blobs(repository: Repository, *, skip: set[str]) -> set[str]:
         return {blob.sha256 for blob in manifest.blobs}
 
     referenced: set[str] = set()
-    for blobs in concurrently(blobs_of, [key for key in keys if key not in skip]):
+    for blobs in concurrently(blobs_of, releases):
         referenced |= blobs
     return referenced
 

@@ -115,7 +115,7 @@ def _make_directory(root: Path, path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -211,7 +211,7 @@ class BlobCache:
         # Recorded first, so a concurrent `gc` keeps the blobs this fetch is about to add; a cache
         # that cannot be written (read-only) still runs what it holds: the record only guides gc.
         try:
-            _write_atomically(self._records / manifest.app / f"{manifest.version}.json", manifest_bytes)
+            write_atomically(self._records / manifest.app / f"{manifest.version}.json", manifest_bytes)
         except OSError:
             pass
         release = f"{manifest.app} {manifest.version}"
@@ -338,7 +338,7 @@ class BlobCache:
             return None, ""
         if self._tree_intact(pex):
             with contextlib.suppress(OSError):  # read-only: it is hashed again next time
-                _write_atomically(directory / _TREE_RECORD, self._tree_record(pex))
+                write_atomically(directory / _TREE_RECORD, self._tree_record(pex))
             return None
         return inode, (
             f"{self.pex_path(pex)} ({pex.file}) had changed since pexrun built it: a file's bytes, mode or type, "

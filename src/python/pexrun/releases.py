@@ -5,8 +5,8 @@ and its manifest."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import os
 from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
@@ -15,6 +15,7 @@ from packaging.version import InvalidVersion, Version
 from pex_release_core.channels import ChannelEntry, ChannelError, channel_head, whole_release
 from pex_release_core.manifest import ManifestError, ReleaseManifest
 from pex_release_core.repository.base import NotFoundError, Repository, manifest_key
+from pexrun.cache import write_atomically
 
 
 def version_key(version: str) -> tuple[int, Version | str]:
@@ -97,13 +98,8 @@ class ServedSerials:
     @staticmethod
     def _record(path: Path, serial: int) -> None:
         # A read-only cache (one baked into an image) still checks what it holds; it cannot raise it.
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            temp.write_text(f"{serial}\n")
-            os.replace(temp, path)
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            write_atomically(path, f"{serial}\n".encode())
 
 
 def channel_release(
