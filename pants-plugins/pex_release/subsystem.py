@@ -55,13 +55,30 @@ class PexReleaseSubsystem(Subsystem):
             """
         ),
     )
+    _signing_key_file = StrOption(
+        default=None,
+        help=softwrap(
+            """
+            The team's private key, an ECDSA P-256 key in PEM (PKCS#8, as
+            `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256` writes it), relative
+            to the build root or absolute. When set, `publish` signs each release's manifest and
+            its provenance with it, in DSSE envelopes beside the manifest, and hosts that trust
+            the public key (`pexrun --trusted-key`) run only what it signed.
+
+            Only `publish`'s own uncached process reads the file: it is never an input of a cached
+            or remote process, nor in `dist/`. Keep it out of the repository (e.g. set
+            `PANTS_PEX_RELEASES_SIGNING_KEY_FILE` in CI from a secret).
+            """
+        ),
+    )
     publisher_resolve = StrOption(
         default="python-default",
         advanced=True,
         help=softwrap(
             """
             The resolve the publisher takes boto3 from, for `s3://` repositories (as Pants takes
-            twine from a resolve). Its lockfile must include `boto3`.
+            twine from a resolve), and cryptography, to sign with `signing_key_file`. Its
+            lockfile must include those it needs.
             """
         ),
     )
@@ -125,6 +142,18 @@ class PexReleaseSubsystem(Subsystem):
             raise OptionsError(
                 f"[{self.options_scope}].channel: {e} Set it in pants.toml, or with --{self.options_scope}-channel."
             ) from None
+
+    def signing_key_file(self, buildroot: str) -> str | None:
+        """The key's absolute path, checked to be a file (its bytes are not read here)."""
+        if not self._signing_key_file:
+            return None
+        path = os.path.join(buildroot, os.path.expanduser(self._signing_key_file))
+        if not os.path.isfile(path):
+            raise OptionsError(
+                f"[{self.options_scope}].signing_key_file is {self._signing_key_file!r}, and there is no file at {path}. "
+                f"Point it at the team's private key (README.md, \"Signed releases\"), or unset it to publish unsigned."
+            )
+        return path
 
     def repository(self, buildroot: str) -> str:
         if self._repository:

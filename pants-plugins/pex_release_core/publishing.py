@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pex_release_core.manifest import Blob, ManifestError, ReleaseManifest, ReleasePex, TreeSymlink
+from pex_release_core.provenance import BuildInputs, statement
 from pex_release_core.prune_lock import prune_state, pruned_since
 from pex_release_core.repository.base import (
     METADATA_MAX_BYTES,
@@ -20,6 +21,14 @@ from pex_release_core.repository.base import (
     Repository,
     RepositoryError,
     manifest_key,
+)
+from pex_release_core.signing import (
+    IN_TOTO_PAYLOAD_TYPE,
+    MANIFEST,
+    MANIFEST_PAYLOAD_TYPE,
+    PROVENANCE,
+    SigningKey,
+    write_attestation,
 )
 from pex_release_core.transfer import concurrently, file_sha256
 
@@ -40,14 +49,37 @@ class PublishReport:
     manifest_written: bool  # False: the same manifest was already there (or a concurrent publish wrote it).
     # True: the same manifest was there before this publish began, so what it uploaded were repairs.
     previously_published: bool
+    signed_by: str | None = None  # The signing key's id, when publish signed.
+    signature_added: bool = False  # False: that key had signed this manifest already.
 
     @property
     def manifest_key(self) -> str:
         return manifest_key(self.manifest.app, self.manifest.version)
 
 
-def publish(repository: Repository, manifest_path: Path) -> PublishReport:
-    """Uploads the blobs the repository lacks, then the manifest, last.
+@dataclass(frozen=True)
+class Signer:
+    """The team's key, and what provenance says of the build."""
+
+    key: SigningKey
+    build: BuildInputs
+
+    def sign(self, repository: Repository, manifest: ReleaseManifest, data: bytes) -> bool:
+        """Signs the manifest and its provenance: False if this key had signed both already."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        release = dict(app=manifest.app, version=manifest.version, manifest_sha256=sha256)
+        provenance = statement(manifest, sha256, self.build)
+        added = write_attestation(
+            repository, self.key, **release, kind=PROVENANCE, payload_type=IN_TOTO_PAYLOAD_TYPE, payload=provenance
+        )
+        # The manifest's signature last: a host that finds it finds the provenance too.
+        return write_attestation(
+            repository, self.key, **release, kind=MANIFEST, payload_type=MANIFEST_PAYLOAD_TYPE, payload=data
+        ) or added
+
+
+def publish(repository: Repository, manifest_path: Path, signer: Signer | None = None) -> PublishReport:
+    """Uploads the blobs the repository lacks, then the signatures (with a signer), then the manifest, last.
 
     Every file of the release is checked first: each against its manifest entry (bytes, and a
     tree's symlinks), and each wheel of the deps PEX against the hash its lockfile pins. Then one
@@ -57,7 +89,8 @@ def publish(repository: Repository, manifest_path: Path) -> PublishReport:
     never see a release with missing blobs, and running it again completes it. A version is
     published once: the same bytes again upload only what the repository lost or damaged since (a
     repair), other bytes are refused, also when two publishes race. Beside a prune, it ends whole:
-    if a prune ran while it published, it uploads again what the prune took (`prune_lock.py`).
+    if a prune ran while it published, it uploads again what the prune took (`prune_lock.py`). A
+    signer signs before the manifest is written, and a republish with another key adds its signature.
     """
     data, manifest = _read_local_manifest(manifest_path)
     _check_wheels(manifest_path, manifest)
@@ -68,6 +101,7 @@ def publish(repository: Repository, manifest_path: Path) -> PublishReport:
     local_files = _verified_local_files(manifest_path, manifest)
     prunes_before = prune_state(repository)
     missing = _upload_missing(repository, manifest, local_files)
+    signature_added = signer is not None and signer.sign(repository, manifest, data)
     written = False
     if published is None:
         written = repository.create_manifest(manifest.app, manifest.version, data)
@@ -77,10 +111,19 @@ def publish(repository: Repository, manifest_path: Path) -> PublishReport:
         # That prune may have listed the manifests before ours existed, and deleted blobs this
         # publish found present, or this very version (a republish): put back what it took.
         missing |= _upload_missing(repository, manifest, local_files)
+        signature_added = (signer is not None and signer.sign(repository, manifest, data)) or signature_added
         written = repository.create_manifest(manifest.app, manifest.version, data) or written
     repository.update_indexes(manifest.app)  # also completes a publish killed before its indexes
     uploads = tuple(BlobUpload(blob, uploaded=blob.sha256 in missing) for blob in manifest.blobs)
-    return PublishReport(manifest, repository.url, uploads, written, previously_published=published is not None)
+    return PublishReport(
+        manifest,
+        repository.url,
+        uploads,
+        written,
+        previously_published=published is not None,
+        signed_by=signer.key.keyid if signer else None,
+        signature_added=signature_added,
+    )
 
 
 def _read_local_manifest(manifest_path: Path) -> tuple[bytes, ReleaseManifest]:

@@ -5,8 +5,8 @@
 Per app, prune keeps the newest N versions by PEP 440 (and every version that is not PEP 440,
 which has no place in that order), every version a channel points to, and the versions of each
 channel's last K entries, so that a rollback still finds its target. It deletes the others'
-manifests, then every blob that no remaining manifest names and that is older than a grace period
-(a publish uploads its blobs before its manifest). Beside concurrent publishes and promotions it
+manifests and their signatures, then every blob that no remaining manifest names and that is older
+than a grace period (a publish uploads its blobs and signs before it writes its manifest). Beside concurrent publishes and promotions it
 holds the prune lock (`prune_lock.py`) and reads what to keep only once it holds it. Each manifest
 it deletes is read first, for its size. A prune killed at any point leaves only whole releases
 (manifests go before the blobs they name) and the next prune finishes the work.
@@ -24,6 +24,7 @@ from pex_release_core.repository.base import (
     Repository,
     RepositoryError,
     StoredObject,
+    attestations_root_key,
     blob_key,
     manifest_key,
 )
@@ -80,6 +81,9 @@ def prune(
             if lease is not None and app_doomed:
                 _delete(lease, [manifest_key(app, v) for _, v, _ in app_doomed])
                 repository.update_indexes(app)
+            if lease is not None:
+                gone = {v for _, v, _ in app_doomed}
+                _delete(lease, _unneeded_attestations(repository, app, set(versions) - gone, gone, grace_seconds))
             doomed += app_doomed
         # Listed again after the deletions, so a manifest published meanwhile keeps its blobs.
         referenced = _referenced_blobs(repository, skip={(app, v) for app, v, _ in doomed})
@@ -107,6 +111,21 @@ def _kept_versions(
     for channel in list_channels(repository, app):
         kept |= {entry.version for entry in channel_history(repository, app, channel, last=max(keep_history, 1))}
     return kept
+
+
+def _unneeded_attestations(
+    repository: Repository, app: str, published: set[str], deleted: set[str], grace_seconds: float
+) -> list[str]:
+    """The signatures and provenance of the versions just deleted, and of others without a manifest
+    (left by a killed prune) once older than the grace period: publish signs before it writes its
+    manifest."""
+    root = attestations_root_key(app)
+    oldest_young = repository.now() - grace_seconds
+    return [
+        root + o.key
+        for o in repository.list_objects(root)
+        if (version := o.key.split("/")[0]) in deleted or (version not in published and o.modified < oldest_young)
+    ]
 
 
 def _size(repository: Repository, app: str, version: str) -> int:

@@ -1,7 +1,8 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """This repository's own build support, not part of the pex_release plugin: pexrun's wheel takes
-its version from `pexrun.__version__`, so that the wheel and `pexrun.pyz` carry one number."""
+its version from `pexrun.__version__`, so that the wheel and `pexrun.pyz` carry one number, and
+the plugin's wheel from `pex_release.__version__`, which provenance names."""
 
 from pexrun_dist import setup_kwargs
 

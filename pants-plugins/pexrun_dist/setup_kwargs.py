@@ -1,6 +1,7 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""The version of pexrun's wheel (`//:pexrun-dist`), read from `__version__` in pexrun's sources.
+"""The versions of this repository's wheels, pexrun's (`//:pexrun-dist`) and the plugin's
+(`pants-plugins:dist`), each read from `__version__` in its package, where the code reads it too.
 
 Pants' documented hook for computed `python_artifact` kwargs; read from the syntax tree, not by
 importing pexrun into Pants' interpreter.
@@ -19,16 +20,20 @@ from pants.engine.target import Target
 from pants.engine.unions import UnionRule
 
 PEXRUN_DIST = Address("", target_name="pexrun-dist")
-VERSION_FILE = "src/python/pexrun/__init__.py"
+PLUGIN_DIST = Address("pants-plugins", target_name="dist")
+VERSION_FILES = {
+    PEXRUN_DIST: "src/python/pexrun/__init__.py",
+    PLUGIN_DIST: "pants-plugins/pex_release/__init__.py",  # the builder named in provenance
+}
 
 
-class PexrunSetupKwargsRequest(SetupKwargsRequest):
+class VersionFileSetupKwargsRequest(SetupKwargsRequest):
     @classmethod
     def is_applicable(cls, target: Target) -> bool:
-        return target.address == PEXRUN_DIST
+        return target.address in VERSION_FILES
 
 
-def version_of(source: bytes, path: str) -> str:
+def version_of(source: bytes, path: str, dist: Address) -> str:
     for node in ast.parse(source, filename=path).body:
         if (
             isinstance(node, ast.Assign)
@@ -38,24 +43,23 @@ def version_of(source: bytes, path: str) -> str:
         ):
             return node.value.value
     raise ValueError(
-        f'{path} sets no `__version__ = "<version>"`, which the wheel {PEXRUN_DIST} takes its version from.'
+        f'{path} sets no `__version__ = "<version>"`, which the wheel {dist} takes its version from.'
     )
 
 
-@rule(desc="Reading pexrun's version")
-async def pexrun_setup_kwargs(request: PexrunSetupKwargsRequest) -> SetupKwargs:
+@rule(desc="Reading a wheel's version")
+async def version_file_setup_kwargs(request: VersionFileSetupKwargsRequest) -> SetupKwargs:
+    dist = request.target.address
     (source,) = await Get(
         DigestContents,
         PathGlobs(
-            [VERSION_FILE],
+            [VERSION_FILES[dist]],
             glob_match_error_behavior=GlobMatchErrorBehavior.error,
-            description_of_origin=f"the version of {PEXRUN_DIST}",
+            description_of_origin=f"the version of {dist}",
         ),
     )
-    return SetupKwargs(
-        {**request.explicit_kwargs, "version": version_of(source.content, source.path)}, address=request.target.address
-    )
+    return SetupKwargs({**request.explicit_kwargs, "version": version_of(source.content, source.path, dist)}, address=dist)
 
 
 def rules():
-    return [*collect_rules(), UnionRule(SetupKwargsRequest, PexrunSetupKwargsRequest)]
+    return [*collect_rules(), UnionRule(SetupKwargsRequest, VersionFileSetupKwargsRequest)]

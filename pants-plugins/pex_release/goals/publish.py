@@ -10,12 +10,13 @@ from the shared lockfile for `s3://` repositories, as Pants runs twine.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Sequence
 
 from pants.backend.python.subsystems.setup import PythonSetup
-from pants.backend.python.target_types import EntryPoint
+from pants.backend.python.target_types import EntryPoint, PythonResolveField
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex import PexRequest, PexRequirements, VenvPex, VenvPexProcess
 from pants.backend.python.util_rules.pex_requirements import Resolve
@@ -32,11 +33,13 @@ from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, 
 from pants.engine.process import InteractiveProcess, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import InvalidFieldException
+from pex_release import __version__
 from pex_release.goals.image import IMAGES_DIR, ImageFiles, OciRegistryTool
 from pex_release.goals.package import RELEASES_DIR
 from pex_release.subsystem import PexReleaseSubsystem
 from pex_release.target_types import PexReleaseAppField, PexReleaseImageRepositoryField
 from pex_release.util_rules.pex_version import CheckedPexVersion
+from pex_release.util_rules.revision import SourceRevision
 from pex_release.util_rules.sandbox_sources import program_sources
 from pex_release_core.oci.reference import Repository
 from pex_release_core.redaction import redact_url
@@ -54,22 +57,50 @@ class PublishPexReleaseFieldSet(PublishFieldSet):
     required_fields = (PexReleaseAppField,)
 
     app: PexReleaseAppField
+    resolve: PythonResolveField
 
     def get_output_data(self) -> PublishOutputData:
         return PublishOutputData({"publisher": "pex-release", **super().get_output_data()})
 
 
+@dataclass(frozen=True)
+class SigningArgs:
+    """What the publisher signs with: the key's path (never its bytes) and what provenance names."""
+
+    key_file: str
+    resolve: str
+    lockfile: str
+    lockfile_sha256: str
+    source_url: str | None
+
+    def argv(self) -> tuple[str, ...]:
+        source = ("--source-url", self.source_url) if self.source_url else ()
+        return (
+            "--signing-key", self.key_file,
+            "--resolve", self.resolve,
+            "--lockfile", self.lockfile,
+            "--lockfile-sha256", self.lockfile_sha256,
+            "--builder-version", __version__,
+            *source,
+        )  # fmt: skip
+
+
 def publisher_args(
-    repository_url: str, s3_endpoint_url: str | None, channel: str | None, manifests: tuple[str, ...]
+    repository_url: str,
+    s3_endpoint_url: str | None,
+    channel: str | None,
+    signing: SigningArgs | None,
+    manifests: tuple[str, ...],
 ) -> tuple[str, ...]:
     endpoint = ("--s3-endpoint-url", s3_endpoint_url) if s3_endpoint_url else ()
     promotion = ("--channel", channel) if channel else ()
-    return ("--repository", repository_url, *endpoint, *promotion, *manifests)
+    return ("--repository", repository_url, *endpoint, *promotion, *(signing.argv() if signing else ()), *manifests)
 
 
 @dataclass(frozen=True)
 class PublisherToolRequest:
     needs_boto3: bool
+    needs_cryptography: bool = False
 
 
 @rule(desc="Building the pex-release publisher")
@@ -78,12 +109,13 @@ async def publisher_pex_request(
 ) -> PexRequest:
     resolve = subsystem.publisher_resolve
     sources = await Get(Digest, CreateDigest, program_sources(_PUBLISHER))
+    needed = [name for name, needs in (("boto3", request.needs_boto3), ("cryptography", request.needs_cryptography)) if needs]
     return PexRequest(
         output_filename="pex-release-publisher.pex",
         internal_only=True,
         requirements=(
-            PexRequirements(["boto3"], from_superset=Resolve(resolve, use_entire_lockfile=False))
-            if request.needs_boto3
+            PexRequirements(needed, from_superset=Resolve(resolve, use_entire_lockfile=False))
+            if needed
             else PexRequirements()
         ),
         interpreter_constraints=InterpreterConstraints(
@@ -95,20 +127,49 @@ async def publisher_pex_request(
     )
 
 
+@dataclass(frozen=True)
+class SigningArgsRequest:
+    key_file: str
+    resolve: str
+
+
+@rule(desc="Reading what provenance names")
+async def signing_args(request: SigningArgsRequest, python_setup: PythonSetup) -> SigningArgs:
+    lockfile = python_setup.resolves[request.resolve]
+    contents, revision = await MultiGet(
+        Get(DigestContents, PathGlobs([lockfile])),
+        Get(SourceRevision),
+    )
+    return SigningArgs(
+        key_file=request.key_file,
+        resolve=request.resolve,
+        lockfile=lockfile,
+        lockfile_sha256=hashlib.sha256(b"".join(c.content for c in contents)).hexdigest(),
+        source_url=revision.source_url,
+    )
+
+
 @rule(desc="Publishing a `pex_release`")
 async def publish_pex_release(
-    request: PublishPexReleaseRequest, subsystem: PexReleaseSubsystem, buildroot: BuildRoot
+    request: PublishPexReleaseRequest, subsystem: PexReleaseSubsystem, buildroot: BuildRoot, python_setup: PythonSetup
 ) -> PublishProcesses:
     await Get(CheckedPexVersion)
     repository_url = subsystem.repository(buildroot.path)
     channel = subsystem.channel  # checked before anything is built
+    key_file = subsystem.signing_key_file(buildroot.path)
+    signing = (
+        await Get(SigningArgs, SigningArgsRequest(key_file, request.field_set.resolve.normalized_value(python_setup)))
+        if key_file
+        else None
+    )
     packages_digest = await Get(Digest, MergeDigests(pkg.digest for pkg in request.packages))
     manifests = await Get(
         DigestContents, DigestSubset(packages_digest, PathGlobs([f"{RELEASES_DIR}/*.release.json"]))
     )
     names = tuple(sorted(f"{m['app']}@{m['version']}" for m in (json.loads(c.content) for c in manifests)))
     publisher_request = await Get(
-        PexRequest, PublisherToolRequest(needs_boto3=repository_url.startswith("s3://"))
+        PexRequest,
+        PublisherToolRequest(needs_boto3=repository_url.startswith("s3://"), needs_cryptography=signing is not None),
     )
     publisher_pex, env = await MultiGet(
         Get(VenvPex, PexRequest, publisher_request),
@@ -118,7 +179,9 @@ async def publish_pex_release(
         Process,
         VenvPexProcess(
             publisher_pex,
-            argv=publisher_args(repository_url, subsystem.s3_endpoint_url, channel, tuple(c.path for c in manifests)),
+            argv=publisher_args(
+                repository_url, subsystem.s3_endpoint_url, channel, signing, tuple(c.path for c in manifests)
+            ),
             input_digest=packages_digest,
             extra_env=env,
             description=f"Publishing {', '.join(names)} to {redact_url(repository_url)}",

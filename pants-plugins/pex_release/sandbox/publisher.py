@@ -2,11 +2,17 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """The publisher: uploads built releases to a repository. `pants publish` runs it as a process.
 
-    publisher --repository URL [--s3-endpoint-url URL] [--channel NAME] MANIFEST.json...
+    publisher --repository URL [--s3-endpoint-url URL] [--channel NAME]
+              [--signing-key FILE --resolve NAME --lockfile PATH --lockfile-sha256 HEX
+               --builder-version VERSION [--source-url URL]] MANIFEST.json...
 
 It prints one summary line per release (the files uploaded and skipped, counted once per content,
-and their bytes), then one line per file it uploaded, then, with --channel, the promotion; on failure, `publisher: error: ...`
+and their bytes), then, with --signing-key, the key that signed its manifest and provenance, then one
+line per file it uploaded, then, with --channel, the promotion; on failure, `publisher: error: ...`
 on stderr and exit code 1. Releases already published stay published when a later one fails.
+
+The signing key is read here, in `pants publish`'s uncached process, from its path: its bytes are
+never an input of a cached process, nor in any output or message.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from typing import Sequence
 
 from pex_release_core.channels import check_channel_name, promote, whole_release
 from pex_release_core.manifest import ManifestError, ReleaseManifest
-from pex_release_core.publishing import BlobUpload, PublishReport, publish
+from pex_release_core.provenance import BuildInputs
+from pex_release_core.publishing import BlobUpload, PublishReport, Signer, publish
 from pex_release_core.repository.base import Repository, RepositoryError
 from pex_release_core.repository.url import open_repository
+from pex_release_core.signing import SigningKey
 
 
 def _files(uploads: Sequence[BlobUpload]) -> str:
@@ -52,6 +60,13 @@ def summary(report: PublishReport) -> str:
         f"{release}: uploaded {_files(uploaded)}, skipped {_files(skipped)} already in "
         f"{report.repository_url}; {outcome}"
     )
+
+
+def signature_lines(report: PublishReport) -> list[str]:
+    if report.signed_by is None:
+        return []
+    done = "signed" if report.signature_added else "already signed"
+    return [f"  {done} its manifest and provenance with key {report.signed_by}"]
 
 
 def uploaded_lines(report: PublishReport) -> list[str]:
@@ -90,8 +105,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the endpoint of an S3-compatible store, for s3:// repositories not on AWS",
     )
     parser.add_argument("--channel", metavar="NAME", help="promote each release to this channel once it is published")
+    signing = parser.add_argument_group("signing", "with --signing-key, every other option of this group is required")
+    signing.add_argument("--signing-key", type=Path, metavar="FILE", help="the team's ECDSA P-256 private key (PEM)")
+    signing.add_argument("--resolve", help="the resolve the releases were built from")
+    signing.add_argument("--lockfile", metavar="PATH", help="its lockfile, relative to the build root")
+    signing.add_argument("--lockfile-sha256", metavar="HEX")
+    signing.add_argument("--builder-version", metavar="VERSION", help="pex-release's version")
+    signing.add_argument("--source-url", metavar="URL", help="the source repository, without credentials")
     parser.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST.json", help="<app>.release.json files")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    required = ("resolve", "lockfile", "lockfile_sha256", "builder_version")
+    if args.signing_key and not all(getattr(args, name) for name in required):
+        parser.error("--signing-key needs " + ", ".join(f"--{name.replace('_', '-')}" for name in required))
+    return args
+
+
+def _signer(args: argparse.Namespace) -> Signer | None:
+    if args.signing_key is None:
+        return None
+    build = BuildInputs(args.builder_version, args.resolve, args.lockfile, args.lockfile_sha256, args.source_url)
+    return Signer(SigningKey.load(args.signing_key), build)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,10 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.channel:
             check_channel_name(args.channel)  # before anything is published
+        signer = _signer(args)  # before anything is published
         repository = open_repository(args.repository, s3_endpoint_url=args.s3_endpoint_url)
         for manifest in args.manifests:
-            report = publish(repository, manifest)
-            print("\n".join([summary(report), *uploaded_lines(report)]), flush=True)
+            report = publish(repository, manifest, signer)
+            print("\n".join([summary(report), *signature_lines(report), *uploaded_lines(report)]), flush=True)
             if args.channel:
                 print(promotion(repository, report, args.channel), flush=True)
     except (RepositoryError, ManifestError, OSError) as e:

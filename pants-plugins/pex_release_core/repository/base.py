@@ -10,6 +10,7 @@ The layout, the same on every store:
     apps/index.json               the apps, and apps/<app>/index.json their versions: plain HTTP
                                   cannot list, so publish keeps these (rebuilt from the manifests)
     apps/<app>/channels/<channel>/  a channel's entries and head (`channels.py`)
+    apps/<app>/attestations/<version>/  the release's signed manifest and provenance (`signing.py`)
     prune.json                    present while a prune deletes (`prune_lock.py`)
 
 This module holds the layout, the errors and `Repository`, the base of every store: what a
@@ -100,6 +101,21 @@ def channel_entry_key(app: str, channel: str, serial: int) -> str:
 
 def channel_head_key(app: str, channel: str) -> str:
     return f"{channels_directory_key(app)}{channel}/head.json"
+
+
+def attestations_root_key(app: str) -> str:
+    # Beside the manifests, as channels/ is: a version's manifest is a file, so none collides with it.
+    return _app_directory(app) + "attestations/"
+
+
+def attestations_directory_key(app: str, version: str) -> str:
+    directory = attestations_root_key(app)
+    return directory + _segment(version, "version", directory) + "/"
+
+
+def attestation_key(app: str, version: str, manifest_sha256: str, kind: str) -> str:
+    """The DSSE envelope of kind (`manifest`, `provenance`) for the manifest with that sha256 (`signing.py`)."""
+    return f"{attestations_directory_key(app, version)}{manifest_sha256}.{kind}.dsse.json"
 
 
 def _app_directory(app: str) -> str:

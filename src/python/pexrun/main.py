@@ -5,14 +5,17 @@
     pexrun run   <repository> <app>[@<version>] [--python PATH] [--script NAME] [-- args...]
     pexrun fetch <repository> <app>[@<version>]
     pexrun list  <repository> [<app>]
-    pexrun info  <repository> <app>@<version>
+    pexrun info  <repository> <app>@<version> [--provenance]
+    pexrun verify <repository> <app>@<version> --trusted-key FILE
     pexrun gc    --keep N
     pexrun promote  <repository> <app>@<version> --channel NAME [--reason TEXT]
     pexrun rollback <repository> <app> --channel NAME [--reason TEXT]
     pexrun history  <repository> <app> --channel NAME
     pexrun prune    <repository> --keep N [--keep-history K] [--grace SECONDS] [--dry-run]
 
-run, fetch and info take --channel NAME to use the version a channel points to.
+run, fetch and info take --channel NAME to use the version a channel points to. With trusted keys
+(--trusted-key FILE, repeatable, or $PEXRUN_TRUSTED_KEYS, paths separated by `:`), run, fetch, info
+and promote refuse a release that no trusted key signed, before any blob is downloaded.
 
 Every command takes --cache-dir DIR (default: $PEXRUN_CACHE_DIR, else ~/.cache/pexrun),
 --s3-endpoint-url URL (default: $PEXRUN_S3_ENDPOINT_URL) and --download-timeout SECONDS (default:
@@ -27,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import hashlib
+import json
 import os
 import shlex
 import socket
@@ -47,6 +52,7 @@ from pex_release_core.manifest import ManifestError, ReleaseManifest, ReleasePex
 from pex_release_core.retention import DEFAULT_GRACE_SECONDS, DEFAULT_KEEP_HISTORY, prune
 from pex_release_core.repository.base import DownloadTimeoutError, Repository, RepositoryError
 from pex_release_core.repository.url import open_repository
+from pex_release_core.signing import IN_TOTO_PAYLOAD_TYPE, PROVENANCE, PublicKey, SignatureError, verified_signer
 from pexrun import __version__
 from pexrun.cache import (
     CACHE_DIR_ENV,
@@ -68,14 +74,17 @@ from pexrun.launch import (
 )
 from pexrun.releases import (
     ServedSerials,
+    VerifiedSignatures,
     channel_release,
     checked_release,
     published_versions,
     read_release,
+    release_signer,
     version_key,
 )
 
 S3_ENDPOINT_URL_ENV = "PEXRUN_S3_ENDPOINT_URL"
+TRUSTED_KEYS_ENV = "PEXRUN_TRUSTED_KEYS"
 
 
 class UsageError(Exception):
@@ -97,8 +106,26 @@ def _cache(args: argparse.Namespace) -> BlobCache:
     return BlobCache(args.cache_dir, download_timeout=args.download_timeout)
 
 
-def _chosen_release(args: argparse.Namespace, repository: Repository) -> tuple[ReleaseManifest, bytes]:
-    """The release args name: app@version, the app's highest version, or what --channel points to."""
+def _trusted_keys(args: argparse.Namespace) -> list[PublicKey]:
+    return [PublicKey.load(path) for path in args.trusted_key]
+
+
+def _chosen_release(
+    args: argparse.Namespace, repository: Repository, *, remembered: bool = False
+) -> tuple[ReleaseManifest, bytes]:
+    """The release args name (app@version, the app's highest version, or what --channel points
+    to), once a trusted key was found to have signed it, when any is trusted. remembered: a
+    signature this host checked before is not checked again."""
+    trusted = _trusted_keys(args)
+    manifest, data = _unverified_release(args, repository)
+    if trusted and remembered:
+        VerifiedSignatures(args.cache_dir).signer(repository, manifest, data, trusted)
+    elif trusted:
+        release_signer(repository, manifest, data, trusted)
+    return manifest, data
+
+
+def _unverified_release(args: argparse.Namespace, repository: Repository) -> tuple[ReleaseManifest, bytes]:
     app, version = parse_release(args.release)
     if args.channel is None:
         return read_release(repository, app, version)
@@ -115,7 +142,7 @@ def _chosen_release(args: argparse.Namespace, repository: Repository) -> tuple[R
 def run(args: argparse.Namespace) -> int:
     interpreter = Interpreter.at(args.python)
     repository = _repository(args)
-    manifest, data = _chosen_release(args, repository)
+    manifest, data = _chosen_release(args, repository, remembered=True)
     # Checked before anything is downloaded.
     entry_point = script_entry_point(manifest, args.script)
     check_interpreter(interpreter, manifest)
@@ -165,7 +192,10 @@ def info(args: argparse.Namespace) -> int:
     app, version = parse_release(args.release)
     if version is None and args.channel is None:
         raise UsageError(f"info needs an exact release: {app}@<version> (`pexrun list` shows them), or --channel NAME.")
-    manifest, _ = _chosen_release(args, _repository(args))
+    repository = _repository(args)
+    manifest, data = _chosen_release(args, repository)
+    if args.provenance:
+        return _provenance(args, repository, manifest, data)
     fields = [
         ("app", manifest.app),
         ("version", manifest.version),
@@ -190,6 +220,57 @@ def info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _provenance(args: argparse.Namespace, repository: Repository, manifest: ReleaseManifest, data: bytes) -> int:
+    trusted = _trusted_keys(args)
+    if not trusted:
+        raise UsageError(
+            "info --provenance shows provenance once its signature is checked: name the keys to trust with "
+            f"--trusted-key FILE (or ${TRUSTED_KEYS_ENV})."
+        )
+    key, envelope = verified_signer(
+        repository,
+        trusted,
+        app=manifest.app,
+        version=manifest.version,
+        manifest_sha256=hashlib.sha256(data).hexdigest(),
+        kind=PROVENANCE,
+        payload_type=IN_TOTO_PAYLOAD_TYPE,
+        payload=None,  # what it says is checked against the manifest below
+    )
+    try:
+        statement = json.loads(envelope.payload)
+        subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
+    except (ValueError, KeyError, TypeError) as e:
+        raise SignatureError(
+            f"{manifest.app} {manifest.version}'s provenance, signed by {key.keyid}, is not an in-toto statement "
+            f"({type(e).__name__}: {e})."
+        ) from None
+    expected = {f"{manifest.app}@{manifest.version}.release.json": hashlib.sha256(data).hexdigest()}
+    expected.update((pex.file, pex.sha256) for pex in manifest.pexes)
+    if subjects != expected:
+        raise SignatureError(
+            f"{manifest.app} {manifest.version}'s provenance, signed by {key.keyid}, names other subjects than "
+            "the release's manifest and PEXes: it is another release's."
+        )
+    print("\n".join(printable(line) for line in json.dumps(statement, indent=2, sort_keys=True).splitlines()))
+    print(f"signed by {key.keyid} ({key.origin})", file=sys.stderr)
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    app, version = parse_release(args.release)
+    if version is None and args.channel is None:
+        raise UsageError(f"verify needs an exact release: {app}@<version>, or --channel NAME.")
+    trusted = _trusted_keys(args)
+    if not trusted:
+        raise UsageError(f"verify needs the keys to trust: --trusted-key FILE (or ${TRUSTED_KEYS_ENV}).")
+    repository = _repository(args)
+    manifest, data = _unverified_release(args, repository)
+    key = release_signer(repository, manifest, data, trusted)
+    print(printable(f"{manifest.app} {manifest.version}: signed by {key.keyid} ({key.origin})"))
+    return 0
+
+
 def gc(args: argparse.Namespace) -> int:
     report = BlobCache(args.cache_dir).gc(args.keep)
     for release in report.removed_releases:
@@ -207,7 +288,8 @@ def promote_release(args: argparse.Namespace) -> int:
     if version is None:
         raise UsageError(f"promote needs an exact release: {app}@<version> (`pexrun list` shows them).")
     repository = _repository(args)
-    entry = promote(repository, app, args.channel, version, reason=args.reason, check=partial(checked_release, repository, app))
+    check = partial(checked_release, repository, app, trusted=_trusted_keys(args))
+    entry = promote(repository, app, args.channel, version, reason=args.reason, check=check)
     print(printable(f"promoted {app} {version} to {args.channel} (entry {entry.serial})"))
     return 0
 
@@ -223,7 +305,8 @@ def _channel_app(args: argparse.Namespace) -> str:
 def rollback_channel(args: argparse.Namespace) -> int:
     app = _channel_app(args)
     repository = _repository(args)
-    entry = rollback(repository, app, args.channel, reason=args.reason, check=partial(checked_release, repository, app))
+    check = partial(checked_release, repository, app, trusted=_trusted_keys(args))
+    entry = rollback(repository, app, args.channel, reason=args.reason, check=check)
     print(printable(f"rolled {app}'s channel {args.channel} back to {entry.version} (entry {entry.serial}, as entry {entry.position})"))
     return 0
 
@@ -318,6 +401,17 @@ def build_parser() -> argparse.ArgumentParser:
             f"the blob; a slower one fails (default: ${DOWNLOAD_TIMEOUT_ENV}, else {DEFAULT_DOWNLOAD_TIMEOUT_SECONDS:g})"
         ),
     )
+    common.add_argument(
+        "--trusted-key",
+        type=Path,
+        action="append",
+        default=[Path(p) for p in os.environ.get(TRUSTED_KEYS_ENV, "").split(":") if p],
+        metavar="FILE",
+        help=(
+            "a public key (PEM) whose signature a release needs; repeat for several (default: "
+            f"${TRUSTED_KEYS_ENV}, paths separated by `:`; none: releases are not checked for signatures)"
+        ),
+    )
     parser = argparse.ArgumentParser(prog="pexrun", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"pexrun {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -348,7 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
     info_cmd = command("info", info, "show a release's manifest")
     info_cmd.add_argument("repository", help=repository_help)
     info_cmd.add_argument("release", help="<app>@<version>, or <app> with --channel")
-    for sub in (run_cmd, fetch_cmd, info_cmd):
+    info_cmd.add_argument(
+        "--provenance", action="store_true", help="show the release's signed provenance (in-toto, SLSA) instead"
+    )
+    verify_cmd = command("verify", verify, "check that a trusted key signed a release; print the key's id")
+    verify_cmd.add_argument("repository", help=repository_help)
+    verify_cmd.add_argument("release", help="<app>@<version>, or <app> with --channel")
+    for sub in (run_cmd, fetch_cmd, info_cmd, verify_cmd):
         sub.add_argument("--channel", type=_channel, metavar="NAME", help="the version this channel points to")
         sub.add_argument(
             "--accept-serial",

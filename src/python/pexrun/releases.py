@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from pathlib import Path
+from typing import Sequence
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -15,6 +16,7 @@ from packaging.version import InvalidVersion, Version
 from pex_release_core.channels import ChannelEntry, ChannelError, channel_head, whole_release
 from pex_release_core.manifest import ManifestError, ReleaseManifest
 from pex_release_core.repository.base import NotFoundError, Repository, manifest_key
+from pex_release_core.signing import MANIFEST, MANIFEST_PAYLOAD_TYPE, PublicKey, verified_signer
 from pexrun.cache import write_atomically
 
 
@@ -64,9 +66,47 @@ def read_release(repository: Repository, app: str, version: str | None) -> tuple
     return manifest, data
 
 
-def checked_release(repository: Repository, app: str, version: str) -> str:
-    """The sha256 of app version's manifest, once it and every blob it names were found intact."""
-    return whole_release(repository, *read_release(repository, app, version))
+def release_signer(repository: Repository, manifest: ReleaseManifest, data: bytes, trusted: Sequence[PublicKey]) -> PublicKey:
+    """The trusted key that signed these manifest bytes (read_release checked they are app@version's)."""
+    key, _ = verified_signer(
+        repository,
+        trusted,
+        app=manifest.app,
+        version=manifest.version,
+        manifest_sha256=hashlib.sha256(data).hexdigest(),
+        kind=MANIFEST,
+        payload_type=MANIFEST_PAYLOAD_TYPE,
+        payload=data,
+    )
+    return key
+
+
+class VerifiedSignatures:
+    """The manifests this host found signed, and by which trusted key: a warm start skips the
+    check, and the import of the library that makes it (about 25 ms). The cache is trusted as its
+    trees are: whoever can write it can change what runs without touching this."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.root = cache_dir / "signatures"
+
+    def signer(self, repository: Repository, manifest: ReleaseManifest, data: bytes, trusted: Sequence[PublicKey]) -> PublicKey:
+        checked = self.root / hashlib.sha256(data).hexdigest()
+        for key in trusted:
+            if (checked / key.keyid).exists():
+                return key
+        key = release_signer(repository, manifest, data, trusted)
+        with contextlib.suppress(OSError):  # a read-only cache checks every time
+            write_atomically(checked / key.keyid, b"")
+        return key
+
+
+def checked_release(repository: Repository, app: str, version: str, trusted: Sequence[PublicKey] = ()) -> str:
+    """The sha256 of app version's manifest, once it was found signed by a trusted key (if any is
+    given), and it and every blob it names were found intact."""
+    manifest, data = read_release(repository, app, version)
+    if trusted:
+        release_signer(repository, manifest, data, trusted)
+    return whole_release(repository, manifest, data)
 
 
 class ServedSerials:
