@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -97,16 +100,74 @@ def test_an_http_repository_is_refused_as_read_only(packaged_repo: PackagedRepo)
     assert "The repository https://releases.example.com/prod is served over HTTP, which is read-only" in run.stderr
 
 
+@dataclass(frozen=True)
+class TeamKey:
+    private: Path
+    public: Path
+    keyid: str
+
+
 @pytest.fixture(scope="module")
-def file_repository(packaged_repo: PackagedRepo, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A file:// repository holding api_twin and cli, both promoted to `canary` as published."""
+def team_key(tmp_path_factory: pytest.TempPathFactory) -> TeamKey:
+    """A key pair made as README.md says."""
+    keys = tmp_path_factory.mktemp("keys")
+    private, public = keys / "release.key", keys / "release.pub"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(private)], check=True)
+    subprocess.run(["openssl", "pkey", "-in", str(private), "-pubout", "-out", str(public)], check=True)
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-in", str(public), "-outform", "DER"], check=True, capture_output=True)
+    return TeamKey(private, public, hashlib.sha256(der.stdout).hexdigest())
+
+
+@pytest.fixture(scope="module")
+def file_repository(packaged_repo: PackagedRepo, team_key: TeamKey, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A file:// repository holding api_twin and cli, signed with the team's key and promoted to
+    `canary` as published."""
     repository = f"file://{tmp_path_factory.mktemp('published') / 'repository'}"
     published = publish(
-        packaged_repo, repository, "src/python/apps/api_twin:release", "src/python/apps/cli:release", PANTS_PEX_RELEASES_CHANNEL="canary"
+        packaged_repo,
+        repository,
+        "src/python/apps/api_twin:release",
+        "src/python/apps/cli:release",
+        PANTS_PEX_RELEASES_CHANNEL="canary",
+        PANTS_PEX_RELEASES_SIGNING_KEY_FILE=str(team_key.private),
     )
     for app in ("api_twin", "cli"):
         assert f"{app} {packaged_repo.manifest(app)['version']}: promoted to canary (entry 1)" in published.stdout
+    assert published.stdout.count(f"  signed its manifest and provenance with key {team_key.keyid}\n") == 2
     return repository
+
+
+def test_signed_releases_verify_on_a_host_without_cryptography_and_the_key_is_nowhere(
+    packaged_repo: PackagedRepo, file_repository: str, team_key: TeamKey, tmp_path: Path
+) -> None:
+    root = packaged_repo.repo.root
+    # pyenv's 3.9 has no cryptography: pexrun.pyz checks with the ecdsa it carries.
+    assert subprocess.run([python("3.9"), "-c", "import cryptography"], capture_output=True).returncode == 1
+    cli = f"cli@{packaged_repo.manifest('cli')['version']}"
+    trusted = ("--trusted-key", str(team_key.public))
+    verified = pexrun(packaged_repo, python("3.9"), "verify", file_repository, cli, *trusted, cache=tmp_path / "cache")
+    assert verified.stdout == f"{cli.replace('@', ' ')}: signed by {team_key.keyid} ({team_key.public})\n", verified.stderr
+    slug = pexrun(
+        packaged_repo, python("3.9"), "run", file_repository, "cli", "--python", python312(), *trusted,
+        "--script", "acme-slugify", "--", "Signed", "Release", cache=tmp_path / "cache",
+    )  # fmt: skip
+    assert slug.stdout == "signed-release\n", slug.stderr
+    provenance = pexrun(packaged_repo, python("3.9"), "info", file_repository, cli, "--provenance", *trusted, cache=tmp_path / "cache")
+    statement = json.loads(provenance.stdout)
+    lockfile = (root / "3rdparty/python/default.lock").read_bytes()
+    assert {"name": "3rdparty/python/default.lock", "digest": {"sha256": hashlib.sha256(lockfile).hexdigest()}} in (
+        statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    )
+    assert statement["predicate"]["buildDefinition"]["externalParameters"]["revision"] == packaged_repo.manifest("cli")["revision"]
+    # The private key's bytes are in no output, no stored release and no process input: Pants'
+    # store holds every input of every process it ran, and is all a remote cache is sent.
+    body = "".join(team_key.private.read_text().splitlines()[1:-1])
+    der = base64.b64decode(body)
+    places = [root / "dist", Path(file_repository.removeprefix("file://")), packaged_repo.repo.store]
+    for place in places:
+        for path in (p for p in place.rglob("*") if p.is_file()):
+            content = path.read_bytes()
+            assert body.encode() not in content and der not in content, path
 
 
 def test_pexrun_runs_published_releases_on_any_python(packaged_repo: PackagedRepo, file_repository: str, tmp_path: Path) -> None:
@@ -130,24 +191,28 @@ def test_pexrun_runs_published_releases_on_any_python(packaged_repo: PackagedRep
     assert no_boto3.returncode == 1 and "needs boto3: install it (`pip install boto3`)" in no_boto3.stderr
 
 
-def test_pexrun_wheel_installs_with_pip_and_runs_a_release(packaged_repo: PackagedRepo, file_repository: str, tmp_path: Path) -> None:
+def test_pexrun_wheel_installs_with_pip_and_runs_a_release(
+    packaged_repo: PackagedRepo, file_repository: str, team_key: TeamKey, tmp_path: Path
+) -> None:
     root = packaged_repo.repo.root
     (version,) = re.findall(r'^__version__ = "(.+)"$', (root / "src/python/pexrun/__init__.py").read_text(), re.M)
     wheel = root / "dist" / f"pexrun-{version}-py3-none-any.whl"
     venv = tmp_path / "venv"
     subprocess.run([python("3.9"), "-m", "venv", str(venv)], check=True)
-    # packaging, its one requirement, comes from the package index.
+    # Its requirements, packaging and ecdsa (which checks signatures: six is its requirement),
+    # come from the package index.
     install = subprocess.run([str(venv / "bin/pip"), "install", "--disable-pip-version-check", str(wheel)], capture_output=True, text=True)
     assert install.returncode == 0, install.stdout + install.stderr
     installed = subprocess.run([str(venv / "bin/pip"), "list", "--format=freeze"], capture_output=True, text=True)
-    assert sorted(line.split("==")[0] for line in installed.stdout.split()) == ["packaging", "pexrun", "pip", "setuptools"]
+    assert sorted(line.split("==")[0] for line in installed.stdout.split()) == ["ecdsa", "packaging", "pexrun", "pip", "setuptools", "six"]
     script = str(venv / "bin/pexrun")
     # One version for the wheel and the .pyz.
     assert subprocess.run([script, "--version"], capture_output=True, text=True).stdout == f"pexrun {version}\n"
     pyz = subprocess.run([python("3.9"), str(root / "dist/pexrun.pyz"), "--version"], capture_output=True, text=True)
     assert pyz.stdout == f"pexrun {version}\n"
     slug = subprocess.run(
-        [script, "run", "--cache-dir", str(tmp_path / "cache"), "--python", python312(), file_repository, "cli", "--script", "acme-slugify", "--", "From", "A Wheel"],
+        [script, "run", "--cache-dir", str(tmp_path / "cache"), "--python", python312(), "--trusted-key", str(team_key.public),
+         file_repository, "cli", "--script", "acme-slugify", "--", "From", "A Wheel"],
         capture_output=True, text=True, timeout=120,
     )
     assert slug.stdout == "from-a-wheel\n", slug.stderr
@@ -234,3 +299,26 @@ def test_a_published_version_is_never_overwritten_but_is_repaired(packaged_repo:
     assert refused.returncode != 0
     assert "api 1.4.0 is already published in" in refused.stderr and "To fix, release a new `version`" in refused.stderr
     assert (tmp_path / "repository/apps/api/1.4.0.json").read_bytes() == published
+
+
+def test_a_signing_key_that_cannot_be_used_stops_publish_before_anything_is_published(
+    packaged_repo: PackagedRepo, team_key: TeamKey, tmp_path: Path
+) -> None:
+    repository = tmp_path / "repository"
+    missing = publish(
+        packaged_repo, f"file://{repository}", "src/python/apps/cli:release", check=False,
+        PANTS_PEX_RELEASES_SIGNING_KEY_FILE="keys/nowhere.key",
+    )  # fmt: skip
+    assert missing.returncode != 0
+    assert (
+        f"[pex-releases].signing_key_file is 'keys/nowhere.key', and there is no file at {packaged_repo.repo.root}/keys/nowhere.key"
+    ) in missing.stderr
+    # The public key where the private one belongs: refused by the publisher, which says how to make a key.
+    public = publish(
+        packaged_repo, f"file://{repository}", "src/python/apps/cli:release", check=False,
+        PANTS_PEX_RELEASES_SIGNING_KEY_FILE=str(team_key.public),
+    )  # fmt: skip
+    assert public.returncode != 0
+    assert f"publisher: error: The signing key {team_key.public} is not a private key in PEM" in public.stderr
+    assert "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256" in public.stderr
+    assert not repository.exists() or not list(repository.rglob("*.json"))

@@ -7,7 +7,7 @@ release's manifest (`signing.py`).
 Its subjects are the manifest and each PEX of the release (a tree's digest is the manifest's
 `sha256` of its listing, `manifest.tree_sha256`); the predicate names the build (app, version,
 resolve and the lockfile's sha256), the source (its URL without credentials and the revision)
-and the builder (pex-release's version). It records no time, so the same release gives the same
+and the builder (this pex-release's version). It records no time, so the same release gives the same
 statement, and a republish keeps its signature.
 """
 
@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pex_release_core import __version__
 from pex_release_core.manifest import ReleaseManifest
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -31,7 +32,6 @@ _GIT_COMMIT = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")  # SHA-1 or SHA-256
 class BuildInputs:
     """What the build of a release was given, beside its manifest: the publish rule knows these."""
 
-    builder_version: str  # pex-release's
     resolve: str
     lockfile: str  # Its path in the source repository.
     lockfile_sha256: str
@@ -61,7 +61,7 @@ def statement(manifest: ReleaseManifest, manifest_sha256: str, inputs: BuildInpu
                 },
                 "resolvedDependencies": dependencies,
             },
-            "runDetails": {"builder": {"id": BUILDER_ID, "version": {"pex-release": inputs.builder_version}}},
+            "runDetails": {"builder": {"id": BUILDER_ID, "version": {"pex-release": __version__}}},
         },
     }
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()

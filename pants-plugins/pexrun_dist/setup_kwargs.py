@@ -1,7 +1,8 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """The versions of this repository's wheels, pexrun's (`//:pexrun-dist`) and the plugin's
-(`pants-plugins:dist`), each read from `__version__` in its package, where the code reads it too.
+(`pants-plugins:dist`), each read from `__version__` in its package (the release core's, for
+the plugin), where the code reads it too.
 
 Pants' documented hook for computed `python_artifact` kwargs; read from the syntax tree, not by
 importing pexrun into Pants' interpreter.
@@ -23,7 +24,7 @@ PEXRUN_DIST = Address("", target_name="pexrun-dist")
 PLUGIN_DIST = Address("pants-plugins", target_name="dist")
 VERSION_FILES = {
     PEXRUN_DIST: "src/python/pexrun/__init__.py",
-    PLUGIN_DIST: "pants-plugins/pex_release/__init__.py",  # the builder named in provenance
+    PLUGIN_DIST: "pants-plugins/pex_release_core/__init__.py",  # the builder named in provenance
 }
 
 

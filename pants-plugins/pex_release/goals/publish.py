@@ -33,7 +33,6 @@ from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, 
 from pants.engine.process import InteractiveProcess, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import InvalidFieldException
-from pex_release import __version__
 from pex_release.goals.image import IMAGES_DIR, ImageFiles, OciRegistryTool
 from pex_release.goals.package import RELEASES_DIR
 from pex_release.subsystem import PexReleaseSubsystem
@@ -80,7 +79,6 @@ class SigningArgs:
             "--resolve", self.resolve,
             "--lockfile", self.lockfile,
             "--lockfile-sha256", self.lockfile_sha256,
-            "--builder-version", __version__,
             *source,
         )  # fmt: skip
 

@@ -4,7 +4,7 @@
 
     publisher --repository URL [--s3-endpoint-url URL] [--channel NAME]
               [--signing-key FILE --resolve NAME --lockfile PATH --lockfile-sha256 HEX
-               --builder-version VERSION [--source-url URL]] MANIFEST.json...
+               [--source-url URL]] MANIFEST.json...
 
 It prints one summary line per release (the files uploaded and skipped, counted once per content,
 and their bytes), then, with --signing-key, the key that signed its manifest and provenance, then one
@@ -110,11 +110,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     signing.add_argument("--resolve", help="the resolve the releases were built from")
     signing.add_argument("--lockfile", metavar="PATH", help="its lockfile, relative to the build root")
     signing.add_argument("--lockfile-sha256", metavar="HEX")
-    signing.add_argument("--builder-version", metavar="VERSION", help="pex-release's version")
     signing.add_argument("--source-url", metavar="URL", help="the source repository, without credentials")
     parser.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST.json", help="<app>.release.json files")
     args = parser.parse_args(argv)
-    required = ("resolve", "lockfile", "lockfile_sha256", "builder_version")
+    required = ("resolve", "lockfile", "lockfile_sha256")
     if args.signing_key and not all(getattr(args, name) for name in required):
         parser.error("--signing-key needs " + ", ".join(f"--{name.replace('_', '-')}" for name in required))
     return args
@@ -123,7 +122,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def _signer(args: argparse.Namespace) -> Signer | None:
     if args.signing_key is None:
         return None
-    build = BuildInputs(args.builder_version, args.resolve, args.lockfile, args.lockfile_sha256, args.source_url)
+    build = BuildInputs(args.resolve, args.lockfile, args.lockfile_sha256, args.source_url)
     return Signer(SigningKey.load(args.signing_key), build)
 
 

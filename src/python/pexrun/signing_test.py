@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+import pex_release_core
+
 from pex_release_core.manifest import ReleaseManifest
 from pex_release_core.provenance import BuildInputs
 from pex_release_core.publishing import Signer, publish
@@ -29,7 +31,7 @@ from pex_release_core.testutil import damage_blob, make_release, python_env
 from pexrun.main_test import failed, pexrun, ran
 from pexrun.releases import version_key
 
-BUILD = BuildInputs("0.1.0", "python-default", "3rdparty/python/default.lock", "ab" * 32, "https://example.com/monorepo.git")
+BUILD = BuildInputs("python-default", "3rdparty/python/default.lock", "ab" * 32, "https://example.com/monorepo.git")
 
 
 def keypair(directory: Path, name: str) -> tuple[Path, Path, str]:
@@ -248,7 +250,7 @@ def test_the_provenance_is_signed_and_names_the_release(
         {"uri": "git+https://example.com/monorepo.git", "digest": {"gitCommit": manifest.revision}},
         {"name": "3rdparty/python/default.lock", "digest": {"sha256": "ab" * 32}},
     ]
-    assert statement["predicate"]["runDetails"]["builder"]["version"] == {"pex-release": "0.1.0"}
+    assert statement["predicate"]["runDetails"]["builder"]["version"] == {"pex-release": pex_release_core.__version__}
     assert shown.stderr == f"signed by {keys['team'][2]} ({keys['team'][1]})\n"
     # Another release's signed provenance, moved here, is refused.
     other_key, other = envelope_of(repository, "api", "1.0.0", PROVENANCE)
