@@ -159,6 +159,8 @@ def test_signed_releases_verify_on_a_host_without_cryptography_and_the_key_is_no
         statement["predicate"]["buildDefinition"]["resolvedDependencies"]
     )
     assert statement["predicate"]["buildDefinition"]["externalParameters"]["revision"] == packaged_repo.manifest("cli")["revision"]
+    sbom = pexrun(packaged_repo, python("3.9"), "sbom", file_repository, cli, *trusted, cache=tmp_path / "cache")
+    assert sbom.stdout == (root / "dist/releases/cli.cdx.json").read_text(), sbom.stderr
     # The private key's bytes are in no output, no stored release and no process input: Pants'
     # store holds every input of every process it ran, and is all a remote cache is sent.
     body = "".join(team_key.private.read_text().splitlines()[1:-1])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,6 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 
 from conftest import ORIGIN_WITH_CREDENTIALS, PackagedRepo, ScratchRepo, git, image_digests, manifest_files, python312, release_files, wait_for_http
 from testing.lockfile import add_locked_requirement, locked_entry
@@ -67,6 +70,30 @@ def test_every_app_has_a_release_whose_files_match_its_manifest(packaged_repo: P
     commit = git(packaged_repo.repo.root, "rev-parse", "HEAD").strip()
     assert packaged_repo.manifest("cli")["version"].endswith(f"+g{commit[:12]}")
     assert packaged_repo.manifest("cli")["revision"] == commit
+
+
+def test_every_release_has_a_valid_cyclonedx_sbom_of_its_distributions(packaged_repo: PackagedRepo) -> None:
+    on_disk = release_files(packaged_repo.repo.root)
+    validator = JsonStrictValidator(SchemaVersion.V1_6)
+    for app in APPS:
+        manifest = packaged_repo.manifest(app)
+        sbom = manifest["sbom"]
+        assert sbom["file"] == f"{app}.cdx.json" and on_disk[sbom["file"]] == sbom["sha256"]
+        text = (packaged_repo.repo.root / "dist" / "releases" / sbom["file"]).read_text()
+        assert validator.validate_str(text) is None
+        document = json.loads(text)
+        assert document["specVersion"] == "1.6"
+        assert document["metadata"]["component"] == {
+            "bom-ref": f"{app}@{manifest['version']}", "name": app, "type": "application", "version": manifest["version"]
+        }  # fmt: skip
+        components = {
+            (c["name"], c["version"], c["purl"], c["hashes"][0]["content"]) for c in document["components"]
+        }
+        assert components == {
+            (d["name"], d["version"], f"pkg:pypi/{re.sub(r'[-_.]+', '-', d['name']).lower()}@{d['version']}", d["sha256"])
+            for d in manifest["deps"]["distributions"]
+        }
+        assert len(document["components"]) == len(manifest["deps"]["distributions"]) > 0
 
 
 def test_equal_closures_share_one_deps_pex_built_once(packaged_repo: PackagedRepo) -> None:

@@ -7,7 +7,7 @@ from pants.backend.python.dependency_inference import rules as dependency_infere
 from pants.backend.python.util_rules import pex, pex_from_targets
 from pants.core.target_types import rules as core_target_types_rules
 from pex_release.goals import image, package, publish, run, zipapp
-from pex_release.util_rules import closure, entry_points, pex_version, release_plan, revision
+from pex_release.util_rules import closure, entry_points, pex_version, release_plan, revision, sbom
 
 
 def rules():
@@ -20,6 +20,7 @@ def rules():
         *publish.rules(),
         *release_plan.rules(),
         *revision.rules(),
+        *sbom.rules(),
         *run.rules(),
         *zipapp.rules(),
         *core_target_types_rules(),

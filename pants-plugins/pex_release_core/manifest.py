@@ -353,6 +353,9 @@ class ReleaseManifest:
     env: Mapping[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
     single_file: ReleasePex | None = None  # A zipapp.
+    # The CycloneDX SBOM of the app and its deps PEX's distributions (`<app>.cdx.json`); absent from
+    # releases built before pex-release wrote one (older pexruns ignore it).
+    sbom: Blob | None = None
     schema: int = SCHEMA
 
     @property
@@ -366,6 +369,8 @@ class ReleaseManifest:
         for pex in self.pexes:
             for blob in pex.blobs:
                 by_sha256.setdefault(blob.sha256, blob)
+        if self.sbom is not None:
+            by_sha256.setdefault(self.sbom.sha256, self.sbom)
         return tuple(by_sha256.values())
 
     @property
@@ -383,7 +388,7 @@ class ReleaseManifest:
         # Optional keys stay out when unset, so manifests without them keep their bytes.
         if self.single_file:
             data["single_file"] = self.single_file.to_json()
-        for optional in ("single_file", "complete_platforms"):
+        for optional in ("single_file", "complete_platforms", "sbom"):
             if not data[optional]:
                 del data[optional]
         return data
@@ -424,6 +429,7 @@ class ReleaseManifest:
             )
         try:
             single_file = data.get("single_file")
+            sbom = data.get("sbom")
             return cls(
                 schema=schema,
                 app=_str(data["app"]),
@@ -448,9 +454,16 @@ class ReleaseManifest:
                 ),
                 sources=ReleasePex(**_pex(data["sources"])),
                 single_file=ReleasePex(**_pex(single_file)) if single_file is not None else None,
+                sbom=_sbom(sbom) if sbom is not None else None,
             )
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ManifestError(f"{origin} does not follow manifest schema {SCHEMA}: {type(e).__name__}: {e}") from None
+
+
+def _sbom(data: Any) -> Blob:
+    file = _str(data["file"])
+    _check_component(file, "SBOM file")  # a plain file name beside the manifest
+    return Blob(file=file, sha256=_sha256(data["sha256"]), size=_size(data["size"]))
 
 
 def _str(value: Any) -> str:

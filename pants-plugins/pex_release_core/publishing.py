@@ -22,14 +22,7 @@ from pex_release_core.repository.base import (
     RepositoryError,
     manifest_key,
 )
-from pex_release_core.signing import (
-    IN_TOTO_PAYLOAD_TYPE,
-    MANIFEST,
-    MANIFEST_PAYLOAD_TYPE,
-    PROVENANCE,
-    SigningKey,
-    write_attestation,
-)
+from pex_release_core.signing import MANIFEST, PROVENANCE, SignedRelease, SigningKey, write_attestation
 from pex_release_core.transfer import concurrently, file_sha256
 
 
@@ -66,16 +59,11 @@ class Signer:
 
     def sign(self, repository: Repository, manifest: ReleaseManifest, data: bytes) -> bool:
         """Signs the manifest and its provenance: False if this key had signed both already."""
-        sha256 = hashlib.sha256(data).hexdigest()
-        release = dict(app=manifest.app, version=manifest.version, manifest_sha256=sha256)
-        provenance = statement(manifest, sha256, self.build)
-        added = write_attestation(
-            repository, self.key, **release, kind=PROVENANCE, payload_type=IN_TOTO_PAYLOAD_TYPE, payload=provenance
-        )
+        release = SignedRelease(manifest.app, manifest.version, data)
+        provenance = statement(manifest, release.manifest_sha256, self.build)
+        added = write_attestation(repository, self.key, release, PROVENANCE, provenance)
         # The manifest's signature last: a host that finds it finds the provenance too.
-        return write_attestation(
-            repository, self.key, **release, kind=MANIFEST, payload_type=MANIFEST_PAYLOAD_TYPE, payload=data
-        ) or added
+        return write_attestation(repository, self.key, release, MANIFEST, data) or added
 
 
 def publish(repository: Repository, manifest_path: Path, signer: Signer | None = None) -> PublishReport:
@@ -184,14 +172,16 @@ def _check_same(repository: Repository, manifest: ReleaseManifest, data: bytes, 
 
 
 def _verified_local_files(manifest_path: Path, manifest: ReleaseManifest) -> dict[str, Path]:
-    """The local file of each blob, by sha256, once every file and symlink of every PEX on disk
-    was checked against the manifest."""
+    """The local file of each blob, by sha256, once every file and symlink of every PEX, and the
+    SBOM, on disk were checked against the manifest."""
     files: dict[str, Path] = {}
     for pex in manifest.pexes:
         for blob in pex.blobs:
             files.setdefault(blob.sha256, _verified_local_file(manifest_path, manifest, blob))
         for symlink in pex.symlinks:
             _check_local_symlink(manifest_path, manifest, pex, symlink)
+    if manifest.sbom is not None:
+        files.setdefault(manifest.sbom.sha256, _verified_local_file(manifest_path, manifest, manifest.sbom))
     return files
 
 

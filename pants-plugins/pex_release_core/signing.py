@@ -41,6 +41,7 @@ from pex_release_core.repository.base import NotFoundError, Repository, Reposito
 MANIFEST_PAYLOAD_TYPE = "application/vnd.pex-release.manifest+json"
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 MANIFEST, PROVENANCE = "manifest", "provenance"  # the attestations of a release, by what they sign
+PAYLOAD_TYPES = {MANIFEST: MANIFEST_PAYLOAD_TYPE, PROVENANCE: IN_TOTO_PAYLOAD_TYPE}
 
 _PUBLIC_KEY_PEM = "PUBLIC KEY"
 _KEY_GENERATION = (
@@ -261,12 +262,27 @@ class SigningKey:
 # --- Publishing and checking a release's attestations -----------------------------------------------
 
 
-def write_attestation(
-    repository: Repository, key: SigningKey, *, app: str, version: str, manifest_sha256: str, kind: str, payload_type: str, payload: bytes
-) -> bool:
+@dataclass(frozen=True)
+class SignedRelease:
+    """A release, as its attestations name it: by app, version and its manifest's bytes."""
+
+    app: str
+    version: str
+    manifest: bytes
+
+    @property
+    def manifest_sha256(self) -> str:
+        return hashlib.sha256(self.manifest).hexdigest()
+
+    def attestation_key(self, kind: str) -> str:
+        return attestation_key(self.app, self.version, self.manifest_sha256, kind)
+
+
+def write_attestation(repository: Repository, key: SigningKey, release: SignedRelease, kind: str, payload: bytes) -> bool:
     """Stores payload signed by key in the release's attestation of this kind, keeping every
     other key's signature of the same payload: False if key had already signed it."""
-    location = attestation_key(app, version, manifest_sha256, kind)
+    location = release.attestation_key(kind)
+    payload_type = PAYLOAD_TYPES[kind]
     message = pae(payload_type, payload)
     wrote = False
     # Until a read shows our signature: a concurrent rotation may have rewritten the envelope
@@ -293,20 +309,15 @@ def write_attestation(
 
 
 def verified_signer(
-    repository: Repository,
-    trusted: Sequence[PublicKey],
-    *,
-    app: str,
-    version: str,
-    manifest_sha256: str,
-    kind: str,
-    payload_type: str,
-    payload: bytes | None,
+    repository: Repository, trusted: Sequence[PublicKey], release: SignedRelease, kind: str
 ) -> tuple[PublicKey, Envelope]:
     """The trusted key that signed the release's attestation of this kind, and the attestation; a
-    SignatureError saying what is wrong otherwise. payload, when given, must be what was signed."""
-    location = attestation_key(app, version, manifest_sha256, kind)
-    what = f"{app} {version}" + ("" if kind == MANIFEST else f"'s {kind}")
+    SignatureError saying what is wrong otherwise. The manifest's must sign the manifest's bytes;
+    what another kind says of the release is for the caller to check."""
+    location = release.attestation_key(kind)
+    payload_type = PAYLOAD_TYPES[kind]
+    manifest_sha256 = release.manifest_sha256
+    what = f"{release.app} {release.version}" + ("" if kind == MANIFEST else f"'s {kind}")
     tried = ", ".join(k.keyid for k in trusted)
     try:
         data = repository.read_key(location)
@@ -322,7 +333,7 @@ def verified_signer(
             f"{what}: {location} in {repository.url} signs a payload of type {printable(envelope.payload_type)!r}, not "
             f"{payload_type!r}: it is not this release's {kind} signature."
         )
-    if payload is not None and envelope.payload != payload:
+    if kind == MANIFEST and envelope.payload != release.manifest:
         raise SignatureError(
             f"{what}: the payload that {location} in {repository.url} signs is not the manifest beside it (sha256 "
             f"{hashlib.sha256(envelope.payload).hexdigest()}, the manifest's {manifest_sha256}): the envelope was "

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-from pex_release_core.manifest import DepsPex, Distribution, ReleaseManifest, ReleasePex, TreeFile, TreeSymlink
+from pex_release_core.manifest import Blob, DepsPex, Distribution, ReleaseManifest, ReleasePex, TreeFile, TreeSymlink
 from pex_release_core.publishing import PublishReport
 from pex_release_core.repository.base import (
     Repository,
@@ -88,11 +88,13 @@ def make_release(
     sources: str = "",
     interpreter_constraints: tuple[str, ...] = ("CPython>=3.9",),
     layout: str = "packed",
+    sbom: str | None = None,
 ) -> Path:
     """Writes `<app>.release.json` and its deps and sources PEXes into directory, as `./pants package`
     writes a release into dist/releases; returns the manifest's path.
 
-    Releases with the same `deps` share a deps PEX; `sources` changes the sources PEX's `release.txt`.
+    Releases with the same `deps` share a deps PEX; `sources` changes the sources PEX's `release.txt`;
+    `sbom`, when given, is the content of its SBOM, `<app>.cdx.json`.
     The deps PEX holds a wheel, `.deps/release_deps-1.0-py3-none-any.whl`, whose sha256 the
     manifest records as the lockfile's.
     """
@@ -118,6 +120,10 @@ def make_release(
         ),
         sources=write_pex(directory, f"{app}-srcs.pex", {"__main__.py": REPORTER_MAIN, "release.txt": f"{app} {sources}"}, layout),
     )
+    if sbom is not None:
+        (directory / f"{app}.cdx.json").write_text(sbom)
+        digest = hashlib.sha256(sbom.encode()).hexdigest()
+        manifest = dataclasses.replace(manifest, sbom=Blob(f"{app}.cdx.json", digest, len(sbom.encode())))
     path = directory / f"{app}.release.json"
     path.write_bytes(manifest.dumps())
     return path

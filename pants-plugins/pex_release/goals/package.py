@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -47,7 +48,9 @@ from pex_release.util_rules.release_plan import (
     ReleasePexes,
 )
 from pex_release.util_rules.revision import SourceRevision
+from pex_release.util_rules.sbom import ReleaseSbom, ReleaseSbomRequest
 from pex_release_core.manifest import (
+    Blob,
     DepsPex,
     Distribution,
     ReleaseManifest,
@@ -57,6 +60,8 @@ from pex_release_core.manifest import (
 )
 
 RELEASES_DIR = "releases"
+# The time an SBOM records outside git, where there is no commit time: the zip epoch, as wheels use.
+_NO_COMMIT_TIME = 315532800
 
 
 # -----------------------------------------------------------------------------------------------
@@ -117,6 +122,10 @@ class ReleaseFiles:
     @property
     def manifest(self) -> str:
         return f"{self.app}.release.json"
+
+    @property
+    def sbom(self) -> str:
+        return f"{self.app}.cdx.json"
 
     def placed(self, built_path: str) -> str | None:
         """Where a file built under a fixed name (e.g. `deps.pex/PEX-INFO`) goes in dist/."""
@@ -243,6 +252,13 @@ async def package_pex_release(
         distributions=manifest_distributions(plan.deps_contents.wheels, plan.closure),
     )
     check_deps_wheels(field_set.address, deps, str(named_caches.val))
+    sbom = await Get(
+        ReleaseSbom,
+        ReleaseSbomRequest(
+            field_set.app_name, version, revision.commit_time or _NO_COMMIT_TIME, deps.distributions
+        ),
+    )
+    sbom_blob = Blob(file=files.sbom, sha256=hashlib.sha256(sbom.content).hexdigest(), size=len(sbom.content))
     entry_point = plan.main.spec
     manifest = ReleaseManifest(
         app=field_set.app_name,
@@ -260,9 +276,18 @@ async def package_pex_release(
         single_file=(
             release_pex(ReleasePex, files.single_file, PexLayout.ZIPAPP, placed) if pexes.single_file else None
         ),
+        sbom=sbom_blob,
     )
     manifest_path = f"{RELEASES_DIR}/{files.manifest}"
-    manifest_digest = await Get(Digest, CreateDigest([FileContent(manifest_path, manifest.dumps())]))
+    manifest_digest = await Get(
+        Digest,
+        CreateDigest(
+            [
+                FileContent(manifest_path, manifest.dumps()),
+                FileContent(f"{RELEASES_DIR}/{files.sbom}", sbom.content),
+            ]
+        ),
+    )
     digest = await Get(Digest, MergeDigests([placed_digest, manifest_digest]))
 
     def artifact(pex: ReleasePex, role: str) -> BuiltPackageArtifact:
@@ -277,6 +302,10 @@ async def package_pex_release(
             artifact(manifest.deps, f"deps PEX of {manifest.app} ({len(manifest.deps.distributions)} distributions)"),
             artifact(manifest.sources, f"sources PEX of {manifest.app}"),
             *((artifact(manifest.single_file, f"single-file PEX of {manifest.app}"),) if manifest.single_file else ()),
+            BuiltPackageArtifact(
+                f"{RELEASES_DIR}/{files.sbom}",
+                extra_log_lines=(f"    SBOM of {manifest.app} (CycloneDX 1.6), sha256 {sbom_blob.sha256[:16]}",),
+            ),
             BuiltPackageArtifact(
                 manifest_path, extra_log_lines=(f"    release {manifest.app} {manifest.version} ({manifest.revision})",)
             ),

@@ -241,6 +241,12 @@ class BlobCache:
 
     # --- Blobs -------------------------------------------------------------------------------------
 
+    def fetch_blob(self, repository: Repository, blob: Blob) -> tuple[Path, list[str]]:
+        """One blob in the cache, verified (a release's SBOM): its path, and a note if a damaged
+        copy was replaced."""
+        note = self._ensure_blob(repository, blob)
+        return self.blob_path(blob.sha256), [note] if note else []
+
     def download_seconds(self, blob: Blob) -> float:
         return self.download_timeout + blob.size / MIN_DOWNLOAD_BYTES_PER_SECOND
 

@@ -7,15 +7,17 @@
     pexrun list  <repository> [<app>]
     pexrun info  <repository> <app>@<version> [--provenance]
     pexrun verify <repository> <app>@<version> --trusted-key FILE
+    pexrun sbom  <repository> <app>@<version>
     pexrun gc    --keep N
     pexrun promote  <repository> <app>@<version> --channel NAME [--reason TEXT]
     pexrun rollback <repository> <app> --channel NAME [--reason TEXT]
     pexrun history  <repository> <app> --channel NAME
     pexrun prune    <repository> --keep N [--keep-history K] [--grace SECONDS] [--dry-run]
 
-run, fetch and info take --channel NAME to use the version a channel points to. With trusted keys
-(--trusted-key FILE, repeatable, or $PEXRUN_TRUSTED_KEYS, paths separated by `:`), run, fetch, info
-and promote refuse a release that no trusted key signed, before any blob is downloaded.
+run, fetch, info, verify and sbom take --channel NAME to use the version a channel points to. With
+trusted keys (--trusted-key FILE, repeatable, or $PEXRUN_TRUSTED_KEYS, paths separated by `:`), run,
+fetch, info, sbom, promote and rollback refuse a release that no trusted key signed, before any blob
+is downloaded.
 
 Every command takes --cache-dir DIR (default: $PEXRUN_CACHE_DIR, else ~/.cache/pexrun),
 --s3-endpoint-url URL (default: $PEXRUN_S3_ENDPOINT_URL) and --download-timeout SECONDS (default:
@@ -30,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import hashlib
 import json
 import os
 import shlex
@@ -52,7 +53,7 @@ from pex_release_core.manifest import ManifestError, ReleaseManifest, ReleasePex
 from pex_release_core.retention import DEFAULT_GRACE_SECONDS, DEFAULT_KEEP_HISTORY, prune
 from pex_release_core.repository.base import DownloadTimeoutError, Repository, RepositoryError
 from pex_release_core.repository.url import open_repository
-from pex_release_core.signing import IN_TOTO_PAYLOAD_TYPE, PROVENANCE, PublicKey, SignatureError, verified_signer
+from pex_release_core.signing import PublicKey
 from pexrun import __version__
 from pexrun.cache import (
     CACHE_DIR_ENV,
@@ -79,6 +80,7 @@ from pexrun.releases import (
     checked_release,
     published_versions,
     read_release,
+    release_provenance,
     release_signer,
     version_key,
 )
@@ -210,6 +212,7 @@ def info(args: argparse.Namespace) -> int:
         ("injected env", " ".join(f"{name}={value}" for name, value in sorted(manifest.env.items())) or "none"),
         ("injected args", shlex.join(manifest.args) or "none"),
         ("subset key", manifest.deps.subset_key),
+        *((("sbom", f"{manifest.sbom.file}  {manifest.sbom.size:,} bytes  sha256:{manifest.sbom.sha256}"),) if manifest.sbom else ()),
     ]
     lines = [f"{name + ':':<25}{printable(value)}" for name, value in fields]
     lines += _pex_line("deps", manifest.deps) + _pex_line("sources", manifest.sources)
@@ -227,33 +230,26 @@ def _provenance(args: argparse.Namespace, repository: Repository, manifest: Rele
             "info --provenance shows provenance once its signature is checked: name the keys to trust with "
             f"--trusted-key FILE (or ${TRUSTED_KEYS_ENV})."
         )
-    key, envelope = verified_signer(
-        repository,
-        trusted,
-        app=manifest.app,
-        version=manifest.version,
-        manifest_sha256=hashlib.sha256(data).hexdigest(),
-        kind=PROVENANCE,
-        payload_type=IN_TOTO_PAYLOAD_TYPE,
-        payload=None,  # what it says is checked against the manifest below
-    )
-    try:
-        statement = json.loads(envelope.payload)
-        subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
-    except (ValueError, KeyError, TypeError) as e:
-        raise SignatureError(
-            f"{manifest.app} {manifest.version}'s provenance, signed by {key.keyid}, is not an in-toto statement "
-            f"({type(e).__name__}: {e})."
-        ) from None
-    expected = {f"{manifest.app}@{manifest.version}.release.json": hashlib.sha256(data).hexdigest()}
-    expected.update((pex.file, pex.sha256) for pex in manifest.pexes)
-    if subjects != expected:
-        raise SignatureError(
-            f"{manifest.app} {manifest.version}'s provenance, signed by {key.keyid}, names other subjects than "
-            "the release's manifest and PEXes: it is another release's."
-        )
+    key, statement = release_provenance(repository, manifest, data, trusted)
     print("\n".join(printable(line) for line in json.dumps(statement, indent=2, sort_keys=True).splitlines()))
     print(f"signed by {key.keyid} ({key.origin})", file=sys.stderr)
+    return 0
+
+
+def sbom(args: argparse.Namespace) -> int:
+    app, version = parse_release(args.release)
+    if version is None and args.channel is None:
+        raise UsageError(f"sbom needs an exact release: {app}@<version>, or --channel NAME.")
+    repository = _repository(args)
+    manifest, _ = _chosen_release(args, repository)
+    if manifest.sbom is None:
+        raise ManifestError(
+            f"{manifest.app} {manifest.version} in {repository.url} has no SBOM: it was built by a pex-release that "
+            "wrote none. Release a new version built with this one."
+        )
+    path, repairs = _cache(args).fetch_blob(repository, manifest.sbom)
+    _warn(repairs)
+    sys.stdout.buffer.write(path.read_bytes())  # CycloneDX JSON, checked against the manifest's sha256
     return 0
 
 
@@ -448,7 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify_cmd = command("verify", verify, "check that a trusted key signed a release; print the key's id")
     verify_cmd.add_argument("repository", help=repository_help)
     verify_cmd.add_argument("release", help="<app>@<version>, or <app> with --channel")
-    for sub in (run_cmd, fetch_cmd, info_cmd, verify_cmd):
+    sbom_cmd = command("sbom", sbom, "print a release's SBOM (CycloneDX 1.6 JSON), verified by its manifest's sha256")
+    sbom_cmd.add_argument("repository", help=repository_help)
+    sbom_cmd.add_argument("release", help="<app>@<version>, or <app> with --channel")
+    for sub in (run_cmd, fetch_cmd, info_cmd, verify_cmd, sbom_cmd):
         sub.add_argument("--channel", type=_channel, metavar="NAME", help="the version this channel points to")
         sub.add_argument(
             "--accept-serial",

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -16,7 +17,7 @@ from packaging.version import InvalidVersion, Version
 from pex_release_core.channels import ChannelEntry, ChannelError, channel_head, whole_release
 from pex_release_core.manifest import ManifestError, ReleaseManifest
 from pex_release_core.repository.base import NotFoundError, Repository, manifest_key
-from pex_release_core.signing import MANIFEST, MANIFEST_PAYLOAD_TYPE, PublicKey, verified_signer
+from pex_release_core.signing import MANIFEST, PROVENANCE, PublicKey, SignatureError, SignedRelease, verified_signer
 from pexrun.cache import write_atomically
 
 
@@ -68,17 +69,28 @@ def read_release(repository: Repository, app: str, version: str | None) -> tuple
 
 def release_signer(repository: Repository, manifest: ReleaseManifest, data: bytes, trusted: Sequence[PublicKey]) -> PublicKey:
     """The trusted key that signed these manifest bytes (read_release checked they are app@version's)."""
-    key, _ = verified_signer(
-        repository,
-        trusted,
-        app=manifest.app,
-        version=manifest.version,
-        manifest_sha256=hashlib.sha256(data).hexdigest(),
-        kind=MANIFEST,
-        payload_type=MANIFEST_PAYLOAD_TYPE,
-        payload=data,
-    )
+    key, _ = verified_signer(repository, trusted, SignedRelease(manifest.app, manifest.version, data), MANIFEST)
     return key
+
+
+def release_provenance(
+    repository: Repository, manifest: ReleaseManifest, data: bytes, trusted: Sequence[PublicKey]
+) -> tuple[PublicKey, dict[str, Any]]:
+    """The release's provenance statement, once found signed by a trusted key and naming this
+    release's manifest and PEXes as its subjects."""
+    release = SignedRelease(manifest.app, manifest.version, data)
+    key, envelope = verified_signer(repository, trusted, release, PROVENANCE)
+    what = f"{manifest.app} {manifest.version}'s provenance, signed by {key.keyid},"
+    try:
+        statement = json.loads(envelope.payload)
+        subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
+    except (ValueError, KeyError, TypeError) as e:
+        raise SignatureError(f"{what} is not an in-toto statement ({type(e).__name__}: {e}).") from None
+    expected = {f"{manifest.app}@{manifest.version}.release.json": release.manifest_sha256}
+    expected.update((pex.file, pex.sha256) for pex in manifest.pexes)
+    if subjects != expected:
+        raise SignatureError(f"{what} names other subjects than the release's manifest and PEXes: it is another release's.")
+    return key, statement
 
 
 class VerifiedSignatures:

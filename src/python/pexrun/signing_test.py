@@ -1,6 +1,7 @@
 # Copyright 2026 pex-release contributors.
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
-"""Signed releases: publish signs, pexrun refuses what the trusted keys did not sign.
+"""Signed releases: publish signs, pexrun refuses what the trusted keys did not sign; and the SBOM,
+which the signed manifest names by sha256.
 
 The attacks are those of someone who can write the repository but holds no key. Keys are made as
 the README says, with openssl. pexrun checks with `cryptography` where the host has it, else with
@@ -72,9 +73,14 @@ def repository(tmp_path: Path, keys: dict[str, tuple[Path, Path, str]]) -> Repos
     """api 1.0.0 and 1.1.0 and worker 0.1.0, signed by the team's key; api 2.0.0 unsigned."""
     repository = open_repository(f"file://{tmp_path / 'repository'}")
     for app, version in (("api", "1.0.0"), ("api", "1.1.0"), ("worker", "0.1.0")):
-        publish(repository, make_release(tmp_path / "dist" / app / version, app, version, sources=version), signer(keys))
+        release = make_release(tmp_path / "dist" / app / version, app, version, sources=version, sbom=sbom_of(app, version))
+        publish(repository, release, signer(keys))
     publish(repository, make_release(tmp_path / "dist" / "api" / "2.0.0", "api", "2.0.0", sources="2.0.0"))
     return repository
+
+
+def sbom_of(app: str, version: str) -> str:
+    return json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.6", "metadata": {"component": {"name": app, "version": version}}})
 
 
 def run(repository: Repository, release: str, *trusted: Path, cache: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -321,3 +327,22 @@ def test_a_warm_start_trusts_only_what_it_checked_for_these_bytes_and_these_keys
     edited["args"] = ["--debug"]
     repository.put_key(manifest_key("api", "1.1.0"), ReleaseManifest.from_json(edited, origin="test").dumps())
     assert "is not signed" in failed(run(repository, "api@1.1.0", keys["team"][1], cache=cache, env={}))
+
+
+def test_sbom_prints_the_release_s_sbom_checked_by_hash_and_signature(
+    repository: Repository, keys: dict[str, tuple[Path, Path, str]], backend: dict[str, str], tmp_path: Path
+) -> None:
+    trusted = ("--trusted-key", str(keys["team"][1]))
+    shown = pexrun("sbom", repository.url, "api@1.1.0", "--cache-dir", str(tmp_path / "cache"), *trusted, env=backend)
+    assert (shown.returncode, shown.stdout) == (0, sbom_of("api", "1.1.0")), shown.stderr
+    info = pexrun("info", repository.url, "api@1.1.0")
+    manifest = ReleaseManifest.loads(repository.read_manifest("api", "1.1.0"), origin="test")
+    assert manifest.sbom is not None
+    assert f"sbom:                    api.cdx.json  {manifest.sbom.size:,} bytes  sha256:{manifest.sbom.sha256}" in info.stdout
+    # A replaced SBOM fails its manifest's sha256; a release without one says so.
+    damage_blob(repository, blob_key(manifest.sbom.sha256), "corrupted")
+    damaged = pexrun("sbom", repository.url, "api@1.1.0", "--cache-dir", str(tmp_path / "other"), *trusted, env=backend)
+    assert f"api.cdx.json (sha256:{manifest.sbom.sha256}, {manifest.sbom.size:,} bytes) downloaded from" in failed(damaged)
+    assert "is corrupt" in damaged.stderr
+    none = pexrun("sbom", repository.url, "api@2.0.0", "--cache-dir", str(tmp_path / "cache"))
+    assert "api 2.0.0 in" in failed(none) and "has no SBOM" in none.stderr
