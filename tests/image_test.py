@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
+import tempfile
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from conftest import ORIGIN, PackagedRepo, PantsRun, ScratchRepo, wait_for_http
 
 from pex_release_core.oci.model import Platform
@@ -251,3 +257,165 @@ def test_a_wheel_bump_pushes_only_that_wheels_layer(packaged_repo: PackagedRepo,
     changed = {l["role"] for l, old in zip(after["layers"], before["layers"]) if l["digest"] != old["digest"]}
     assert changed == {"wheel", "deps"}
     assert pushed_blobs(run) == {wheel["digest"], *layer_digests(after, "deps"), after["config"]}
+
+
+def registry_get(registry: OciRegistry, name: str, kind: str, reference: str) -> bytes:
+    request = urllib.request.Request(f"http://{registry.address}/v2/{name}/{kind}/{reference}", headers={"Accept": MANIFEST})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read()
+
+
+def keypair(directory: Path, name: str) -> tuple[Path, Path]:
+    private, public = directory / f"{name}.key", directory / f"{name}.pub"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(private)], check=True)
+    subprocess.run(["openssl", "pkey", "-in", str(private), "-pubout", "-out", str(public)], check=True)
+    return private, public
+
+
+def test_a_signed_publish_pushes_a_cosign_signature_that_the_public_key_verifies(
+    packaged_repo: PackagedRepo, registry: OciRegistry, tmp_path: Path
+) -> None:
+    repo = packaged_repo.repo
+    team, rotated = keypair(tmp_path, "team"), keypair(tmp_path, "rotated")
+    run = publish_images(repo, registry, "cli", PANTS_PEX_RELEASES_SIGNING_KEY_FILE=str(team[0]))
+    digest = summary(repo, "cli")["manifest"]["digest"]
+    tag = digest.replace(":", "-") + ".sig"
+    assert f"{registry.address}/acme/cli:{tag} signed with key " in run.stdout
+
+    def signatures() -> tuple[dict, list[tuple[dict, bytes]]]:
+        manifest = json.loads(registry_get(registry, "acme/cli", "manifests", tag))
+        return manifest, [(layer, registry_get(registry, "acme/cli", "blobs", layer["digest"])) for layer in manifest["layers"]]
+
+    def verifies(public: Path, payload: bytes, layer: dict) -> bool:
+        key = serialization.load_pem_public_key(public.read_bytes())
+        try:
+            key.verify(base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"]), payload, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            return False
+        return True
+
+    # cosign's layout: an OCI manifest whose layer is the simple-signing payload, the signature in its annotation.
+    manifest, [(layer, payload)] = signatures()
+    assert manifest["mediaType"] == MANIFEST and manifest["config"]["mediaType"] == "application/vnd.oci.image.config.v1+json"
+    assert layer["mediaType"] == "application/vnd.dev.cosign.simplesigning.v1+json"
+    assert json.loads(payload) == {
+        "critical": {
+            "identity": {"docker-reference": f"{registry.address}/acme/cli"},
+            "image": {"docker-manifest-digest": digest},
+            "type": "cosign container image signature",
+        },
+        "optional": None,
+    }
+    assert verifies(team[1], payload, layer) and not verifies(rotated[1], payload, layer)
+    # An identical publish keeps the signature; one with a new key adds its own.
+    again = publish_images(repo, registry, "cli", PANTS_PEX_RELEASES_SIGNING_KEY_FILE=str(team[0]))
+    assert f"{tag} already holds key " in again.stdout and signatures()[0] == manifest
+    publish_images(repo, registry, "cli", PANTS_PEX_RELEASES_SIGNING_KEY_FILE=str(rotated[0]))
+    _, layers = signatures()
+    assert [verifies(team[1], p, l) for l, p in layers] == [True, False]
+    assert [verifies(rotated[1], p, l) for l, p in layers] == [False, True]
+
+
+@dataclass(frozen=True)
+class GpgKeys:
+    home: Path  # GNUPGHOME, with the team's secret key
+    fingerprint: str
+    team: Path  # the public keys, exported as policy.json's keyPath reads them
+    other: Path
+
+
+@pytest.fixture(scope="module")
+def gpg_keys() -> Iterator[GpgKeys]:
+    # A short path: gpg-agent's socket must fit in a sockaddr_un.
+    base = Path(tempfile.mkdtemp(prefix="gpg", dir="/tmp"))
+    try:
+        homes = {name: base / name for name in ("team", "other")}
+        for name, home in homes.items():
+            home.mkdir(mode=0o700)
+            subprocess.run(
+                ["gpg", "--batch", "--passphrase", "", "--quick-gen-key", f"{name} <{name}@example.com>", "default", "default", "never"],
+                env={**os.environ, "GNUPGHOME": str(home)}, check=True, capture_output=True,
+            )  # fmt: skip
+            exported = subprocess.run(["gpg", "--export"], env={**os.environ, "GNUPGHOME": str(home)}, check=True, capture_output=True)
+            (base / f"{name}.gpg").write_bytes(exported.stdout)
+        listed = subprocess.run(
+            ["gpg", "--list-secret-keys", "--with-colons"], env={**os.environ, "GNUPGHOME": str(homes["team"])},
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        fingerprint = next(line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr:"))
+        yield GpgKeys(homes["team"], fingerprint, base / "team.gpg", base / "other.gpg")
+    finally:
+        for home in (base / "team", base / "other"):
+            subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ, "GNUPGHOME": str(home)}, check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_gpg_signed_images_copy_and_pull_and_the_containers_tools_refuse_the_rest(
+    packaged_repo: PackagedRepo, registry: OciRegistry, gpg_keys: GpgKeys, skopeo: str, podman: Podman, tmp_path: Path
+) -> None:
+    repo, store = packaged_repo.repo, tmp_path / "lookaside"
+    signing = {
+        "PANTS_PEX_RELEASES_IMAGE_GPG_KEY": gpg_keys.fingerprint,
+        "PANTS_PEX_RELEASES_IMAGE_SIGNATURE_STORE": str(store),
+        "GNUPGHOME": str(gpg_keys.home),
+    }
+    run = publish_images(repo, registry, "cli", **signing)
+    assert f"signed {registry.address}/acme/cli:latest with GPG key {gpg_keys.fingerprint} into {store}/acme/cli@sha256=" in run.stdout
+    publish_images(repo, registry, "api")  # unsigned
+    cli_digest = summary(repo, "cli")["manifest"]["digest"]
+    # The hosts' configuration: a signedBy policy for the registry's acme/ images, and registries.d
+    # naming the lookaside store.
+    registries_d = tmp_path / "home/.config/containers/registries.d"
+    registries_d.mkdir(parents=True)
+    (registries_d / "default.yaml").write_text(f"docker:\n  {registry.address}:\n    lookaside: file://{store}\n")
+
+    def policy(key: Path) -> Path:
+        path = tmp_path / f"policy-{key.stem}.json"
+        requirement = {"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(key)}
+        path.write_text(json.dumps({
+            "default": [{"type": "reject"}],
+            "transports": {"docker": {f"{registry.address}/acme": [requirement]}, "oci": {"": [{"type": "insecureAcceptAnything"}]}},
+        }))  # fmt: skip
+        return path
+
+    def copy(image: str, key: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [skopeo, "copy", "--remove-signatures", "--src-tls-verify=false", "--policy", str(policy(key)),
+             "--registries.d", str(registries_d), f"docker://{registry.address}/{image}", f"oci:{tmp_path / 'copied'}:x"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    assert copy("acme/cli:latest", gpg_keys.team).returncode == 0
+    unsigned = copy("acme/api:latest", gpg_keys.team)
+    assert unsigned.returncode != 0 and "A signature was required, but no signature exists" in unsigned.stderr
+    other = copy("acme/cli:latest", gpg_keys.other)
+    assert other.returncode != 0 and "Invalid GPG signature" in other.stderr
+    # podman, with the same files where a host keeps them.
+    pull = subprocess.run(
+        ["podman", "pull", "--tls-verify=false", "--signature-policy", str(policy(gpg_keys.team)), f"{registry.address}/acme/cli:latest"],
+        env={**podman.env, "HOME": str(tmp_path / "home")}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert pull.returncode == 0, pull.stderr
+    refused = subprocess.run(
+        ["podman", "pull", "--tls-verify=false", "--signature-policy", str(policy(gpg_keys.team)), f"{registry.address}/acme/api:latest"],
+        env={**podman.env, "HOME": str(tmp_path / "home")}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "A signature was required, but no signature exists" in refused.stderr
+    # The tag moved to an unsigned manifest (api's) is refused, then put back.
+    accept = tmp_path / "accept.json"
+    accept.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
+
+    def retag(source: str) -> None:
+        subprocess.run(
+            [skopeo, "copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--policy", str(accept),
+             f"docker://{registry.address}/{source}", f"docker://{registry.address}/acme/cli:latest"],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+
+    retag("acme/api:latest")
+    try:
+        moved = copy("acme/cli:latest", gpg_keys.team)
+        assert moved.returncode != 0 and "A signature was required, but no signature exists" in moved.stderr
+    finally:
+        retag(f"acme/cli@{cli_digest}")
+    assert tagged_digest(registry, "acme/cli", "latest") == cli_digest

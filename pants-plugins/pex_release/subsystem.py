@@ -71,6 +71,29 @@ class PexReleaseSubsystem(Subsystem):
             """
         ),
     )
+    image_gpg_key = StrOption(
+        default=None,
+        help=softwrap(
+            """
+            A GPG key's fingerprint, of a secret key in the publishing user's keyring
+            (`$GNUPGHOME`, else `~/.gnupg`). When set, publishing a `pex_release_image` also
+            writes each tag's "simple signing" signature (containers-signature(5)), which
+            Debian's skopeo and podman check with a `signedBy` policy, into
+            `image_signature_store`. Needs `gpg` on the PATH.
+            """
+        ),
+    )
+    _image_signature_store = StrOption(
+        default=None,
+        help=softwrap(
+            """
+            The lookaside store that `image_gpg_key` signatures are written to: a directory,
+            relative to the build root or absolute, laid out as containers-registries.d(5) says
+            (`<repository path>@sha256=<hex>/signature-<n>`). Hosts read it where it is served,
+            named by `lookaside:` in their registries.d.
+            """
+        ),
+    )
     publisher_resolve = StrOption(
         default="python-default",
         advanced=True,
@@ -121,13 +144,14 @@ class PexReleaseSubsystem(Subsystem):
         ),
     )
     registry_env_vars = StrListOption(
-        default=["HOME", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "SSL_CERT_FILE"],
+        default=["HOME", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "SSL_CERT_FILE", "GNUPGHOME"],
         advanced=True,
         help=softwrap(
             """
             Environment variables passed to the registry client: where it finds registry
             credentials (`REGISTRY_AUTH_FILE`, else `$DOCKER_CONFIG/config.json`, else
-            `~/.docker/config.json`, as `docker login` writes them) and CA certificates.
+            `~/.docker/config.json`, as `docker login` writes them), CA certificates, and the
+            GnuPG keyring that signs images with `image_gpg_key`.
             """
         ),
     )
@@ -154,6 +178,14 @@ class PexReleaseSubsystem(Subsystem):
                 f"Point it at the team's private key (README.md, \"Signed releases\"), or unset it to publish unsigned."
             )
         return path
+
+    def image_signature_store(self, buildroot: str) -> str:
+        if not self._image_signature_store:
+            raise OptionsError(
+                f"[{self.options_scope}].image_gpg_key is set, and image_signature_store is not: set it to the "
+                "directory the signatures go to (the lookaside store hosts read, see README.md, \"Signed images\")."
+            )
+        return os.path.join(buildroot, os.path.expanduser(self._image_signature_store))
 
     def repository(self, buildroot: str) -> str:
         if self._repository:

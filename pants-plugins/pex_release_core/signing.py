@@ -256,7 +256,12 @@ class SigningKey:
         return cls(public_key, _sign=lambda message: key.sign(message, ec.ECDSA(hashes.SHA256())))
 
     def sign(self, payload_type: str, payload: bytes) -> Signature:
-        return Signature(keyid=self.keyid, sig=self._sign(pae(payload_type, payload)))
+        """A DSSE signature of payload."""
+        return Signature(keyid=self.keyid, sig=self.sign_message(pae(payload_type, payload)))
+
+    def sign_message(self, message: bytes) -> bytes:
+        """The DER ECDSA signature of message's SHA-256, as cosign makes it."""
+        return self._sign(message)
 
 
 # --- Publishing and checking a release's attestations -----------------------------------------------

@@ -195,15 +195,23 @@ class OciRegistryTool:
     pex: VenvPex
 
 
+@dataclass(frozen=True)
+class OciRegistryToolRequest:
+    signing: bool = False  # With cryptography, to push the image's cosign signature.
+
+
 @rule(desc="Building the pex-release registry client")
-async def oci_registry_tool(subsystem: PexReleaseSubsystem, python_setup: PythonSetup) -> OciRegistryTool:
+async def oci_registry_tool(
+    request: OciRegistryToolRequest, subsystem: PexReleaseSubsystem, python_setup: PythonSetup
+) -> OciRegistryTool:
     resolve = subsystem.registry_resolve
     sources = await Get(Digest, CreateDigest, program_sources(_REGISTRY_TOOL))
-    request = PexRequest(
+    signing = ("cryptography",) if request.signing else ()
+    pex_request = PexRequest(
         output_filename="pex-release-registry.pex",
         internal_only=True,
         requirements=PexRequirements(
-            _REGISTRY_TOOL_REQUIREMENTS, from_superset=Resolve(resolve, use_entire_lockfile=False)
+            (*_REGISTRY_TOOL_REQUIREMENTS, *signing), from_superset=Resolve(resolve, use_entire_lockfile=False)
         ),
         interpreter_constraints=InterpreterConstraints(
             python_setup.resolves_to_interpreter_constraints.get(resolve, python_setup.interpreter_constraints)
@@ -212,7 +220,7 @@ async def oci_registry_tool(subsystem: PexReleaseSubsystem, python_setup: Python
         main=EntryPoint(_REGISTRY_TOOL, "main"),
         description="Building the pex-release registry client",
     )
-    return OciRegistryTool(await Get(VenvPex, PexRequest, request))
+    return OciRegistryTool(await Get(VenvPex, PexRequest, pex_request))
 
 
 # -----------------------------------------------------------------------------------------------
@@ -287,7 +295,7 @@ async def get_base_image(request: BaseImageRequest) -> BaseImage:
         reference = Reference.parse(value, require_digest=True)
     except ValueError as e:
         raise base_image_error(request.address, value, str(e)) from None
-    tool = await Get(OciRegistryTool)
+    tool = await Get(OciRegistryTool, OciRegistryToolRequest())
     result = await Get(
         FallibleProcessResult,
         VenvPexProcess(

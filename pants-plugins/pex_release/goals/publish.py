@@ -28,12 +28,13 @@ from pants.core.goals.publish import (
     PublishProcesses,
     PublishRequest,
 )
+from pants.core.util_rules.system_binaries import SEARCH_PATHS, BinaryPathRequest, BinaryPaths, BinaryPathTest
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, MergeDigests, PathGlobs
 from pants.engine.process import InteractiveProcess, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import InvalidFieldException
-from pex_release.goals.image import IMAGES_DIR, ImageFiles, OciRegistryTool
+from pex_release.goals.image import IMAGES_DIR, ImageFiles, OciRegistryTool, OciRegistryToolRequest
 from pex_release.goals.package import RELEASES_DIR
 from pex_release.subsystem import PexReleaseSubsystem
 from pex_release.target_types import PexReleaseAppField, PexReleaseImageRepositoryField
@@ -237,8 +238,39 @@ def image_destination(field_set: PublishPexReleaseImageFieldSet, registry: str |
     return value.replace("{registry}", registry or "")
 
 
-def push_args(layout: str, repository: str, tags: Sequence[str]) -> tuple[str, ...]:
-    return ("push", "--layout", layout, "--repository", repository, *(a for t in tags for a in ("--tag", t)))
+@dataclass(frozen=True)
+class ImageSigningArgs:
+    """How a push signs: the cosign form with the team's key, simple signing with a GPG key."""
+
+    key_file: str | None = None
+    gpg: str | None = None
+    gpg_key: str | None = None
+    lookaside: str | None = None
+
+    def argv(self) -> tuple[str, ...]:
+        cosign = ("--signing-key", self.key_file) if self.key_file else ()
+        gpg = (
+            ("--gpg", self.gpg, "--gpg-key", self.gpg_key, "--lookaside", self.lookaside)
+            if self.gpg and self.gpg_key and self.lookaside
+            else ()
+        )
+        return (*cosign, *gpg)
+
+
+def push_args(layout: str, repository: str, tags: Sequence[str], signing: ImageSigningArgs) -> tuple[str, ...]:
+    return ("push", "--layout", layout, "--repository", repository, *(a for t in tags for a in ("--tag", t)), *signing.argv())
+
+
+@rule(desc="Finding gpg")
+async def image_signing_args(subsystem: PexReleaseSubsystem, buildroot: BuildRoot) -> ImageSigningArgs:
+    key_file = subsystem.signing_key_file(buildroot.path)
+    if not subsystem.image_gpg_key:
+        return ImageSigningArgs(key_file)
+    lookaside = subsystem.image_signature_store(buildroot.path)
+    request = BinaryPathRequest(binary_name="gpg", search_path=SEARCH_PATHS, test=BinaryPathTest(["--version"]))
+    paths = await Get(BinaryPaths, BinaryPathRequest, request)
+    gpg = paths.first_path_or_raise(request, rationale="sign images with [pex-releases].image_gpg_key")
+    return ImageSigningArgs(key_file, gpg.path, subsystem.image_gpg_key, lookaside)
 
 
 @rule(desc="Pushing a `pex_release_image`")
@@ -246,6 +278,7 @@ async def push_pex_release_image(
     request: PublishPexReleaseImageRequest, subsystem: PexReleaseSubsystem
 ) -> PublishProcesses:
     field_set = request.field_set
+    signing = await Get(ImageSigningArgs)
     destination = image_destination(field_set, subsystem.registry)
     packages_digest = await Get(Digest, MergeDigests(pkg.digest for pkg in request.packages))
     (summary,) = await Get(
@@ -253,14 +286,14 @@ async def push_pex_release_image(
     )
     tags = tuple(json.loads(summary.content)["tags"])
     tool, env = await MultiGet(
-        Get(OciRegistryTool),
+        Get(OciRegistryTool, OciRegistryToolRequest(signing=signing.key_file is not None)),
         Get(EnvironmentVars, EnvironmentVarsRequest(subsystem.registry_env_vars)),
     )
     process = await Get(
         Process,
         VenvPexProcess(
             tool.pex,
-            argv=push_args(ImageFiles.layout_of(summary.path), destination, tags),
+            argv=push_args(ImageFiles.layout_of(summary.path), destination, tags, signing),
             input_digest=packages_digest,
             extra_env=env,
             description=f"Pushing {destination}",

@@ -4,7 +4,9 @@
 HTTP API v2). `pants package`/`pants publish` run it as a tool PEX of the `oci` resolve; the work is
 the release core's (`pex_release_core.oci`: `transfers`, `registry`, `credentials`, `reference`).
 
-    python -m pex_release.sandbox.oci_registry push --layout DIR --repository HOST[:PORT]/NAME [--tag T]... [--insecure]
+    python -m pex_release.sandbox.oci_registry push --layout DIR --repository HOST[:PORT]/NAME [--tag T]...
+                                                    [--signing-key FILE] [--gpg PATH --gpg-key FPR --lookaside DIR]
+                                                    [--insecure]
     python -m pex_release.sandbox.oci_registry pull --reference HOST[:PORT]/NAME[:TAG]@sha256:HEX
                                                     --platform OS/ARCH[/VARIANT] --output DIR [--insecure]
 
@@ -12,7 +14,9 @@ push uploads the blobs the registry lacks (after a HEAD of each), then the manif
 then each tag (default: the layout's `org.opencontainers.image.ref.name`s), so a tag never names a
 manifest whose blobs are missing and an interrupted push is completed by a rerun. It prints a line
 per uploaded blob, then `pushed N blobs (B bytes), skipped M blobs (B bytes); HOST/NAME@sha256:...
-tagged T1, T2`.
+tagged T1, T2`. With --signing-key (the team's ECDSA P-256 key, PEM), it then signs the image in
+cosign's form (`pex_release_core.oci.cosign`) and says so; with --gpg-key, it writes each tag's
+simple-signing signature, made by gpg, into the lookaside store DIR (`pex_release_core.oci.simple_signing`).
 
 pull writes DIR as an OCI layout holding the image for the platform (an image index resolves to
 that platform's manifest), every byte checked against the reference's digest and the descriptors.
@@ -40,8 +44,9 @@ from pathlib import Path
 from typing import NoReturn, Sequence
 
 from pex_release_core.oci.reference import RegistryError
-from pex_release_core.oci.transfers import pull, push
+from pex_release_core.oci.transfers import GpgSigning, pull, push
 from pex_release_core.redaction import redact_text
+from pex_release_core.signing import SignatureError, SigningKey
 
 PROG = "oci_registry"
 
@@ -65,6 +70,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="T",
         help="a tag to set (repeatable; default: the layout's ref names)",
     )
+    push_parser.add_argument(
+        "--signing-key", type=Path, metavar="FILE", help="sign the image, in cosign's form, with this ECDSA P-256 key (PEM)"
+    )
+    push_parser.add_argument("--gpg", metavar="PATH", help="gpg, for --gpg-key")
+    push_parser.add_argument("--gpg-key", metavar="FPR", help="write simple-signing signatures with this GPG key")
+    push_parser.add_argument("--lookaside", type=Path, metavar="DIR", help="the signature store --gpg-key writes to")
     pull_parser = commands.add_parser("pull", help="download an image, by digest, into an OCI layout")
     pull_parser.add_argument(
         "--reference", required=True, metavar="HOST[:PORT]/NAME[:TAG]@sha256:HEX", help="the image"
@@ -75,7 +86,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     for sub in (push_parser, pull_parser):
         sub.add_argument("--insecure", action="store_true", help="plain http to a registry that is not on loopback")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.command == "push" and args.gpg_key and not (args.gpg and args.lookaside):
+        parser.error("--gpg-key needs --gpg and --lookaside")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,10 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("oras").setLevel(logging.CRITICAL)
     try:
         if args.command == "push":
-            push(args.layout, args.repository, args.tag, args.insecure)
+            key = SigningKey.load(args.signing_key) if args.signing_key else None  # before anything is pushed
+            gpg = GpgSigning(args.gpg, args.gpg_key, args.lookaside) if args.gpg_key else None
+            push(args.layout, args.repository, args.tag, args.insecure, key, gpg)
         else:
             pull(args.reference, args.platform, args.output, args.insecure)
-    except RegistryError as e:
+    except (RegistryError, SignatureError) as e:
         fail(str(e))
     except KeyboardInterrupt:
         fail("interrupted; a rerun completes the work (it transfers only what is missing)")

@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Sequence
 
 from pex_release_core.oci import model as oci
+from pex_release_core.oci.cosign import push_signature
+from pex_release_core.oci.simple_signing import write_signatures
 from pex_release_core.oci.reference import Reference, RegistryError, Repository, check_tag
 from pex_release_core.oci.registry import Client, LayoutBlob, blob_name
+from pex_release_core.signing import SigningKey
 from pex_release_core.transfer import concurrently
 
 
@@ -70,7 +73,23 @@ def _bytes(blobs: Sequence[LayoutBlob]) -> str:
     return f"{count:,} blob{'' if count == 1 else 's'} ({sum(b.size for b in blobs):,} bytes)"
 
 
-def push(layout_dir: Path, repository_text: str, tags: Sequence[str], insecure: bool) -> None:
+@dataclass(frozen=True)
+class GpgSigning:
+    """Simple signing (`simple_signing.py`): gpg's path, the key's fingerprint and the lookaside store."""
+
+    gpg: str
+    fingerprint: str
+    store: Path
+
+
+def push(
+    layout_dir: Path,
+    repository_text: str,
+    tags: Sequence[str],
+    insecure: bool,
+    signing_key: SigningKey | None = None,
+    gpg_signing: GpgSigning | None = None,
+) -> None:
     repository = Repository.parse(repository_text, "--repository")
     image = read_layout(layout_dir)
     tags = list(tags or image.tags)
@@ -94,6 +113,11 @@ def push(layout_dir: Path, repository_text: str, tags: Sequence[str], insecure: 
     skipped = [b for b, done in zip(image.blobs, uploaded) if not done]
     tagged = f"tagged {', '.join(tags)}" if tags else "untagged"
     client.say(f"pushed {_bytes(pushed)}, skipped {_bytes(skipped)}; {repository}@{image.digest} {tagged}")
+    if signing_key is not None:
+        client.say(push_signature(client, repository, image.digest, signing_key))
+    if gpg_signing is not None:
+        written = write_signatures(gpg_signing.gpg, gpg_signing.fingerprint, gpg_signing.store, repository, image.digest, tags)
+        client.say(f"signed {', '.join(f'{repository}:{t}' for t in tags)} with GPG key {gpg_signing.fingerprint} into {written}")
 
 
 def pull(reference_text: str, platform: str, output: Path, insecure: bool) -> None:
