@@ -360,7 +360,9 @@ def test_gpg_signed_images_copy_and_pull_and_the_containers_tools_refuse_the_res
         "GNUPGHOME": str(gpg_keys.home),
     }
     run = publish_images(repo, registry, "cli", **signing)
-    assert f"signed {registry.address}/acme/cli:latest with GPG key {gpg_keys.fingerprint} into {store}/acme/cli@sha256=" in run.stdout
+    (signed,) = [line for line in run.stdout.splitlines() if line.startswith("signed ")]
+    assert f"{registry.address}/acme/cli:latest" in signed
+    assert f" with GPG key {gpg_keys.fingerprint} into {store}/acme/cli@sha256=" in signed
     publish_images(repo, registry, "api")  # unsigned
     cli_digest = summary(repo, "cli")["manifest"]["digest"]
     # The hosts' configuration: a signedBy policy for the registry's acme/ images, and registries.d

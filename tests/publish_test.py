@@ -41,6 +41,11 @@ def uploaded_files(run: PantsRun) -> list[str]:
     return [line.split()[1] for line in run.stdout.splitlines() if line.startswith(("  uploaded ", "  repaired "))]
 
 
+def sbom_blob(manifest: dict) -> dict[str, str]:
+    """sha256 -> file of the release's SBOM, which publish uploads as a blob too."""
+    return {manifest["sbom"]["sha256"]: manifest["sbom"]["file"]}
+
+
 def tree_blobs(manifest: dict, role: str) -> dict[str, str]:
     """sha256 -> `<pex>/<path>` of the tree's files (the first file of equal ones)."""
     pex = manifest[role]
@@ -73,7 +78,9 @@ def test_publish_to_s3_stores_a_shared_deps_tree_once(packaged_repo: PackagedRep
     ).client("s3", endpoint_url=s3.endpoint)
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
     stored = {k.rsplit("/", 1)[1] for k in keys if k.startswith("releases/blobs/sha256/")}
-    everything = {**tree_blobs(api, "deps"), **tree_blobs(api, "sources"), **tree_blobs(twin, "sources")}
+    everything = {
+        **tree_blobs(api, "deps"), **tree_blobs(api, "sources"), **tree_blobs(twin, "sources"), **sbom_blob(api), **sbom_blob(twin)
+    }  # fmt: skip
     assert stored == set(everything)
     assert f"releases/apps/api/{api['version']}.json" in keys
     # Secrets never reach the output.
@@ -253,7 +260,8 @@ def test_source_only_change_uploads_only_the_changed_files(packaged_repo: Packag
     repository = f"file://{tmp_path / 'repository'}"
     before = packaged_repo.manifest("worker")
     first = publish(packaged_repo, repository, "src/python/apps/worker:release")
-    assert sorted(uploaded_files(first)) == sorted({**tree_blobs(before, "deps"), **tree_blobs(before, "sources")}.values())
+    everything_before = {**tree_blobs(before, "deps"), **tree_blobs(before, "sources"), **sbom_blob(before)}
+    assert sorted(uploaded_files(first)) == sorted(everything_before.values())
     main = packaged_repo.repo.root / "src/python/apps/worker/main.py"
     original = main.read_text()
     main.write_text(original + "\n# A comment: a source-only change.\n")
@@ -266,12 +274,14 @@ def test_source_only_change_uploads_only_the_changed_files(packaged_repo: Packag
     assert len(published) == 2  # the derived version changed with the working tree
     (after,) = [m for m in (json.loads(p.read_text()) for p in published) if m["version"] != before["version"]]
     assert after["deps"] == before["deps"]
-    known = {*tree_blobs(before, "deps"), *tree_blobs(before, "sources")}
-    changed = {sha256: file for sha256, file in tree_blobs(after, "sources").items() if sha256 not in known}
-    # The edited module, and the few pex files that embed the PEX's hash: nothing of the deps tree.
-    assert "worker-srcs.pex/apps/worker/main.py" in changed.values()
+    changed = {
+        sha256: file for sha256, file in {**tree_blobs(after, "sources"), **sbom_blob(after)}.items() if sha256 not in everything_before
+    }  # fmt: skip
+    # The edited module, the few pex files that embed the PEX's hash, and the SBOM, which names the
+    # new version: nothing of the deps tree.
+    assert "worker-srcs.pex/apps/worker/main.py" in changed.values() and "worker.cdx.json" in changed.values()
     assert sorted(uploaded_files(second)) == sorted(changed.values())
-    sizes = {f["sha256"]: f["size"] for f in after["sources"]["files"]}
+    sizes = {f["sha256"]: f["size"] for f in after["sources"]["files"]} | {after["sbom"]["sha256"]: after["sbom"]["size"]}
     uploaded_bytes = sum(sizes[sha256] for sha256 in changed)
     assert uploaded_bytes < 64_000
     assert f": uploaded {len(changed)} file{'s' if len(changed) > 1 else ''} ({uploaded_bytes:,} bytes), skipped " in second.stdout

@@ -60,8 +60,6 @@ from pex_release_core.manifest import (
 )
 
 RELEASES_DIR = "releases"
-# The time an SBOM records outside git, where there is no commit time: the zip epoch, as wheels use.
-_NO_COMMIT_TIME = 315532800
 
 
 # -----------------------------------------------------------------------------------------------
@@ -252,12 +250,7 @@ async def package_pex_release(
         distributions=manifest_distributions(plan.deps_contents.wheels, plan.closure),
     )
     check_deps_wheels(field_set.address, deps, str(named_caches.val))
-    sbom = await Get(
-        ReleaseSbom,
-        ReleaseSbomRequest(
-            field_set.app_name, version, revision.commit_time or _NO_COMMIT_TIME, deps.distributions
-        ),
-    )
+    sbom = await Get(ReleaseSbom, ReleaseSbomRequest(field_set.app_name, version, deps.distributions))
     sbom_blob = Blob(file=files.sbom, sha256=hashlib.sha256(sbom.content).hexdigest(), size=len(sbom.content))
     entry_point = plan.main.spec
     manifest = ReleaseManifest(

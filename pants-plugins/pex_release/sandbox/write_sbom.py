@@ -5,11 +5,12 @@ schema with cyclonedx-python-lib. The rules run it as a process of the SBOM tool
 
     write_sbom INPUT.json OUTPUT.cdx.json
 
-INPUT.json names the app, its version, the time to record (the commit's, so that the same
-release gives the same bytes) and the distributions of its deps PEX, each with the sha256 of the
-artifact its lockfile pins. The app is the document's subject (`metadata.component`), each
+INPUT.json names the app, its version and the distributions of its deps PEX, each with the sha256
+of the artifact its lockfile pins. The app is the document's subject (`metadata.component`), each
 distribution a library component with its purl (`pkg:pypi/<name>@<version>`) and that sha256.
-The serial number is derived from the inputs, not drawn at random.
+So that the same release gives the same bytes, the serial number is derived from the inputs, not
+drawn at random, and the document records no time (the schema's timestamp is optional): it
+changes only when what it lists does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import json
 import re
 import sys
 import uuid
-from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from cyclonedx.model import HashAlgorithm, HashType  # pants: no-infer-dep
@@ -59,9 +59,10 @@ def sbom(inputs: dict[str, Any]) -> str:
     canonical = json.dumps(inputs, sort_keys=True).encode()
     bom = Bom(
         serial_number=uuid.uuid5(uuid.NAMESPACE_URL, "pex-release-sbom:" + hashlib.sha256(canonical).hexdigest()),
-        metadata=BomMetaData(component=app, timestamp=datetime.fromtimestamp(inputs["timestamp"], timezone.utc)),
+        metadata=BomMetaData(component=app),
         components=libraries,
     )
+    bom.metadata.timestamp = None  # the library's default is now
     bom.register_dependency(app, libraries)
     document = JsonV1Dot6(bom).output_as_string(indent=2)
     error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(document)

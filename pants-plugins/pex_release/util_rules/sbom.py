@@ -43,7 +43,6 @@ class SbomTool(PythonToolBase):
 class ReleaseSbomRequest:
     app: str
     version: str
-    timestamp: int  # Seconds since the epoch: the commit's, so the same release gives the same bytes.
     distributions: tuple[Distribution, ...]
 
 
@@ -66,7 +65,6 @@ async def release_sbom(request: ReleaseSbomRequest, tool: SbomTool) -> ReleaseSb
                             {
                                 "app": request.app,
                                 "version": request.version,
-                                "timestamp": request.timestamp,
                                 "distributions": [asdict(d) for d in request.distributions],
                             },
                             sort_keys=True,
