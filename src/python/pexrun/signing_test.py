@@ -346,3 +346,18 @@ def test_sbom_prints_the_release_s_sbom_checked_by_hash_and_signature(
     assert "is corrupt" in damaged.stderr
     none = pexrun("sbom", repository.url, "api@2.0.0", "--cache-dir", str(tmp_path / "cache"))
     assert "api 2.0.0 in" in failed(none) and "has no SBOM" in none.stderr
+
+
+def test_the_envelopes_verify_with_securesystemslib_s_dsse(repository: Repository, keys: dict[str, tuple[Path, Path, str]]) -> None:
+    """An independent implementation of DSSE (in-toto's) reads and verifies what publish writes."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    from securesystemslib.dsse import Envelope as SslibEnvelope
+    from securesystemslib.signer import SSlibKey
+
+    _, public, keyid = keys["team"]
+    key = SSlibKey.from_crypto(load_pem_public_key(public.read_bytes()), keyid=keyid)
+    for kind in (MANIFEST, PROVENANCE):
+        location, _ = envelope_of(repository, "api", "1.1.0", kind)
+        envelope = SslibEnvelope.from_dict(json.loads(repository.read_key(location)))
+        assert set(envelope.verify([key], 1)) == {keyid}
+    assert envelope_of(repository, "api", "1.1.0")[1].payload == repository.read_manifest("api", "1.1.0")
