@@ -332,7 +332,7 @@ def verified_signer(
             f"bytes (sha256 {manifest_sha256}). It was published without a signing key, or its manifest was changed "
             f"after it was signed. Trusted keys: {tried}."
         ) from None
-    envelope = Envelope.loads(data, origin=f"{location} in {repository.url}")
+    envelope = Envelope.loads(data, origin=f"{location} in {repository.url}, the signature of {what},")
     if envelope.payload_type != payload_type:
         raise SignatureError(
             f"{what}: {location} in {repository.url} signs a payload of type {printable(envelope.payload_type)!r}, not "

@@ -176,7 +176,7 @@ def test_a_damaged_envelope_is_refused(
     data = envelope.dumps()
     repository.put_key(key, data[: len(data) // 2] if damage == "truncated" else data.replace(b'"payload": "', b'"payload": "!'))
     error = failed(run(repository, "api@1.1.0", keys["team"][1], cache=tmp_path / "cache", env=backend))
-    assert f"{key} in {repository.url} is not a DSSE envelope" in error
+    assert f"{key} in {repository.url}, the signature of api 1.1.0, is not a DSSE envelope" in error
     assert nothing_downloaded(tmp_path / "cache")
 
 
