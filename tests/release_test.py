@@ -254,6 +254,7 @@ def test_a_bad_target_fails_only_itself(packaged_repo: PackagedRepo) -> None:
 def test_source_edit_rebuilds_only_that_apps_sources(packaged_repo: PackagedRepo) -> None:
     repo = packaged_repo.repo
     before = release_files(repo.root)
+    versions_before = {app: packaged_repo.manifest(app)["version"] for app in APPS}
     main = repo.root / "src/python/apps/cli/main.py"
     main.write_text(main.read_text().replace('"""Acme developer tools."""', '"""Acme developer tools, edited."""'))
     run = repo.pants("package", "::")
@@ -261,9 +262,14 @@ def test_source_edit_rebuilds_only_that_apps_sources(packaged_repo: PackagedRepo
     changed = {name for name in after if after[name] != before.get(name)}
     assert set(after) == set(before)
     # The manifests change too: the working tree is now dirty, so revisions say so, and so do the
-    # SBOMs of the apps whose version derives from the commit (api's, 1.4.0, stays). In the sources
-    # tree, the edited file and the three files that embed the PEX's hash; its bootstrap stays.
-    assert {n for n in changed if n.endswith(".cdx.json")} == {f"{app}.cdx.json" for app in APPS if app != "api"}
+    # SBOMs of the apps whose version derives from the commit, if it changed (api's, 1.4.0, stays).
+    # In the sources tree, the edited file and the three files that embed the PEX's hash; its
+    # bootstrap stays.
+    versions_after = {app: packaged_repo.manifest(app)["version"] for app in APPS}
+    assert versions_after["api"] == versions_before["api"]
+    assert {n for n in changed if n.endswith(".cdx.json")} == {
+        f"{app}.cdx.json" for app in APPS if versions_after[app] != versions_before[app]
+    }
     assert {n for n in changed if not n.endswith((".release.json", ".cdx.json"))} == {
         "cli-srcs.pex/apps/cli/main.py",
         "cli-srcs.pex/PEX-INFO",

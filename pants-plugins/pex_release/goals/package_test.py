@@ -30,7 +30,7 @@ from pex_release.goals.publish import PublishPexReleaseFieldSet
 from pex_release.util_rules.closure import ClosureLockError
 from pex_release.util_rules.pex_version import PexTooOldError
 from pex_release.util_rules.release_plan import PexReleaseFieldSet, explain_deps_pex_failure
-from pex_release_core.manifest import CompletePlatform, Distribution, ReleaseManifest, ReleasePex, TreeFile, TreeSymlink
+from pex_release_core.manifest import Blob, CompletePlatform, Distribution, ReleaseManifest, ReleasePex, TreeFile, TreeSymlink
 from pex_release_core.testutil import python312
 
 
@@ -57,9 +57,18 @@ def test_release_files_manifest_and_run(rule_runner: RuleRunner, tmp_path: Path)
     assert [a.relpath for a in built.artifacts] == [
         f"releases/{json.loads(_read(rule_runner, built, manifest_path))['deps']['file']}",
         "releases/hello-srcs.pex",
+        "releases/hello.cdx.json",
         manifest_path,
     ]
     manifest = ReleaseManifest.loads(_read(rule_runner, built, manifest_path), origin=manifest_path)
+    # The SBOM, which the manifest names by sha256: the app, and the deps PEX's one distribution.
+    sbom = _read(rule_runner, built, "releases/hello.cdx.json")
+    assert manifest.sbom == Blob("hello.cdx.json", hashlib.sha256(sbom).hexdigest(), len(sbom))
+    document = json.loads(sbom)
+    assert (document["specVersion"], document["metadata"]["component"]["name"]) == ("1.6", "hello")
+    assert [(c["purl"], c["hashes"][0]["content"]) for c in document["components"]] == [
+        ("pkg:pypi/click@8.5.1", CLICK_WHEEL_SHA256)
+    ]
     assert manifest.schema == 2
     assert (manifest.app, manifest.version, manifest.entry_point) == ("hello", "2.0.1", "hello.main:main")
     assert manifest.scripts == {"shout": "hello.main:shout"}

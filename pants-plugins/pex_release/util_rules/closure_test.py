@@ -31,11 +31,11 @@ def test_requirement_name_is_canonical() -> None:
 
 
 def test_prefilter_keeps_what_is_reachable_by_name() -> None:
-    candidate, missing = prefilter_lock(LOCK, ["uvicorn>=0.29"])
+    candidate, missing = prefilter_lock(LOCK, ["cryptography>=42"])
     assert missing == ()
-    # typing-extensions is only needed below Python 3.11, but markers are left to pex.
-    assert locked_names(candidate) == {"uvicorn", "click", "h11", "typing-extensions"}
-    assert candidate["requirements"] == ["uvicorn>=0.29"]
+    # cryptography needs typing-extensions only below Python 3.11, but markers are left to pex.
+    assert locked_names(candidate) == {"cryptography", "cffi", "pycparser", "typing-extensions"}
+    assert candidate["requirements"] == ["cryptography>=42"]
 
 
 def test_prefilter_reports_missing_requirements() -> None:

@@ -33,7 +33,8 @@ def _is_package(module: str) -> bool:
 def _is_module(name: str) -> bool:
     """A first-party module (a `.py` file; packages come with their modules)."""
     package, _, base = name.rpartition(".")
-    return name.startswith(_FIRST_PARTY) and _is_package(package) and importlib.resources.is_resource(package, f"{base}.py")
+    # A top-level package (`from pex_release_core import __version__`) is no module file.
+    return bool(package) and name.startswith(_FIRST_PARTY) and _is_package(package) and importlib.resources.is_resource(package, f"{base}.py")
 
 
 def _imported(module: str) -> set[str]:
