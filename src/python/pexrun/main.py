@@ -190,10 +190,17 @@ def _pex_line(role: str, pex: ReleasePex | None) -> list[str]:
     return [f"{role + ':':<25}{pex.file}  {pex.layout}, {files}, {pex.size:,} bytes  sha256:{pex.sha256}"]
 
 
-def info(args: argparse.Namespace) -> int:
+def _check_exact_release(args: argparse.Namespace) -> None:
+    """info, verify and sbom show one release: app@version or a channel's, never "the latest"."""
     app, version = parse_release(args.release)
     if version is None and args.channel is None:
-        raise UsageError(f"info needs an exact release: {app}@<version> (`pexrun list` shows them), or --channel NAME.")
+        raise UsageError(
+            f"{args.command} needs an exact release: {app}@<version> (`pexrun list` shows them), or --channel NAME."
+        )
+
+
+def info(args: argparse.Namespace) -> int:
+    _check_exact_release(args)
     repository = _repository(args)
     manifest, data = _chosen_release(args, repository)
     if args.provenance:
@@ -237,9 +244,7 @@ def _provenance(args: argparse.Namespace, repository: Repository, manifest: Rele
 
 
 def sbom(args: argparse.Namespace) -> int:
-    app, version = parse_release(args.release)
-    if version is None and args.channel is None:
-        raise UsageError(f"sbom needs an exact release: {app}@<version>, or --channel NAME.")
+    _check_exact_release(args)
     repository = _repository(args)
     manifest, _ = _chosen_release(args, repository)
     if manifest.sbom is None:
@@ -254,9 +259,7 @@ def sbom(args: argparse.Namespace) -> int:
 
 
 def verify(args: argparse.Namespace) -> int:
-    app, version = parse_release(args.release)
-    if version is None and args.channel is None:
-        raise UsageError(f"verify needs an exact release: {app}@<version>, or --channel NAME.")
+    _check_exact_release(args)
     trusted = _trusted_keys(args)
     if not trusted:
         raise UsageError(f"verify needs the keys to trust: --trusted-key FILE (or ${TRUSTED_KEYS_ENV}).")
