@@ -2,14 +2,15 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 """Pruning a repository: the versions no one needs, then the blobs no kept manifest names.
 
-Per app, prune keeps the newest N versions by PEP 440 (and every version that is not PEP 440,
-which has no place in that order), every version a channel points to, and the versions of each
-channel's last K entries, so that a rollback still finds its target. It deletes the others'
-manifests and their signatures, then every blob that no remaining manifest names and that is older
-than a grace period (a publish uploads its blobs and signs before it writes its manifest). Beside concurrent publishes and promotions it
-holds the prune lock (`prune_lock.py`) and reads what to keep only once it holds it. Each manifest
-it deletes is read first, for its size. A prune killed at any point leaves only whole releases
-(manifests go before the blobs they name) and the next prune finishes the work.
+Per app, prune keeps the newest N versions by PEP 440 (and every version that is not PEP 440, which
+has no place in that order), every version a channel points to, and the versions of each channel's
+last K entries, so that a rollback still finds its target. It deletes the others' manifests and
+their signatures, then every blob that no remaining manifest names and that is older than a grace
+period (a publish uploads its blobs and signs before it writes its manifest). Beside concurrent
+publishes and promotions it holds the prune lock (`prune_lock.py`) and reads what to keep only once
+it holds it. Each manifest it deletes is read first, for its size. A prune killed at any point
+leaves only whole releases (manifests go before the blobs they name) and the next prune finishes
+the work.
 """
 
 from __future__ import annotations
