@@ -79,7 +79,8 @@ class PexReleaseSubsystem(Subsystem):
             (`$GNUPGHOME`, else `~/.gnupg`). When set, publishing a `pex_release_image` also
             writes each tag's "simple signing" signature (containers-signature(5)), which
             Debian's skopeo and podman check with a `signedBy` policy, into
-            `image_signature_store`. Needs `gpg` on the PATH.
+            `image_signature_store`. Needs `gpg`, which Pants looks for in `/usr/bin`, `/bin`,
+            `/usr/local/bin` and `/opt/homebrew/bin`.
             """
         ),
     )
