@@ -422,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     repository_help = "file:///path, s3://bucket/prefix or https://host/path"
     latest = "<app> (its highest version) or <app>@<version>"
+    exact = "<app>@<version>, or <app> with --channel"
     run_cmd = command("run", run, "fetch, verify and run a release; its arguments go after `--`")
     run_cmd.add_argument("repository", help=repository_help)
     run_cmd.add_argument("release", help=latest)
@@ -440,16 +441,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     info_cmd = command("info", info, "show a release's manifest")
     info_cmd.add_argument("repository", help=repository_help)
-    info_cmd.add_argument("release", help="<app>@<version>, or <app> with --channel")
+    info_cmd.add_argument("release", help=exact)
     info_cmd.add_argument(
         "--provenance", action="store_true", help="show the release's signed provenance (in-toto, SLSA) instead"
     )
     verify_cmd = command("verify", verify, "check that a trusted key signed a release; print the key's id")
     verify_cmd.add_argument("repository", help=repository_help)
-    verify_cmd.add_argument("release", help="<app>@<version>, or <app> with --channel")
+    verify_cmd.add_argument("release", help=exact)
     sbom_cmd = command("sbom", sbom, "print a release's SBOM (CycloneDX 1.6 JSON), verified by its manifest's sha256")
     sbom_cmd.add_argument("repository", help=repository_help)
-    sbom_cmd.add_argument("release", help="<app>@<version>, or <app> with --channel")
+    sbom_cmd.add_argument("release", help=exact)
     for sub in (run_cmd, fetch_cmd, info_cmd, verify_cmd, sbom_cmd):
         sub.add_argument("--channel", type=_channel, metavar="NAME", help="the version this channel points to")
         sub.add_argument(
