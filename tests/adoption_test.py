@@ -114,7 +114,9 @@ def test_a_new_repository_adopts_the_plugin_from_its_wheel(packaged_repo: Packag
     assert len([line for line in config if line.strip()]) <= 5
     assert added_lines(APP_BUILD, files["src/python/hello/BUILD"]) == ["", RELEASE_TARGET.strip()]
 
-    store = tmp_path / "lmdb_store"
+    # The packaged repository's store: the plugin's tool PEXes built there are hits here (Pants
+    # shares one store between repositories by default). The plugin's resolution is not in it.
+    store = packaged_repo.repo.store
     with on_exit(os.path.realpath(sys.executable), "-c", STOP_PANTSD, str(repo)):
         adopt(repo, store, dist, version, tmp_path)
 
@@ -126,7 +128,7 @@ def test_a_new_repository_adopts_the_plugin_from_its_wheel(packaged_repo: Packag
 def adopt(repo: Path, store: Path, dist: Path, version: str, tmp_path: Path) -> None:
     """Lockfile, package, run and publish in the adopting repository, as its users would."""
     lockfiles = pants(repo, store, "generate-lockfiles")
-    # Pants installed the plugin from the wheel (with an empty store, nothing is cached yet).
+    # Pants installed the plugin from the wheel.
     assert f"Resolving plugins: pex-release=={version}" in lockfiles.stderr
     assert '"project_name": "click"' in (repo / "3rdparty/python/default.lock").read_text()
 

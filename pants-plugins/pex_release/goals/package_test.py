@@ -2,10 +2,12 @@
 # Licensed under the Apache License, Version 2.0 (see LICENSE).
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -356,14 +358,23 @@ def test_zipapp_layout_release_is_one_file_per_pex(rule_runner: RuleRunner) -> N
 
 def test_a_wheel_that_is_not_the_locked_artifact_fails_the_build(tmp_path: Path) -> None:
     # pex trusts its download cache by the lock's hash: damage click's copy there, and the deps tree
-    # holds a wheel the lockfile does not pin. Own caches, so no other build sees the damage.
+    # holds a wheel the lockfile does not pin. Own caches, so no other build sees the damage: hard
+    # links to the machine's pex cache (what is downloaded once need not be again), and a new file
+    # for the copy that is damaged.
     named_caches = tmp_path / "named_caches"
+    machine_pex_root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "pants/named_caches/pex_root")
+    # An entry that other builds move while it is copied is left out, and downloaded again.
+    with contextlib.suppress(shutil.Error, FileNotFoundError):
+        shutil.copytree(machine_pex_root, named_caches / "pex_root", symlinks=True, copy_function=os.link, ignore=shutil.ignore_patterns("*.lck"))
     first = make_rule_runner(str(named_caches), isolated_local_store=True)
     write_app(first, "hello", 'pex_release(name="release", entry_point="main.py:main", version="1")')
     build(first, "src/python/hello")
     (cached,) = named_caches.glob(f"pex_root/downloads/*/{CLICK_WHEEL_SHA256}/{CLICK_WHEEL}")
-    with zipfile.ZipFile(cached, "a") as wheel:
+    unlinked = cached.with_name(f"{cached.name}.damaged")
+    shutil.copyfile(cached, unlinked)
+    with zipfile.ZipFile(unlinked, "a") as wheel:
         wheel.writestr("click/extra.py", "print('not what the lockfile pins')\n")
+    unlinked.replace(cached)
     damaged = _sha256(cached.read_bytes())
 
     second = make_rule_runner(str(named_caches), isolated_local_store=True)
