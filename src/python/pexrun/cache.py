@@ -50,6 +50,7 @@ from typing import Iterator, Sequence
 from pex_release_core.manifest import Blob, ManifestError, ReleaseManifest, ReleasePex, TreeFile
 from pex_release_core.repository.base import BlobMismatchError, NotFoundError, Repository
 from pex_release_core.transfer import concurrently, file_sha256, file_system_now
+from pexrun.progress import Progress
 
 CACHE_DIR_ENV = "PEXRUN_CACHE_DIR"
 DOWNLOAD_TIMEOUT_ENV = "PEXRUN_DOWNLOAD_TIMEOUT"
@@ -202,9 +203,16 @@ class BlobCache:
         return self._trees / pex.sha256 / _TREE if pex.is_tree else self.blob_path(pex.sha256)
 
     def fetch_release(
-        self, repository: Repository, manifest: ReleaseManifest, manifest_bytes: bytes, *, verify: bool = False
+        self,
+        repository: Repository,
+        manifest: ReleaseManifest,
+        manifest_bytes: bytes,
+        *,
+        verify: bool = False,
+        progress: Progress | None = None,
     ) -> FetchedRelease:
-        """The release's deps and sources PEXes in the cache, downloaded, built or repaired as needed.
+        """The release's deps and sources PEXes in the cache, downloaded, built or repaired as needed,
+        with what is downloaded and built shown on `progress`.
 
         A tree in place is trusted when its entries' stat is unchanged; with `verify`, its files are
         hashed all the same."""
@@ -231,12 +239,18 @@ class BlobCache:
             if not pex.is_tree or pex.sha256 in to_build:
                 for blob in pex.blobs:
                     blobs.setdefault(blob.sha256, blob)  # named, in messages, by the first file with its bytes
+        if progress:
+            progress.expect(blob for blob in blobs.values() if not self.blob_path(blob.sha256).exists())
         try:
-            repairs += self._ensure_blobs(repository, list(blobs.values()))
+            repairs += self._ensure_blobs(repository, list(blobs.values()), progress)
         except NotFoundError as e:
             raise NotFoundError(f"{release} cannot be fetched. {e} A later run completes once it is there.") from None
         for pex, replacing in to_build.values():
+            if progress:
+                progress.building(pex.file, len(pex.files))
             self._build_tree(pex, release, replacing)
+        if progress:
+            progress.finished()
         return FetchedRelease(manifest, self.pex_path(manifest.deps), self.pex_path(manifest.sources), tuple(repairs))
 
     # --- Blobs -------------------------------------------------------------------------------------
@@ -250,14 +264,14 @@ class BlobCache:
     def download_seconds(self, blob: Blob) -> float:
         return self.download_timeout + blob.size / MIN_DOWNLOAD_BYTES_PER_SECOND
 
-    def _ensure_blobs(self, repository: Repository, blobs: Sequence[Blob]) -> list[str]:
+    def _ensure_blobs(self, repository: Repository, blobs: Sequence[Blob], progress: Progress | None) -> list[str]:
         """Verifies each blob in the cache, downloads the missing ones and replaces the damaged ones,
         several at a time; returns a note for each damaged one. The first failure (in the order of
         blobs) is raised once the blobs under way are done; those not started are not."""
-        notes = concurrently(lambda blob: self._ensure_blob(repository, blob), blobs)
+        notes = concurrently(lambda blob: self._ensure_blob(repository, blob, progress), blobs)
         return [note for note in notes if note]
 
-    def _ensure_blob(self, repository: Repository, blob: Blob) -> str | None:
+    def _ensure_blob(self, repository: Repository, blob: Blob, progress: Progress | None = None) -> str | None:
         path = self.blob_path(blob.sha256)
         mode = _lstat_mode(path)
         note = None
@@ -279,10 +293,10 @@ class BlobCache:
                 )
         elif mode is not None:  # a directory, a link, a pipe...: not ours, and in the way
             self._remove_damaged(path, blob, "it is not a file")
-        self._download(repository, blob)
+        self._download(repository, blob, progress)
         return note
 
-    def _download(self, repository: Repository, blob: Blob) -> None:
+    def _download(self, repository: Repository, blob: Blob, progress: Progress | None) -> None:
         # A name of our own, verified, then renamed into place: a concurrent pexrun never sees half a
         # blob, and when two download the same one, the second rename puts identical bytes in place.
         path = self.blob_path(blob.sha256)
@@ -301,6 +315,8 @@ class BlobCache:
                 self._verify_download(Path(temp), blob, repository)
                 os.chmod(temp, _BLOB_MODE)  # mkstemp made it 0600
                 os.replace(temp, path)
+            if progress:
+                progress.downloaded(blob)
         finally:
             Path(temp).unlink(missing_ok=True)
 

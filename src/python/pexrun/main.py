@@ -22,7 +22,9 @@ is downloaded.
 Every command takes --cache-dir DIR (default: $PEXRUN_CACHE_DIR, else ~/.cache/pexrun),
 --s3-endpoint-url URL (default: $PEXRUN_S3_ENDPOINT_URL) and --download-timeout SECONDS (default:
 $PEXRUN_DOWNLOAD_TIMEOUT, else 60; each manifest or index read gets that, each blob that plus 1 s
-per 256 KiB of its size).
+per 256 KiB of its size). run and fetch take --progress auto|always|never (default: $PEXRUN_PROGRESS,
+else auto: on a terminal, once a fetch takes over 1 s): lines on stderr with the files and bytes
+downloaded out of those the cache lacks, and the trees built from them.
 Repositories: file:///path, s3://bucket/prefix (with the host's boto3),
 http(s)://host/path. Without a version, `run` and `fetch` take the highest PEP 440 version
 published (a pre-release only when there is nothing else, as pip chooses).
@@ -73,6 +75,7 @@ from pexrun.launch import (
     release_environ,
     script_entry_point,
 )
+from pexrun.progress import AUTO_DELAY_SECONDS, PROGRESS_ENV, PROGRESS_MODES, Progress
 from pexrun.releases import (
     ServedSerials,
     VerifiedSignatures,
@@ -106,6 +109,10 @@ def _repository(args: argparse.Namespace) -> Repository:
 
 def _cache(args: argparse.Namespace) -> BlobCache:
     return BlobCache(args.cache_dir, download_timeout=args.download_timeout)
+
+
+def _progress(args: argparse.Namespace, manifest: ReleaseManifest) -> Progress | None:
+    return Progress.for_mode(args.progress, f"{manifest.app} {manifest.version}", sys.stderr)
 
 
 def _trusted_keys(args: argparse.Namespace) -> list[PublicKey]:
@@ -149,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     entry_point = script_entry_point(manifest, args.script)
     check_interpreter(interpreter, manifest)
     check_platforms(interpreter, manifest)
-    release = _cache(args).fetch_release(repository, manifest, data)
+    release = _cache(args).fetch_release(repository, manifest, data, progress=_progress(args, manifest))
     _warn(release.repairs)
     exec_release(interpreter, release, args.args, release_environ(release, entry_point, os.environ))
 
@@ -157,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
 def fetch(args: argparse.Namespace) -> int:
     repository = _repository(args)
     manifest, data = _chosen_release(args, repository)
-    release = _cache(args).fetch_release(repository, manifest, data, verify=True)
+    release = _cache(args).fetch_release(repository, manifest, data, verify=True, progress=_progress(args, manifest))
     _warn(release.repairs)
     print(f"{manifest.app} {manifest.version}: verified in {args.cache_dir}")
     print(f"  deps     {release.deps}")
@@ -359,6 +366,12 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+def _progress_mode(value: str) -> str:
+    if value not in PROGRESS_MODES:
+        raise argparse.ArgumentTypeError(f"expected {', '.join(PROGRESS_MODES[:-1])} or {PROGRESS_MODES[-1]} (from --progress or ${PROGRESS_ENV}), got {value!r}")
+    return value
+
+
 def _channel(value: str) -> str:
     try:
         return check_channel_name(value)
@@ -409,6 +422,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "a public key (PEM) whose signature a release needs; repeat for several (default: "
             f"${TRUSTED_KEYS_ENV}, paths separated by `:`; none: releases are not checked for signatures)"
+        ),
+    )
+    common.add_argument(
+        "--progress",
+        type=_progress_mode,
+        metavar="{" + ",".join(PROGRESS_MODES) + "}",
+        default=os.environ.get(PROGRESS_ENV, "auto"),
+        help=(
+            "lines on stderr while run and fetch download and build what the cache lacks: auto shows them on a "
+            f"terminal once it takes over {AUTO_DELAY_SECONDS:g} s (default: ${PROGRESS_ENV}, else auto)"
         ),
     )
     parser = argparse.ArgumentParser(prog="pexrun", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -406,6 +406,37 @@ def test_fetch_prints_the_local_paths(repository: FileRepository, cache: Path) -
     ]
 
 
+def test_progress_shows_a_cold_fetch_and_nothing_of_a_warm_start(repository: FileRepository, cache: Path) -> None:
+    manifest = manifest_of(repository, "api", "1.9.0")
+    blobs = {blob.sha256: blob.size for pex in manifest.pexes for blob in pex.blobs}
+    megabytes = f"{sum(blobs.values()) / 1e6:.1f}"
+    cold = pexrun("fetch", repository.url, "api@1.9.0", "--cache-dir", str(cache), "--progress", "always")
+    assert cold.returncode == 0, cold.stderr
+    lines = cold.stderr.splitlines()
+    assert lines[0].startswith("pexrun: api 1.9.0: downloaded 1/") and f"/{len(blobs)} files" in lines[0]
+    assert f"pexrun: api 1.9.0: downloaded {len(blobs)}/{len(blobs)} files, {megabytes}/{megabytes} MB" in lines
+    assert [line for line in lines if "building the tree" in line] == [
+        f"pexrun: api 1.9.0: building the tree of {pex.file} ({len(pex.files):,} files)" for pex in manifest.pexes
+    ]
+    assert lines[-1].startswith("pexrun: api 1.9.0: ready in ") and lines[-1].endswith(f"({len(blobs)} files, {megabytes} MB downloaded)")
+    # Warm: nothing to download or build, so nothing shown even when asked.
+    warm = pexrun("run", repository.url, "api@1.9.0", "--cache-dir", str(cache), env={"PEXRUN_PROGRESS": "always"})
+    assert (warm.returncode, warm.stderr) == (0, "")
+    # Another release with the same deps: only its sources are downloaded.
+    sources = pexrun("fetch", repository.url, "api@1.10.0", "--cache-dir", str(cache), "--progress", "always")
+    new_blobs = {blob.sha256 for blob in manifest_of(repository, "api", "1.10.0").sources.blobs} - set(blobs)
+    assert new_blobs and f"pexrun: api 1.10.0: downloaded {len(new_blobs)}/{len(new_blobs)} files" in sources.stderr
+    assert "building the tree of api-srcs" in sources.stderr and "deps-shared" not in sources.stderr
+
+
+def test_progress_is_off_when_stderr_is_not_a_terminal_unless_asked(repository: FileRepository, cache: Path) -> None:
+    quiet = pexrun("fetch", repository.url, "api@1.9.0", "--cache-dir", str(cache))
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    wrong = pexrun("fetch", repository.url, "api@1.9.0", "--cache-dir", str(cache), env={"PEXRUN_PROGRESS": "yes"})
+    assert wrong.returncode == 2
+    assert "argument --progress: expected auto, always or never (from --progress or $PEXRUN_PROGRESS), got 'yes'" in wrong.stderr
+
+
 def test_list(repository: FileRepository) -> None:
     everything = pexrun("list", repository.url)
     assert everything.stdout.split() == ["api@1.0.0", "api@1.9.0", "api@1.10.0", "api@2.0.0rc1", "worker@0.1.0"]
