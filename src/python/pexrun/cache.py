@@ -9,6 +9,7 @@ concurrent pexruns.
     <cache>/trees/<tree sha256>/stat.json       each entry's (inode, size, mode, mtime) when the tree was last verified
     <cache>/trees/.<tree sha256>.<random>       a tree being built, renamed into place once whole
     <cache>/manifests/<app>/<version>.json      the releases fetched here; the file's mtime is the last use
+    <cache>/signatures/<manifest sha256>/<key>  empty: these manifest bytes were found signed by this trusted key
 
 What is checked when. A blob is verified by sha256 when it is downloaded, and a cached one whenever
 a tree is built from it (and whenever a zipapp PEX runs). A tree is built in a directory of its own
@@ -62,6 +63,7 @@ MIN_DOWNLOAD_BYTES_PER_SECOND = 256 * 1024
 _ABANDONED_SECONDS = 24 * 3600
 _TREE = "pex"  # The PEX directory, in <cache>/trees/<tree sha256>/.
 _TREE_RECORD = "stat.json"
+SIGNATURES_DIR = "signatures"  # Written by pexrun.releases.VerifiedSignatures, removed with their releases by gc.
 _BLOB_MODE = 0o444  # Blobs, and the tree files linked to them, are read-only: a cache is not edited.
 _EXECUTABLE_MODE = 0o555
 
@@ -479,6 +481,7 @@ class BlobCache:
         rest, and the temporary files and trees of pexruns that died."""
         kept_blobs: set[str] = set()
         kept_trees: set[str] = set()
+        kept_manifests: set[str] = set()  # their sha256, which names their signatures' records
         removed: list[str] = []
         app_dirs = sorted(self._records.iterdir()) if self._records.is_dir() else []
         for app_dir in app_dirs:
@@ -488,6 +491,7 @@ class BlobCache:
                 if manifest is not None:
                     kept_blobs.update(blob.sha256 for blob in manifest.blobs)
                     kept_trees.update(pex.sha256 for pex in manifest.pexes if pex.is_tree)
+                    kept_manifests.add(file_sha256(record)[0])
             for record in records[keep:]:
                 removed.append(f"{app_dir.name}@{record.stem}")
                 record.unlink()
@@ -495,6 +499,8 @@ class BlobCache:
         # Trees first: a blob's bytes are freed once no tree links them.
         removed_trees, trees_freed = self._remove_unkept(self._trees, keep=kept_trees)
         removed_blobs, blobs_freed = self._remove_unkept(self._blobs, keep=kept_blobs)
+        # Of what was checked before a start: only a record, which a start that needs it writes again.
+        self._remove_unkept(self.root / SIGNATURES_DIR, keep=kept_manifests)
         return GcReport(tuple(removed), removed_trees, removed_blobs, trees_freed + blobs_freed)
 
     @staticmethod

@@ -18,7 +18,7 @@ from pex_release_core.channels import ChannelEntry, ChannelError, channel_head, 
 from pex_release_core.manifest import ManifestError, ReleaseManifest
 from pex_release_core.repository.base import NotFoundError, Repository, manifest_key
 from pex_release_core.signing import MANIFEST, PROVENANCE, PublicKey, SignatureError, SignedRelease, verified_signer
-from pexrun.cache import write_atomically
+from pexrun.cache import SIGNATURES_DIR, write_atomically
 
 
 def version_key(version: str) -> tuple[int, Version | str]:
@@ -99,7 +99,7 @@ class VerifiedSignatures:
     trees are: whoever can write it can change what runs without touching this."""
 
     def __init__(self, cache_dir: Path) -> None:
-        self.root = cache_dir / "signatures"
+        self.root = cache_dir / SIGNATURES_DIR
 
     def signer(self, repository: Repository, manifest: ReleaseManifest, data: bytes, trusted: Sequence[PublicKey]) -> PublicKey:
         checked = self.root / hashlib.sha256(data).hexdigest()

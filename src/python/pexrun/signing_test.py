@@ -329,6 +329,25 @@ def test_a_warm_start_trusts_only_what_it_checked_for_these_bytes_and_these_keys
     assert "is not signed" in failed(run(repository, "api@1.1.0", keys["team"][1], cache=cache, env={}))
 
 
+def test_gc_removes_the_signature_records_of_the_releases_it_removes(
+    repository: Repository, keys: dict[str, tuple[Path, Path, str]], tmp_path: Path
+) -> None:
+    cache, (_, public, keyid) = tmp_path / "cache", keys["team"]
+    for release in ("api@1.0.0", "api@1.1.0"):
+        assert released(run(repository, release, public, cache=cache, env={})) == release.replace("@", " ")
+    older, newer = (hashlib.sha256(repository.read_manifest("api", v)).hexdigest() for v in ("1.0.0", "1.1.0"))
+    assert {p.relative_to(cache / "signatures").as_posix() for p in (cache / "signatures").glob("*/*")} == {
+        f"{older}/{keyid}",
+        f"{newer}/{keyid}",
+    }
+    os.utime(cache / "manifests" / "api" / "1.0.0.json", (1, 1))  # the less recently run
+    assert pexrun("gc", "--keep", "1", "--cache-dir", str(cache)).returncode == 0
+    assert [p.name for p in (cache / "signatures").iterdir()] == [newer]
+    # The removed release is checked again when it next starts, which records it anew.
+    assert released(run(repository, "api@1.0.0", public, cache=cache, env={})) == "api 1.0.0"
+    assert (cache / "signatures" / older / keyid).is_file()
+
+
 def test_sbom_prints_the_release_s_sbom_checked_by_hash_and_signature(
     repository: Repository, keys: dict[str, tuple[Path, Path, str]], backend: dict[str, str], tmp_path: Path
 ) -> None:
