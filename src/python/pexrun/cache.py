@@ -477,8 +477,8 @@ class BlobCache:
     # --- gc ----------------------------------------------------------------------------------------
 
     def gc(self, keep: int) -> GcReport:
-        """Keeps the trees and blobs of each app's `keep` most recently used releases and removes the
-        rest, and the temporary files and trees of pexruns that died."""
+        """Keeps the trees, blobs and signature records of each app's `keep` most recently used
+        releases and removes the rest, and the temporary files and trees of pexruns that died."""
         kept_blobs: set[str] = set()
         kept_trees: set[str] = set()
         kept_manifests: set[str] = set()  # their sha256, which names their signatures' records
@@ -499,7 +499,7 @@ class BlobCache:
         # Trees first: a blob's bytes are freed once no tree links them.
         removed_trees, trees_freed = self._remove_unkept(self._trees, keep=kept_trees)
         removed_blobs, blobs_freed = self._remove_unkept(self._blobs, keep=kept_blobs)
-        # Of what was checked before a start: only a record, which a start that needs it writes again.
+        # A signature record only saves a check: a removed release that runs again is checked again.
         self._remove_unkept(self.root / SIGNATURES_DIR, keep=kept_manifests)
         return GcReport(tuple(removed), removed_trees, removed_blobs, trees_freed + blobs_freed)
 
