@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -487,11 +488,12 @@ class BlobCache:
         for app_dir in app_dirs:
             records = sorted(app_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
             for record in records[:keep]:
-                manifest = self._manifest_of(record)
-                if manifest is not None:
+                kept = self._manifest_of(record)
+                if kept is not None:
+                    manifest, manifest_sha256 = kept
                     kept_blobs.update(blob.sha256 for blob in manifest.blobs)
                     kept_trees.update(pex.sha256 for pex in manifest.pexes if pex.is_tree)
-                    kept_manifests.add(file_sha256(record)[0])
+                    kept_manifests.add(manifest_sha256)
             for record in records[keep:]:
                 removed.append(f"{app_dir.name}@{record.stem}")
                 record.unlink()
@@ -504,9 +506,11 @@ class BlobCache:
         return GcReport(tuple(removed), removed_trees, removed_blobs, trees_freed + blobs_freed)
 
     @staticmethod
-    def _manifest_of(record: Path) -> ReleaseManifest | None:
+    def _manifest_of(record: Path) -> tuple[ReleaseManifest, str] | None:
+        """The release a record holds, and the sha256 of its bytes (which names its signature records)."""
+        data = record.read_bytes()
         try:
-            return ReleaseManifest.loads(record.read_bytes(), origin=str(record))
+            return ReleaseManifest.loads(data, origin=str(record)), hashlib.sha256(data).hexdigest()
         except ManifestError:
             record.unlink()  # unreadable: treat the release as unused, and fetch it again when it is run
             return None
