@@ -1,3 +1,5 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
 """What a cold start is doing while a release is fetched: lines on stderr.
 
 A fetch that downloads nothing and builds no tree (a warm start) shows nothing. Otherwise, once it
