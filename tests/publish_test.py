@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -189,6 +190,19 @@ def test_pexrun_runs_published_releases_on_any_python(packaged_repo: PackagedRep
         packaged_repo, python312(), "run", repository, "cli", "--channel", "canary", "--script", "acme-slugify", "--", "Any", "Host", cache=cache
     )
     assert slug.stdout == "any-host\n", slug.stderr
+    # From a venv of its deps, compiled once by this Python whatever PYTHONDONTWRITEBYTECODE says; a
+    # warm run of an exact version replays its launch record, without even importing pexrun.main.
+    cli = f"cli@{packaged_repo.manifest('cli')['version']}"
+    no_bytecode = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    cold = pexrun(packaged_repo, python312(), "run", repository, cli, "--", "slugify", "Cold", cache=cache, env=no_bytecode)
+    warm = subprocess.run(
+        [python312(), "-X", "importtime", str(packaged_repo.repo.root / "dist/pexrun.pyz"), "run", "--cache-dir", str(cache),
+         repository, cli, "--", "slugify", "Warm"],
+        env=no_bytecode, capture_output=True, text=True, timeout=120,
+    )
+    assert (cold.stdout, warm.stdout) == ("cold\n", "warm\n"), cold.stderr + warm.stderr
+    assert "| pexrun.start" in warm.stderr and "pexrun.main" not in warm.stderr
+    assert list((cache / "venvs").glob("*/*/lib/python3.12/site-packages/click/__pycache__/core.cpython-312.pyc"))
     # pexrun itself runs on 3.9, and says which Python the release needs.
     on_39 = pexrun(packaged_repo, python("3.9"), "run", repository, "cli", cache=cache)
     assert on_39.returncode == 1
@@ -208,12 +222,13 @@ def test_pexrun_wheel_installs_with_pip_and_runs_a_release(
     wheel = root / "dist" / f"pexrun-{version}-py3-none-any.whl"
     venv = tmp_path / "venv"
     subprocess.run([python("3.9"), "-m", "venv", str(venv)], check=True)
-    # Its requirements, packaging and ecdsa (which checks signatures: six is its requirement),
-    # come from the package index.
+    # Its requirements, packaging, installer and ecdsa (which checks signatures: six is its
+    # requirement), come from the package index.
     install = subprocess.run([str(venv / "bin/pip"), "install", "--disable-pip-version-check", str(wheel)], capture_output=True, text=True)
     assert install.returncode == 0, install.stdout + install.stderr
     installed = subprocess.run([str(venv / "bin/pip"), "list", "--format=freeze"], capture_output=True, text=True)
-    assert sorted(line.split("==")[0] for line in installed.stdout.split()) == ["ecdsa", "packaging", "pexrun", "pip", "setuptools", "six"]
+    expected = ["ecdsa", "installer", "packaging", "pexrun", "pip", "setuptools", "six"]
+    assert sorted(line.split("==")[0] for line in installed.stdout.split()) == expected
     script = str(venv / "bin/pexrun")
     # One version for the wheel and the .pyz.
     assert subprocess.run([script, "--version"], capture_output=True, text=True).stdout == f"pexrun {version}\n"
@@ -244,8 +259,12 @@ def test_pexrun_daemon_is_the_exec_d_process_and_stops_on_sigterm(packaged_repo:
         while not (spool / "job.result.json").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert json.loads((spool / "job.result.json").read_text())["words"] == 3
-        # pexrun exec'd: the pid it was started as is the worker's, which titles itself.
+        # pexrun exec'd: the pid it was started as is the worker's, which titles itself, run from the
+        # venv of its deps (though built with execution_mode="venv", for pex's own venv).
         assert Path(f"/proc/{worker.pid}/cmdline").read_bytes().startswith(b"acme-worker: idle")
+        assert Path(f"/proc/{worker.pid}/exe").resolve() == Path(python312()).resolve()
+        environ = dict(v.split("=", 1) for v in Path(f"/proc/{worker.pid}/environ").read_text().split("\0") if "=" in v)
+        assert "PEX_PATH" not in environ and environ["PEX"].startswith(str(tmp_path / "cache" / "trees"))
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=20) == 0
     finally:

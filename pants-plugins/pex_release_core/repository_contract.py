@@ -41,6 +41,9 @@ from pex_release_core.testutil import (
 )
 
 
+# The files of `make_release`'s sources tree of app api, but `.bootstrap` (the deps tree's blob).
+API_SOURCES = ("PEX-INFO", "__main__.py", "api/__init__.py", "api/main.py", "api/report.py", "release.txt")
+
 # Publishes as the publisher does, but dies (SIGKILL) once the blobs are up, before the manifest.
 _KILLED_PUBLISH = f"""
 import os, signal, sys
@@ -74,11 +77,17 @@ class RepositoryContract:
     def test_a_deps_tree_shared_by_two_apps_is_stored_once(self, repository: Repository, tmp_path: Path) -> None:
         api = publish(repository, make_release(tmp_path / "api", "api", "1.0.0"))
         worker = publish(repository, make_release(tmp_path / "worker", "worker", "2.0.0"))
-        assert uploaded_files(api) == {*SHARED_DEPS_FILES, "api-srcs.pex/__main__.py", "api-srcs.pex/release.txt"}
-        # Its deps tree, `.bootstrap` and `__main__.py` are api's: only its own release.txt goes up.
-        assert uploaded_files(worker) == {"worker-srcs.pex/release.txt"}
-        assert len(worker.blobs) == 6
-        assert len(self.stored_blobs(repository)) == 7
+        assert uploaded_files(api) == {*SHARED_DEPS_FILES, *(f"api-srcs.pex/{path}" for path in API_SOURCES)}
+        # Its deps tree, `.bootstrap`, empty `worker/__init__.py` and `worker/main.py` (the reporter) are
+        # api's blobs: only the sources files that name the app go up.
+        assert uploaded_files(worker) == {
+            "worker-srcs.pex/PEX-INFO",
+            "worker-srcs.pex/__main__.py",
+            "worker-srcs.pex/release.txt",
+            "worker-srcs.pex/worker/report.py",
+        }
+        assert len(worker.blobs) == 11  # 5 deps files + 7 sources files, `.bootstrap` one blob for both
+        assert len(self.stored_blobs(repository)) == 15  # api's 11 + worker's 4
         for report, directory in ((api, tmp_path / "api"), (worker, tmp_path / "worker")):
             for pex in report.manifest.pexes:
                 for blob in pex.blobs:  # every file of every tree, as pexrun fetches it
@@ -97,19 +106,18 @@ class RepositoryContract:
         assert report.manifest_written
         assert repository.read_manifest("api", "1.0.1") == manifest.read_bytes()
         assert repository.list_versions("api") == ["1.0.0", "1.0.1"]
-        assert len(self.stored_blobs(repository)) == 7
+        assert len(self.stored_blobs(repository)) == 12  # 1.0.0's 11 + 1.0.1's release.txt
 
     def test_a_tree_of_many_files_and_an_empty_one(self, repository: Repository, tmp_path: Path) -> None:
-        # More files than upload threads, and an empty file (as most `__init__.py` are), which S3
+        # More files than upload threads, and empty files (as most `__init__.py` are), which S3
         # stores with its checksum like any other.
         modules = {f"app/module_{i:02}.py": f"N = {i}\n" for i in range(40)}
         manifest = add_source_files(make_release(tmp_path, "api", "1.0.0"), {**modules, "app/__init__.py": ""})
         first = publish(repository, manifest)
+        # The empty `app/__init__.py` is the blob of the empty `api/__init__.py`, which names it.
         assert uploaded_files(first) == {
             *SHARED_DEPS_FILES,
-            "api-srcs.pex/__main__.py",
-            "api-srcs.pex/release.txt",
-            "api-srcs.pex/app/__init__.py",
+            *(f"api-srcs.pex/{path}" for path in API_SOURCES),
             *(f"api-srcs.pex/{path}" for path in modules),
         }
         assert repository._get(blob_key(hashlib.sha256(b"").hexdigest())) == b""
@@ -132,7 +140,7 @@ class RepositoryContract:
         publish(repository, manifest)
         again = publish(repository, manifest)
         assert not again.manifest_written
-        assert uploaded_files(again) == set() and len(again.blobs) == 6
+        assert uploaded_files(again) == set() and len(again.blobs) == 11  # 12 files, `.bootstrap` in both trees
 
     def test_other_content_for_a_published_version_is_refused(self, repository: Repository, tmp_path: Path) -> None:
         first = make_release(tmp_path / "a", "api", "1.0.0")
@@ -142,7 +150,7 @@ class RepositoryContract:
         assert f"api 1.0.0 is already published in {repository.url} with different content" in str(refused.value)
         assert "To fix, release a new `version`." in str(refused.value)
         assert repository.read_manifest("api", "1.0.0") == first.read_bytes()
-        assert len(self.stored_blobs(repository)) == 6  # refused before uploading anything
+        assert len(self.stored_blobs(repository)) == 11  # first's: refused before uploading anything
 
     @pytest.mark.parametrize("identical", [True, False], ids=["identical", "different"])
     def test_concurrent_publishes_of_one_version(
@@ -191,7 +199,7 @@ class RepositoryContract:
             env=python_env(),
         )
         assert killed.returncode == -signal.SIGKILL
-        assert len(self.stored_blobs(repository)) == 6
+        assert len(self.stored_blobs(repository)) == 11  # all the release's blobs
         with pytest.raises(NotFoundError):
             repository.read_manifest("api", "1.0.0")  # readers never see a release with missing blobs
         rerun = publish(repository, manifest)
@@ -221,9 +229,9 @@ class RepositoryContract:
         )
         with pytest.raises(NotFoundError):
             repository.read_manifest("api", "1.0.0")
-        # The other uploads finished, whole: 5 of the release's 6 blobs.
+        # The other uploads finished, whole: 10 of the release's 11 blobs.
         assert_stored_intact(repository)
-        assert len(self.stored_blobs(repository)) == 5
+        assert len(self.stored_blobs(repository)) == 10
         monkeypatch.undo()
         edited.write_bytes(original)
         rerun = publish(repository, manifest)

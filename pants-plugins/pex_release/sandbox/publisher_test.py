@@ -10,7 +10,7 @@ from pex_release.sandbox import publisher
 from pex_release_core.channels import channel_history
 from pex_release_core.manifest import Blob, ReleaseManifest
 from pex_release_core.repository.url import open_repository
-from pex_release_core.testutil import edit_manifest, make_release
+from pex_release_core.testutil import SHARED_DEPS_FILES, edit_manifest, make_release
 
 
 def publish(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
@@ -28,26 +28,39 @@ def test_prints_a_summary_and_a_line_per_uploaded_file(tmp_path: Path, capsys: p
     api = make_release(tmp_path / "api", "api", "1.4.0")
     worker = make_release(tmp_path / "worker", "worker", "2.0.0")
     api_blobs = ReleaseManifest.loads(api.read_bytes(), origin="t").blobs
-    worker_txt = _blob(worker, "worker-srcs.pex/release.txt")
-    worker_skipped = sum(b.size for b in api_blobs if b.file != "api-srcs.pex/release.txt")
+    # worker's own files: those that name the app. Its deps tree, `.bootstrap`, the empty
+    # `worker/__init__.py` and `worker/main.py` (the reporter) are api's blobs, so skipped.
+    worker_own = [
+        _blob(worker, f"worker-srcs.pex/{path}") for path in ("PEX-INFO", "__main__.py", "release.txt", "worker/report.py")
+    ]
+    worker_skipped = [
+        *(_blob(worker, file) for file in sorted(SHARED_DEPS_FILES)),
+        *(_blob(worker, f"worker-srcs.pex/worker/{path}") for path in ("__init__.py", "main.py")),
+    ]
+    assert {b.sha256 for b in worker_skipped} <= {b.sha256 for b in api_blobs}
 
     code, lines, err = publish(capsys, "--repository", url, str(api), str(worker))
 
     assert (code, err) == (0, "")
     assert lines == [
-        f"api 1.4.0: uploaded 6 files ({sum(b.size for b in api_blobs):,} bytes), skipped 0 files (0 bytes) already in "
+        f"api 1.4.0: uploaded 11 files ({sum(b.size for b in api_blobs):,} bytes), skipped 0 files (0 bytes) already in "
         f"{url}; manifest apps/api/1.4.0.json written",
         *(f"  uploaded {b.file} (sha256:{b.sha256}, {b.size:,} bytes)" for b in api_blobs),
-        f"worker 2.0.0: uploaded 1 file ({worker_txt.size:,} bytes), skipped 5 files ({worker_skipped:,} bytes) "
-        f"already in {url}; manifest apps/worker/2.0.0.json written",
-        f"  uploaded worker-srcs.pex/release.txt (sha256:{worker_txt.sha256}, {worker_txt.size:,} bytes)",
+        f"worker 2.0.0: uploaded 4 files ({sum(b.size for b in worker_own):,} bytes), skipped 7 files "
+        f"({sum(b.size for b in worker_skipped):,} bytes) already in {url}; manifest apps/worker/2.0.0.json written",
+        *(f"  uploaded {b.file} (sha256:{b.sha256}, {b.size:,} bytes)" for b in worker_own),
     ]
     assert [b.file for b in api_blobs] == [
         "deps-shared.pex/.bootstrap",
         "deps-shared.pex/.deps/release_deps-1.0-py3-none-any.whl",
+        "deps-shared.pex/PEX-INFO",
         "deps-shared.pex/__main__.py",
         "deps-shared.pex/release_deps.py",
+        "api-srcs.pex/PEX-INFO",
         "api-srcs.pex/__main__.py",
+        "api-srcs.pex/api/__init__.py",
+        "api-srcs.pex/api/main.py",
+        "api-srcs.pex/api/report.py",
         "api-srcs.pex/release.txt",
     ]
 
@@ -60,7 +73,7 @@ def test_publishing_again_says_there_was_nothing_to_do(tmp_path: Path, capsys: p
     size = sum(b.size for b in ReleaseManifest.loads(api.read_bytes(), origin="t").blobs)
     assert (code, lines) == (
         0,
-        [f"api 1.4.0: already published with identical content, and its 6 files ({size:,} bytes) are intact; nothing uploaded"],
+        [f"api 1.4.0: already published with identical content, and its 11 files ({size:,} bytes) are intact; nothing uploaded"],
     )
 
 

@@ -3,7 +3,8 @@
 """pexrun: fetch, verify and run published releases on any host (`python3 pexrun.pyz --help`).
 
 Run from `pexrun.pyz`, whose zip holds no bytecode (a `.pyc` in a zip serves one Python only), the
-first start extracts the zip once into `<cache>/pyz/<the zip's sha256>/` and compiles it for the
+first start extracts the zip once into `<cache>/pyz/<the zip's sha256>/` (the sha256 is kept by
+the zip's stat in `<cache>/pyz/.stat-<device>-<inode>-<size>-<mtime>`) and compiles it for the
 running Python (`__pycache__/*.<cache tag>.pyc`, so each Python version has its own); every later
 start imports pexrun, the core and `packaging` from there. The cache is `$PEXRUN_CACHE_DIR`, else
 `~/.cache/pexrun` (`--cache-dir` is read only once these imports are done). A cache that cannot be
@@ -28,13 +29,34 @@ def _cache_root() -> str:
     )
 
 
-def _extracted(archive: str) -> "str | None":
-    """The zip's files extracted and compiled for this Python, made once; None if that cannot be."""
+def _digest(archive: str, pyz: str) -> str:
+    """The zip's sha256, computed once per version of the file: a start that finds the zip's stat
+    (device, inode, size, mtime) in `pyz/.stat-*` reads it from there (hashing costs each start 5 ms)."""
+    st = os.stat(archive)
+    known = os.path.join(pyz, f".stat-{st.st_dev}-{st.st_ino}-{st.st_size}-{st.st_mtime_ns}")
+    try:
+        with open(known) as f:
+            return f.read()
+    except OSError:
+        pass
     import hashlib
 
     with open(archive, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    directory = os.path.join(_cache_root(), "pyz", digest)
+    try:
+        os.makedirs(pyz, exist_ok=True)
+        with open(f"{known}.{os.getpid()}", "w") as f:
+            f.write(digest)
+        os.replace(f"{known}.{os.getpid()}", known)
+    except OSError:  # unwritable: hashed again next time
+        pass
+    return digest
+
+
+def _extracted(archive: str) -> "str | None":
+    """The zip's files extracted and compiled for this Python, made once; None if that cannot be."""
+    pyz = os.path.join(_cache_root(), "pyz")
+    directory = os.path.join(pyz, _digest(archive, pyz))
     marker = os.path.join(directory, f".compiled.{sys.implementation.cache_tag}")
     if os.path.exists(marker):
         return directory

@@ -47,15 +47,15 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from pex_release_core.manifest import Blob, ManifestError, ReleaseManifest, ReleasePex, TreeFile
 from pex_release_core.repository.base import BlobMismatchError, NotFoundError, Repository
 from pex_release_core.transfer import concurrently, file_sha256, file_system_now
+from pexrun import start
 from pexrun.progress import Progress
+from pexrun.start import fingerprint
 
-CACHE_DIR_ENV = "PEXRUN_CACHE_DIR"
-DOWNLOAD_TIMEOUT_ENV = "PEXRUN_DOWNLOAD_TIMEOUT"
 DEFAULT_DOWNLOAD_TIMEOUT_SECONDS = 60.0
 # A blob's download may take the download timeout plus one second per this many bytes: a slow link
 # gets time in proportion to the blob, and a server that trickles or stalls is given up on.
@@ -65,15 +65,13 @@ _ABANDONED_SECONDS = 24 * 3600
 _TREE = "pex"  # The PEX directory, in <cache>/trees/<tree sha256>/.
 _TREE_RECORD = "stat.json"
 SIGNATURES_DIR = "signatures"  # Written by pexrun.releases.VerifiedSignatures, removed with their releases by gc.
+VENVS_DIR = "venvs"  # Written by pexrun.venvs.VenvCache, one per deps tree and interpreter, removed with their tree by gc.
 _BLOB_MODE = 0o444  # Blobs, and the tree files linked to them, are read-only: a cache is not edited.
 _EXECUTABLE_MODE = 0o555
 
 
 def default_cache_dir() -> Path:
-    configured = os.environ.get(CACHE_DIR_ENV)
-    if configured:
-        return Path(configured)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pexrun"
+    return Path(start.default_cache_dir())
 
 
 class CacheError(Exception):
@@ -92,6 +90,7 @@ class FetchedRelease:
 class GcReport:
     removed_releases: tuple[str, ...]  # `<app>@<version>`
     removed_trees: int
+    removed_venvs: int  # Counted by deps tree: all the venvs of one tree count one.
     removed_blobs: int
     freed_bytes: int
 
@@ -107,7 +106,7 @@ def _lstat_mode(path: Path) -> int | None:
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
-def _make_directory(root: Path, path: Path) -> None:
+def make_directory(root: Path, path: Path) -> None:
     """path, a directory below the cache `root`, made; healed first where anything that is not a
     directory (a file, a dangling link) stands at it or at one of its parents below root: the cache
     keeps nothing else there. A link to a directory is kept (a cache may put a part on another disk)."""
@@ -138,12 +137,6 @@ def _tree_entries(pex: ReleasePex) -> list[str]:
     return [*(f.path for f in pex.files), *(s.path for s in pex.symlinks)]
 
 
-def _fingerprint(path: str) -> list[int]:
-    """What a change to the entry at path changes (see the module's docstring)."""
-    st = os.lstat(path)
-    return [st.st_ino, st.st_size, st.st_mode, st.st_mtime_ns]
-
-
 def _inside(root: Path, path: str, what: str) -> Path:
     """root/path, refused unless it resolves inside root. Manifests' paths are checked when they are
     read; this keeps pexrun's writes inside its cache whatever a manifest says."""
@@ -158,7 +151,7 @@ def _inside(root: Path, path: str, what: str) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def locked(directory: Path) -> Iterator[None]:
     """An exclusive lock on directory between pexruns; the kernel releases it when its holder dies."""
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -177,7 +170,7 @@ def _freed_by_removing(path: str) -> int:
     return 0
 
 
-def _remove(path: Path) -> int:
+def remove_entry(path: Path) -> int:
     """Removes a blob, a tree or a temporary one; returns the bytes that freed (a tree's files linked
     to a blob still there free none)."""
     if not stat.S_ISDIR(path.lstat().st_mode):
@@ -187,6 +180,41 @@ def _remove(path: Path) -> int:
     freed = sum(_freed_by_removing(os.path.join(parent, name)) for parent, _, names in os.walk(path) for name in names)
     shutil.rmtree(path, ignore_errors=True)
     return freed
+
+
+def move_into_place(building: Path, directory: Path, replacing: int | None, unchanged: Callable[[], bool]) -> None:
+    """Renames the directory `building` (a tree or a venv built whole) to `directory`, over the damaged
+    one whose inode is `replacing`, if any."""
+    replaced = building.with_name(building.name + ".replaced")
+    with locked(directory.parent):
+        try:
+            current: int | None = directory.lstat().st_ino
+        except FileNotFoundError:
+            current = None
+        # Another pexrun built it meanwhile: that copy is as good, and may be running already.
+        if current is not None and current != replacing and unchanged():
+            return
+        if current is not None:  # the damaged one, replaced whole
+            os.rename(directory, replaced)
+        os.rename(building, directory)
+    if os.path.lexists(replaced):
+        remove_entry(replaced)
+
+
+@contextlib.contextmanager
+def room_for(root: Path, what: str) -> Iterator[None]:
+    """A full disk or a spent quota while writing `what` into the cache `root`, as an error that names
+    the cache and the fix."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in _NO_SPACE:
+            raise
+        raise CacheError(
+            f"The cache {root} has no room for {what}: {e.strerror}. Free space there (`pexrun gc "
+            "--keep N` removes the releases not among each app's N most recently run), or use another cache "
+            "with --cache-dir DIR (or $PEXRUN_CACHE_DIR)."
+        ) from None
 
 
 class BlobCache:
@@ -252,8 +280,6 @@ class BlobCache:
             if progress:
                 progress.building(pex.file, len(pex.files))
             self._build_tree(pex, release, replacing)
-        if progress:
-            progress.finished()
         return FetchedRelease(manifest, self.pex_path(manifest.deps), self.pex_path(manifest.sources), tuple(repairs))
 
     # --- Blobs -------------------------------------------------------------------------------------
@@ -304,7 +330,7 @@ class BlobCache:
         # blob, and when two download the same one, the second rename puts identical bytes in place.
         path = self.blob_path(blob.sha256)
         try:
-            _make_directory(self.root, path.parent)
+            make_directory(self.root, path.parent)
             fd, temp = tempfile.mkstemp(prefix=f".{blob.sha256}.", suffix=".download", dir=path.parent)
         except OSError as e:
             raise CacheError(
@@ -313,7 +339,7 @@ class BlobCache:
             ) from None
         os.close(fd)
         try:
-            with self._room_for(f"{blob.file} (sha256:{blob.sha256}, {blob.size:,} bytes)"):
+            with room_for(self.root, f"{blob.file} (sha256:{blob.sha256}, {blob.size:,} bytes)"):
                 repository.download_blob(blob, Path(temp), seconds=self.download_seconds(blob))
                 self._verify_download(Path(temp), blob, repository)
                 os.chmod(temp, _BLOB_MODE)  # mkstemp made it 0600
@@ -370,6 +396,14 @@ class BlobCache:
             "or a symlink, differs from the manifest. pexrun built it again from verified blobs."
         )
 
+    def tree_stat(self, pex: ReleasePex) -> tuple[Path, dict[str, list[int]]]:
+        """A tree's directory, and its entries' stat as last verified (raises OSError or ValueError
+        if that record is missing or damaged)."""
+        record = json.loads((self._trees / pex.sha256 / _TREE_RECORD).read_bytes())
+        if not isinstance(record, dict):
+            raise ValueError(f"{self._trees / pex.sha256 / _TREE_RECORD} is damaged")
+        return self.pex_path(pex), record
+
     def _tree_unchanged(self, pex: ReleasePex) -> bool:
         """Whether each entry's stat is the one recorded when the tree was last verified."""
         root = str(self.pex_path(pex))
@@ -379,7 +413,7 @@ class BlobCache:
             return (
                 isinstance(record, dict)
                 and len(record) == len(entries)
-                and all(record.get(path) == _fingerprint(f"{root}/{path}") for path in entries)
+                and all(record.get(path) == fingerprint(f"{root}/{path}") for path in entries)
             )
         except (OSError, ValueError):
             return False
@@ -400,13 +434,13 @@ class BlobCache:
 
     def _tree_record(self, pex: ReleasePex, root: Path | None = None) -> bytes:
         root_path = str(root or self.pex_path(pex))
-        return json.dumps({path: _fingerprint(f"{root_path}/{path}") for path in _tree_entries(pex)}).encode()
+        return json.dumps({path: fingerprint(f"{root_path}/{path}") for path in _tree_entries(pex)}).encode()
 
     def _build_tree(self, pex: ReleasePex, release: str, replacing: int | None) -> None:
         """Builds the tree from verified blobs in a directory of its own, then renames it into place
         (over the damaged tree whose directory has inode `replacing`)."""
         try:
-            _make_directory(self.root, self._trees)
+            make_directory(self.root, self._trees)
             building = self._trees / f".{pex.sha256}.{uuid.uuid4().hex}"  # not mkdtemp: its 0700 ignores the umask
             building.mkdir()
         except OSError as e:
@@ -415,7 +449,7 @@ class BlobCache:
                 "or use another with --cache-dir DIR (or $PEXRUN_CACHE_DIR)."
             ) from None
         try:
-            with self._room_for(f"the tree of {pex.file} of {release}"):
+            with room_for(self.root, f"the tree of {pex.file} of {release}"):
                 root = building / _TREE
                 root.mkdir()
                 for file in pex.files:
@@ -429,23 +463,9 @@ class BlobCache:
                     path.symlink_to(link.target)
                     _inside(root, link.path, what)  # now through the link: its target must be inside too
                 (building / _TREE_RECORD).write_bytes(self._tree_record(pex, root))
-                self._install_tree(pex, building, replacing)
+                move_into_place(building, self._trees / pex.sha256, replacing, lambda: self._tree_unchanged(pex))
         finally:
             shutil.rmtree(building, ignore_errors=True)
-
-    @contextlib.contextmanager
-    def _room_for(self, what: str) -> Iterator[None]:
-        """A full disk or a spent quota while writing `what`, as an error that names the cache and the fix."""
-        try:
-            yield
-        except OSError as e:
-            if e.errno not in _NO_SPACE:
-                raise
-            raise CacheError(
-                f"The cache {self.root} has no room for {what}: {e.strerror}. Free space there (`pexrun gc "
-                "--keep N` removes the releases not among each app's N most recently run), or use another cache "
-                "with --cache-dir DIR (or $PEXRUN_CACHE_DIR)."
-            ) from None
 
     def _place(self, file: TreeFile, path: Path) -> None:
         blob = self.blob_path(file.sha256)
@@ -458,28 +478,11 @@ class BlobCache:
         shutil.copyfile(blob, path)
         path.chmod(_tree_mode(file))
 
-    def _install_tree(self, pex: ReleasePex, building: Path, replacing: int | None) -> None:
-        directory = self._trees / pex.sha256
-        replaced = building.with_name(building.name + ".replaced")
-        with _locked(self._trees):
-            try:
-                current: int | None = directory.lstat().st_ino
-            except FileNotFoundError:
-                current = None
-            # Another pexrun built it meanwhile: that copy is as good, and may be running already.
-            if current is not None and current != replacing and self._tree_unchanged(pex):
-                return
-            if current is not None:  # the damaged tree, replaced whole
-                os.rename(directory, replaced)
-            os.rename(building, directory)
-        if os.path.lexists(replaced):
-            _remove(replaced)
-
     # --- gc ----------------------------------------------------------------------------------------
 
     def gc(self, keep: int) -> GcReport:
-        """Keeps the trees, blobs and signature records of each app's `keep` most recently used
-        releases and removes the rest, and the temporary files and trees of pexruns that died."""
+        """Keeps the trees, venvs, blobs, signature and launch records of each app's `keep` most recently
+        used releases and removes the rest, and the temporary files, trees and venvs of pexruns that died."""
         kept_blobs: set[str] = set()
         kept_trees: set[str] = set()
         kept_manifests: set[str] = set()  # their sha256, which names their signatures' records
@@ -500,10 +503,19 @@ class BlobCache:
         shutil.rmtree(self._legacy_links, ignore_errors=True)
         # Trees first: a blob's bytes are freed once no tree links them.
         removed_trees, trees_freed = self._remove_unkept(self._trees, keep=kept_trees)
+        removed_venvs, venvs_freed = self._remove_unkept(self.root / VENVS_DIR, keep=kept_trees)
         removed_blobs, blobs_freed = self._remove_unkept(self._blobs, keep=kept_blobs)
         # A signature record only saves a check: a removed release that runs again is checked again.
         self._remove_unkept(self.root / SIGNATURES_DIR, keep=kept_manifests)
-        return GcReport(tuple(removed), removed_trees, removed_blobs, trees_freed + blobs_freed)
+        self._remove_launches_of_removed_releases()
+        return GcReport(tuple(removed), removed_trees, removed_venvs, removed_blobs, trees_freed + venvs_freed + blobs_freed)
+
+    def _remove_launches_of_removed_releases(self) -> None:
+        """A launch record (pexrun.start) replays a run of a release only while the release is kept."""
+        launches = self.root / start.LAUNCHES_DIR
+        for launch in sorted(launches.glob("*/*")) if launches.is_dir() else ():
+            if not (self._records / launch.parent.name / f"{launch.name}.json").exists():
+                shutil.rmtree(launch, ignore_errors=True)
 
     @staticmethod
     def _manifest_of(record: Path) -> tuple[ReleaseManifest, str] | None:
@@ -533,7 +545,7 @@ class BlobCache:
                     continue
                 else:
                     removed += 1
-                freed += _remove(entry)
+                freed += remove_entry(entry)
             except FileNotFoundError:  # a concurrent gc, or a download that just finished
                 continue
         return removed, freed

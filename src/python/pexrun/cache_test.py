@@ -19,7 +19,7 @@ from pex_release_core.manifest import Blob, ReleaseManifest, ReleasePex, TreeSym
 from pex_release_core.publishing import publish
 from pex_release_core.repository.base import NotFoundError, Repository, blob_key
 from pex_release_core.repository.file import FileRepository
-from pex_release_core.testutil import damage_blob, make_release
+from pex_release_core.testutil import RELEASE_DEPS_SHOW, damage_blob, make_release
 from pexrun import cache as cache_module
 from pexrun.cache import BlobCache, CacheError, default_cache_dir
 
@@ -82,7 +82,7 @@ def test_a_cold_then_warm_fetch(repository: CountingRepository, tmp_path: Path, 
     cache = BlobCache(tmp_path / "cache")
     manifest, data = release(repository, "1.0.0")
     fetched = cache.fetch_release(repository, manifest, data)
-    assert repository.downloads == len(manifest.blobs) == 6  # `.bootstrap` once for both trees
+    assert repository.downloads == len(manifest.blobs) == 11  # 5 + 7 files, `.bootstrap` once for both trees
     assert fetched.deps == tmp_path / "cache" / "trees" / manifest.deps.sha256 / "pex"
     assert fetched.sources == tmp_path / "cache" / "trees" / manifest.sources.sha256 / "pex"
     for pex, built in ((manifest.deps, fetched.deps), (manifest.sources, fetched.sources)):
@@ -94,7 +94,7 @@ def test_a_cold_then_warm_fetch(repository: CountingRepository, tmp_path: Path, 
 
     hashed.clear()
     assert cache.fetch_release(repository, manifest, data) == fetched
-    assert repository.downloads == 6
+    assert repository.downloads == 11
     assert hashed == []  # warm: each entry's stat is checked, no file is hashed
     assert trees(tmp_path / "cache") == sorted([manifest.deps.sha256, manifest.sources.sha256])
 
@@ -104,7 +104,7 @@ def test_a_new_release_downloads_only_the_files_it_does_not_share(repository: Co
     cache.fetch_release(repository, *release(repository, "1.0.0"))
     manifest, data = release(repository, "1.1.0")
     fetched = cache.fetch_release(repository, manifest, data)
-    assert repository.downloads == 6 + 1  # only 1.1.0's release.txt: the deps tree is the same one
+    assert repository.downloads == 11 + 1  # only 1.1.0's release.txt: the deps tree is the same one
     assert tree_contents(fetched.sources) == tree_contents(tmp_path / "1.1.0" / manifest.sources.file)
 
 
@@ -166,7 +166,7 @@ def test_a_touched_tree_is_hashed_once_and_kept(repository: CountingRepository, 
     os.utime(sources / "release.txt")  # a new mtime, the same bytes
     hashed.clear()
     again = cache.fetch_release(repository, manifest, data)
-    assert (again.repairs, repository.downloads) == ((), 6)
+    assert (again.repairs, repository.downloads) == ((), 11)
     assert sorted(hashed) == sorted(sources / f.path for f in manifest.sources.files)  # that tree's files, once
     assert sources.parent.stat().st_ino == directory  # kept, not rebuilt
     hashed.clear()
@@ -189,7 +189,7 @@ def test_a_tree_file_edited_in_place_is_replaced_with_its_blob(repository: Count
     assert again.sources == sources
     assert (sources / "release.txt").read_text() == blob.read_text() == "api 1.0.0"
     assert stat.S_IMODE((sources / "release.txt").stat().st_mode) == 0o444
-    assert repository.downloads == 6 + 1  # the damaged blob, again
+    assert repository.downloads == 11 + 1  # the damaged blob, again
     assert again.repairs == (
         f"{sources} (api-srcs.pex) had changed since pexrun built it: a file's bytes, mode or type, or a symlink, "
         "differs from the manifest. pexrun built it again from verified blobs.",
@@ -214,7 +214,7 @@ def test_a_change_with_its_mtime_set_back_is_found_by_fetch_only(repository: Cou
     assert module.read_text().startswith("NAME = 'x'")  # unseen by a run: a deliberate change
     verified = cache.fetch_release(repository, manifest, data, verify=True)
     assert len(verified.repairs) == 2 and verified.repairs[0].startswith(f"{deps} (deps-shared.pex) had changed")
-    assert (deps / "release_deps.py").read_text() == "NAME = 'shared'\n"
+    assert (deps / "release_deps.py").read_text() == f"NAME = 'shared'\n\n\n{RELEASE_DEPS_SHOW}"
 
 
 def test_a_missing_tree_file_is_restored(repository: CountingRepository, tmp_path: Path) -> None:
@@ -227,7 +227,7 @@ def test_a_missing_tree_file_is_restored(repository: CountingRepository, tmp_pat
     assert again.repairs == (f"{deps} (deps-shared.pex) had changed since pexrun built it: a file's bytes, mode or type, "
                              "or a symlink, differs from the manifest. pexrun built it again from verified blobs.",)
     assert tree_contents(deps) == tree_contents(tmp_path / "1.0.0" / manifest.deps.file)
-    assert repository.downloads == 6  # its blobs were still in the cache
+    assert repository.downloads == 11  # its blobs were still in the cache
 
 
 def test_a_corrupt_cached_blob_is_replaced_when_a_tree_is_built(repository: CountingRepository, tmp_path: Path) -> None:

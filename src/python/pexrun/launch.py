@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -11,7 +12,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Mapping, NoReturn, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import packaging
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -19,6 +20,10 @@ from packaging.version import InvalidVersion, Version
 
 from pex_release_core.manifest import ReleaseManifest
 from pexrun.cache import FetchedRelease
+from pexrun.start import exec_argv
+
+if TYPE_CHECKING:
+    from pexrun.venvs import ReleaseVenv
 
 # Entry-point overrides in pexrun's own environment would silently run something else than the
 # release; `--script` is the way to choose one of its scripts.
@@ -32,16 +37,6 @@ _TAGS_PROBE = "import sys; sys.path.insert(0, sys.argv[1]); from packaging.tags 
 
 class LaunchError(Exception):
     """The release cannot run here as asked; the message says why and what to do."""
-
-
-def base_python() -> str:
-    """The interpreter running pexrun, outside the virtual environment it may run in (an activated
-    venv's `python3`): pex would re-execute a release started by a venv's interpreter with the base
-    interpreter, a second start-up. A venv made with copies keeps its own."""
-    if sys.prefix == sys.base_prefix:
-        return sys.executable
-    resolved = os.path.realpath(sys.executable)  # a venv's python is a link to its base interpreter
-    return sys.executable if resolved.startswith(os.path.join(os.path.realpath(sys.prefix), "")) else resolved
 
 
 def parse_constraint(constraint: str) -> tuple[str, SpecifierSet]:
@@ -158,6 +153,30 @@ def script_entry_point(manifest: ReleaseManifest, script: str | None) -> str | N
     return manifest.scripts[script]
 
 
+def venv_command(venv: ReleaseVenv, release: FetchedRelease, entry_point: str | None) -> tuple[list[str], dict[str, str]]:
+    """The command that starts the release from its venv, but for the user's args (see
+    pexrun/release_main.py), and the env its PEX injects: what its PEX-INFO says pex would run, or
+    the entry point given (without the injected args, as pex skips them for `PEX_MODULE`)."""
+    path = release.sources / "PEX-INFO"
+    try:
+        pex_info = json.loads(path.read_bytes())
+        inject_env = {str(name): str(value) for name, value in pex_info.get("inject_env", {}).items()}
+        injected = [str(arg) for arg in pex_info.get("inject_args", [])]
+        if entry_point is not None:
+            kind, target, injected = "entry-point", entry_point, []
+        elif pex_info.get("script"):
+            kind, target = "script", str(pex_info["script"])
+        else:
+            kind, target = "entry-point", str(pex_info["entry_point"])
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        raise LaunchError(
+            f"{release.manifest.app} {release.manifest.version}: {path} names no entry point pexrun can run: the "
+            "sources PEX is damaged or was not built by pex. Publish the release again."
+        ) from None
+    python = str(venv.python)  # its own path, not the interpreter's: Python finds its venv from it
+    return [python, str(venv.runner), str(release.sources), kind, target, str(len(injected)), *injected], inject_env
+
+
 def release_environ(release: FetchedRelease, entry_point: str | None, base: Mapping[str, str]) -> dict[str, str]:
     env = {name: value for name, value in base.items() if name not in _ENTRY_POINT_OVERRIDES}
     env.update(
@@ -170,8 +189,6 @@ def release_environ(release: FetchedRelease, entry_point: str | None, base: Mapp
     return env
 
 
-def exec_release(interpreter: Interpreter, release: FetchedRelease, args: Sequence[str], env: Mapping[str, str]) -> NoReturn:
-    """Replaces this process with the release: signals reach it directly, and no wrapper is left."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(interpreter.path, [interpreter.path, str(release.sources), *args], dict(env))
+def exec_release(interpreter: Interpreter, release: FetchedRelease, args: Sequence[str], env: Mapping[str, str]) -> None:
+    """Replaces this process with the release run by pex's runtime."""
+    exec_argv([interpreter.path, str(release.sources), *args], env)

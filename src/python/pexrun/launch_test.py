@@ -16,10 +16,10 @@ from packaging.version import Version
 from pex_release_core.manifest import CompletePlatform, ReleaseManifest
 from pex_release_core.testutil import make_release, python_env
 from pexrun.cache import FetchedRelease
+from pexrun.start import base_python
 from pexrun.launch import (
     Interpreter,
     LaunchError,
-    base_python,
     check_interpreter,
     check_platforms,
     parse_constraint,
@@ -171,7 +171,7 @@ def test_a_venvs_python_runs_releases_with_its_base_interpreter(tmp_path: Path) 
     subprocess.run([base, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True)
     venv_python = tmp_path / "venv" / "bin" / "python"
     asked = subprocess.run(
-        [str(venv_python), "-c", "from pexrun.launch import base_python; print(base_python())"],
+        [str(venv_python), "-c", "from pexrun.start import base_python; print(base_python())"],
         env=python_env(), capture_output=True, text=True, check=True,
     )
     assert asked.stdout.strip() == os.path.realpath(venv_python) == os.path.realpath(base)

@@ -58,24 +58,24 @@ from pex_release_core.repository.url import open_repository
 from pex_release_core.signing import PublicKey
 from pexrun import __version__
 from pexrun.cache import (
-    CACHE_DIR_ENV,
     DEFAULT_DOWNLOAD_TIMEOUT_SECONDS,
-    DOWNLOAD_TIMEOUT_ENV,
     BlobCache,
     CacheError,
+    FetchedRelease,
     default_cache_dir,
 )
 from pexrun.launch import (
     Interpreter,
     LaunchError,
-    base_python,
     check_interpreter,
     check_platforms,
     exec_release,
     release_environ,
     script_entry_point,
+    venv_command,
 )
-from pexrun.progress import AUTO_DELAY_SECONDS, PROGRESS_ENV, PROGRESS_MODES, Progress
+from pexrun.launches import record_launch
+from pexrun.progress import AUTO_DELAY_SECONDS, Progress
 from pexrun.releases import (
     ServedSerials,
     VerifiedSignatures,
@@ -87,9 +87,22 @@ from pexrun.releases import (
     release_signer,
     version_key,
 )
+from pexrun.start import (
+    CACHE_DIR_ENV,
+    DOWNLOAD_TIMEOUT_ENV,
+    PROGRESS_ENV,
+    PROGRESS_MODES,
+    TRUSTED_KEYS_ENV,
+    base_python,
+    exec_argv,
+    launch_key,
+    pex_runtime_variables,
+    seconds,
+    venv_environ,
+)
+from pexrun.venvs import ReleaseVenv, VenvCache
 
 S3_ENDPOINT_URL_ENV = "PEXRUN_S3_ENDPOINT_URL"
-TRUSTED_KEYS_ENV = "PEXRUN_TRUSTED_KEYS"
 
 
 class UsageError(Exception):
@@ -148,27 +161,83 @@ def _unverified_release(args: argparse.Namespace, repository: Repository) -> tup
     return manifest, data
 
 
+def _prepared_release(
+    args: argparse.Namespace,
+    repository: Repository,
+    release: tuple[ReleaseManifest, bytes],
+    interpreter: Interpreter,
+    *,
+    verify: bool = False,
+    venv: bool = True,
+) -> tuple[FetchedRelease, ReleaseVenv | None]:
+    """The release's trees and, unless `venv` is False, the venv it runs from with interpreter, in the
+    cache; repairs are warned about."""
+    manifest, data = release
+    progress = _progress(args, manifest)
+    fetched = _cache(args).fetch_release(repository, manifest, data, verify=verify, progress=progress)
+    prepared, notes = VenvCache(args.cache_dir).for_release(fetched, interpreter, progress, verify=verify) if venv else (None, [])
+    if progress:
+        progress.finished()
+    _warn([*fetched.repairs, *notes])
+    return fetched, prepared
+
+
 def run(args: argparse.Namespace) -> int:
-    interpreter = Interpreter.at(args.python)
+    interpreter = Interpreter.at(args.python or base_python())
     repository = _repository(args)
     manifest, data = _chosen_release(args, repository, remembered=True)
     # Checked before anything is downloaded.
     entry_point = script_entry_point(manifest, args.script)
     check_interpreter(interpreter, manifest)
     check_platforms(interpreter, manifest)
-    release = _cache(args).fetch_release(repository, manifest, data, progress=_progress(args, manifest))
-    _warn(release.repairs)
-    exec_release(interpreter, release, args.args, release_environ(release, entry_point, os.environ))
+    # pex's variables keep their meaning: a release run with any set runs with pex's runtime.
+    with_venv = not pex_runtime_variables(os.environ)
+    release, venv = _prepared_release(args, repository, (manifest, data), interpreter, venv=with_venv)
+    if venv is None:
+        exec_release(interpreter, release, args.args, release_environ(release, entry_point, os.environ))
+    assert venv is not None
+    command, inject_env = venv_command(venv, release, entry_point)
+    if _warm_startable(args):
+        python = args.python or base_python()
+        key = launch_key(args.repository, args.release, python, args.script or "", os.environ.get(TRUSTED_KEYS_ENV, ""))
+        record_launch(args.cache_dir, key, repository, release, venv, interpreter, args.trusted_key, command, inject_env)
+    env = venv_environ(
+        os.environ, app=manifest.app, version=manifest.version, sources=str(release.sources), inject_env=inject_env
+    )
+    exec_argv([*command, *args.args], env)
+    return 1  # not reached: exec replaced this process
+
+
+def _warm_startable(args: argparse.Namespace) -> bool:
+    """Whether pexrun.start can replay this run: an exact version, with no channel, the trusted keys
+    from the environment only, and an interpreter given by absolute path (or none)."""
+    from_environment = [Path(p) for p in os.environ.get(TRUSTED_KEYS_ENV, "").split(":") if p]
+    return (
+        parse_release(args.release)[1] is not None
+        and args.channel is None
+        and args.trusted_key == from_environment
+        and (args.python is None or os.path.isabs(args.python))
+    )
 
 
 def fetch(args: argparse.Namespace) -> int:
+    interpreter = Interpreter.at(args.python or base_python())
     repository = _repository(args)
     manifest, data = _chosen_release(args, repository)
-    release = _cache(args).fetch_release(repository, manifest, data, verify=True, progress=_progress(args, manifest))
-    _warn(release.repairs)
+    try:  # a venv is prepared for an interpreter that can run the release; the trees for any host
+        check_interpreter(interpreter, manifest)
+        check_platforms(interpreter, manifest)
+        unfit = None
+    except LaunchError as e:
+        unfit = str(e)
+    release, venv = _prepared_release(args, repository, (manifest, data), interpreter, verify=True, venv=unfit is None)
     print(f"{manifest.app} {manifest.version}: verified in {args.cache_dir}")
     print(f"  deps     {release.deps}")
     print(f"  sources  {release.sources}")
+    if venv is not None:
+        print(f"  venv     {venv.root}")
+    elif unfit is not None:
+        print(f"  venv     none: {unfit}")
     return 0
 
 
@@ -283,7 +352,8 @@ def gc(args: argparse.Namespace) -> int:
         print(f"removed {release}")
     print(
         f"kept the {args.keep} most recently used releases of each app in {args.cache_dir}: removed "
-        f"{len(report.removed_releases)} releases, {report.removed_trees} trees and {report.removed_blobs} blobs, "
+        f"{len(report.removed_releases)} releases, {report.removed_trees} trees, the venvs of "
+        f"{report.removed_venvs} deps trees and {report.removed_blobs} blobs, "
         f"freed {report.freed_bytes:,} bytes"
     )
     return 0
@@ -357,13 +427,10 @@ def _count(value: str) -> int:
 
 
 def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds < float("inf"):
+    number = seconds(value)
+    if number is None:
         raise argparse.ArgumentTypeError(f"expected a number of seconds (more than 0), got {value!r}")
-    return seconds
+    return number
 
 
 def _progress_mode(value: str) -> str:
@@ -449,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd = command("run", run, "fetch, verify and run a release; its arguments go after `--`")
     run_cmd.add_argument("repository", help=repository_help)
     run_cmd.add_argument("release", help=latest)
-    run_cmd.add_argument("--python", default=base_python(), metavar="PATH", help="the interpreter (default: %(default)s)")
+    run_cmd.add_argument("--python", metavar="PATH", help=f"the interpreter (default: {base_python()})")
     run_cmd.add_argument("--script", metavar="NAME", help="run one of the release's scripts instead of its entry point")
 
     fetch_cmd = command(
@@ -457,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch_cmd.add_argument("repository", help=repository_help)
     fetch_cmd.add_argument("release", help=latest)
+    fetch_cmd.add_argument("--python", metavar="PATH", help=f"the interpreter to prepare it for (default: {base_python()})")
 
     list_cmd = command("list", list_releases, "list the published releases, of one app or of all")
     list_cmd.add_argument("repository", help=repository_help)

@@ -31,9 +31,11 @@ from pex_release_core.repository.base import blob_key
 from pex_release_core.repository.file import FileRepository
 from pex_release_core.repository.url import open_repository
 from pex_release_core.testutil import REPORTER_MAIN, damage_blob, make_release, python_env
-from pexrun.launch import base_python
+from pexrun.launch import Interpreter
 from pexrun.launch_test import HOST_TAG, PY, host_platform
 from pexrun.main import main
+from pexrun.start import base_python
+from pexrun.venvs import VenvCache
 from testing.servers import HttpServer, Reply, S3Server, http_server
 
 
@@ -99,6 +101,15 @@ def tree(cache: Path, pex: ReleasePex) -> Path:
     return cache / "trees" / pex.sha256 / "pex"
 
 
+def venv(cache: Path, manifest: ReleaseManifest) -> Path:
+    """The venv pexrun builds of the release's deps for the Python running these tests."""
+    return VenvCache(cache).venv_path(manifest.deps, Interpreter.at(base_python()))
+
+
+def site_packages(cache: Path, manifest: ReleaseManifest) -> Path:
+    return venv(cache, manifest) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+
+
 def test_run_execs_the_highest_release_with_its_deps(repository: FileRepository, cache: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "pexrun.main", "run", repository.url, "api", "--cache-dir", str(cache), "--", "--port", "8080", "--", "-x"],
@@ -112,12 +123,15 @@ def test_run_execs_the_highest_release_with_its_deps(repository: FileRepository,
     report = json.loads(out)
     manifest = manifest_of(repository, "api", "1.10.0")  # the highest, not the pre-release 2.0.0rc1
     assert report == {
-        "argv0": str(tree(cache, manifest.sources)),
+        "argv0": str(tree(cache, manifest.sources) / "api" / "main.py"),  # a module entry point, run as pex runs it
         "args": ["--port", "8080", "--", "-x"],
         "pid": process.pid,  # exec'd: the release is the process pexrun started as, no wrapper
         "deps": "shared",
-        "pex_path": str(tree(cache, manifest.deps)),
-        "pex_module": None,
+        "deps_from": str(site_packages(cache, manifest)),  # installed from the deps tree's wheel
+        "entry": "main",
+        "pex": os.path.realpath(tree(cache, manifest.sources)),
+        "pex_path": None,  # no pex runtime: pex's variables are not set, as pex strips them
+        "release_env": {},
         "app": "api",
         "version": "1.10.0",
     }
@@ -131,12 +145,13 @@ def test_a_warm_cache_runs_without_the_repository_blobs(repository: FileReposito
 
 def test_the_cache_dir_from_the_environment(repository: FileRepository, cache: Path) -> None:
     report = ran(pexrun("run", repository.url, "worker", env={"PEXRUN_CACHE_DIR": str(cache)}))
-    assert report["argv0"] == str(tree(cache, manifest_of(repository, "worker", "0.1.0").sources))
+    assert report["pex"] == str(tree(cache, manifest_of(repository, "worker", "0.1.0").sources))
 
 
 def test_a_script(repository: FileRepository, cache: Path) -> None:
     report = ran(pexrun("run", repository.url, "api@1.9.0", "--script", "report", "--cache-dir", str(cache)))
-    assert (report["version"], report["pex_module"]) == ("1.9.0", "api.report:main")
+    assert (report["version"], report["entry"], report["args"]) == ("1.9.0", "report", [])
+    assert report["argv0"] == str(tree(cache, manifest_of(repository, "api", "1.9.0").sources))
 
 
 def test_an_unknown_script_lists_the_scripts_and_fetches_nothing(repository: FileRepository, cache: Path) -> None:
@@ -149,7 +164,7 @@ def test_a_tree_file_modified_in_the_cache_is_put_back_and_the_release_runs(repo
     """pexrun notices the change by the file's stat, hashes the tree, replaces the blob it shares its
     inode with, builds the tree again, warns, and runs the release as published."""
     first = ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)))
-    main = Path(first["argv0"]) / "__main__.py"
+    main = Path(first["argv0"])  # api/main.py
     main.chmod(0o644)
     main.write_text("print('edited in the cache')\n")
     result = pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache))
@@ -160,9 +175,9 @@ def test_a_tree_file_modified_in_the_cache_is_put_back_and_the_release_runs(repo
         f"pexrun: warning: {sources} (api-srcs.pex) had changed since pexrun built it: a file's bytes, mode or type, "
         "or a symlink, differs from the manifest. pexrun built it again from verified blobs."
     )
-    assert warnings[1].startswith("pexrun: warning: The cached copy of api-srcs.pex/__main__.py (sha256:")
+    assert warnings[1].startswith("pexrun: warning: The cached copy of api-srcs.pex/api/main.py (sha256:")
     assert len(warnings) == 2
-    assert (sources / "__main__.py").read_text() == REPORTER_MAIN
+    assert main.read_text() == REPORTER_MAIN
     assert pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache)).stderr == ""
 
 
@@ -259,7 +274,6 @@ def test_a_blob_missing_from_the_repository_is_named_and_a_later_run_completes(
 _KILLED_RUN = """
 import os, signal, sys
 from pexrun.cache import BlobCache
-from pexrun.launch import base_python
 from pexrun.main import main
 place = BlobCache._place
 def place_and_die(self, file, path, placed=[]):
@@ -298,9 +312,11 @@ def test_eight_runs_building_the_same_trees_at_once(repository: FileRepository, 
     results = [(*run.communicate(timeout=120), run.returncode) for run in runs]
     assert [(err, code) for _, err, code in results] == [("", 0)] * 8
     manifest = manifest_of(repository, "api", "1.0.0")
-    assert {json.loads(out)["pex_path"] for out, _, _ in results} == {str(tree(cache, manifest.deps))}
-    # One tree of each, none half-built, and no temporary download left.
+    assert {json.loads(out)["deps_from"] for out, _, _ in results} == {str(site_packages(cache, manifest))}
+    # One tree of each and one venv, none half-built, and no temporary download left.
     assert sorted(p.name for p in (cache / "trees").iterdir()) == sorted([manifest.deps.sha256, manifest.sources.sha256])
+    assert [p.name for p in (cache / "venvs").iterdir()] == [manifest.deps.sha256]
+    assert [p.name for p in (cache / "venvs" / manifest.deps.sha256).iterdir()] == [venv(cache, manifest).name]
     assert sorted(p.name for p in (cache / "blobs" / "sha256").iterdir()) == sorted(b.sha256 for b in manifest.blobs)
 
 
@@ -403,6 +419,7 @@ def test_fetch_prints_the_local_paths(repository: FileRepository, cache: Path) -
         f"api 1.9.0: verified in {cache}",
         f"  deps     {tree(cache, manifest.deps)}",
         f"  sources  {tree(cache, manifest.sources)}",
+        f"  venv     {venv(cache, manifest)}",
     ]
 
 
@@ -459,9 +476,9 @@ def test_info(repository: FileRepository) -> None:
         "injected env:            none",
         "injected args:           none",
         f"subset key:              {manifest.deps.subset_key}",
-        f"deps:                    deps-shared.pex  packed, 4 files, 1 symlink, {manifest.deps.size:,} bytes  "
+        f"deps:                    deps-shared.pex  packed, 5 files, 1 symlink, {manifest.deps.size:,} bytes  "
         f"sha256:{manifest.deps.sha256}",
-        f"sources:                 api-srcs.pex  packed, 3 files, 1 symlink, {manifest.sources.size:,} bytes  "
+        f"sources:                 api-srcs.pex  packed, 7 files, 1 symlink, {manifest.sources.size:,} bytes  "
         f"sha256:{manifest.sources.sha256}",
     ]
     [locked] = manifest.deps.distributions
@@ -489,7 +506,8 @@ def test_gc(repository: FileRepository, cache: Path) -> None:
     gc = pexrun("gc", "--keep", "1", "--cache-dir", str(cache))
     assert gc.stdout.splitlines() == [
         "removed api@1.0.0",
-        f"kept the 1 most recently used releases of each app in {cache}: removed 1 releases, 1 trees and 1 blobs, "
+        f"kept the 1 most recently used releases of each app in {cache}: removed 1 releases, 1 trees, the venvs of 0 "
+        "deps trees and 1 blobs, "
         f"freed {only_removed + record:,} bytes",
     ]
     assert not tree(cache, removed).parent.exists()
@@ -755,13 +773,13 @@ def test_a_read_only_cache_runs_what_it_holds(repository: FileRepository, cache:
     shutil.rmtree(tree(cache, manifest_of(repository, "api", "2.0.0rc1").sources).parent)  # its blobs stay
     in_the_way = cache / "blobs" / "sha256" / release_txt(manifest_of(repository, "api", "1.10.0")).sha256
     in_the_way.mkdir()
-    for path in (cache, *cache.rglob("*")):
-        path.chmod(0o555 if path.is_dir() else 0o444)
+    for path in (cache, *(p for p in cache.rglob("*") if not p.is_symlink())):  # a venv's python links outside
+        path.chmod(path.stat().st_mode & ~0o222)  # as a read-only mount: no writes, modes otherwise kept
     try:
         assert subprocess.run([*AS_ANY_USER, "touch", str(cache / "x")], capture_output=True).returncode != 0
         report = ran(pexrun("run", repository.url, "api@1.0.0", "--cache-dir", str(cache), prefix=AS_ANY_USER))
         sources = manifest_of(repository, "api", "1.0.0").sources
-        assert (report["version"], report["argv0"]) == ("1.0.0", str(tree(cache, sources)))
+        assert (report["version"], report["pex"]) == ("1.0.0", str(tree(cache, sources)))
         missing = failed(pexrun("run", repository.url, "api@1.9.0", "--cache-dir", str(cache), prefix=AS_ANY_USER))
         assert f"Cannot download api-srcs.pex/release.txt (sha256:{release_txt(manifest_of(repository, 'api', '1.9.0')).sha256}) " in missing
         assert f"into the cache {cache}: Permission denied. Make it writable, or use another with --cache-dir DIR" in missing
@@ -777,5 +795,5 @@ def test_a_read_only_cache_runs_what_it_holds(repository: FileRepository, cache:
             "and run again.\n"
         )
     finally:
-        for path in (cache, *cache.rglob("*")):
+        for path in (cache, *(p for p in cache.rglob("*") if not p.is_symlink())):
             path.chmod(0o755)

@@ -17,8 +17,6 @@ from typing import Callable, Iterable, TextIO
 
 from pex_release_core.manifest import Blob, printable
 
-PROGRESS_ENV = "PEXRUN_PROGRESS"
-PROGRESS_MODES = ("auto", "always", "never")
 AUTO_DELAY_SECONDS = 1.0
 
 
@@ -78,6 +76,10 @@ class Progress:
     def building(self, pex_file: str, files: int) -> None:
         with self._lock:
             self._show(f"building the tree of {printable(pex_file)} ({files:,} files)", final=True)
+
+    def installing(self, pex_file: str, wheels: int, interpreter: str) -> None:
+        with self._lock:
+            self._show(f"installing {wheels:,} wheel{'' if wheels == 1 else 's'} of {printable(pex_file)} for {interpreter}", final=True)
 
     def finished(self) -> None:
         with self._lock:

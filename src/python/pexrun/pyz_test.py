@@ -11,6 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import installer
 import packaging
 
 import pex_release_core
@@ -23,9 +24,10 @@ PROBE = "import sys; sys.path.insert(0, sys.argv[1]); import pexrun.main as m; p
 
 
 def write_pyz(path: Path) -> Path:
-    """A zip of pexrun, the core and packaging, as `python_zipapp` makes pexrun.pyz (without its bytecode)."""
+    """A zip of pexrun, the core, packaging and installer (the requirements pexrun imports at start), as
+    `python_zipapp` makes pexrun.pyz (without its bytecode)."""
     with zipfile.ZipFile(path, "w") as zf:
-        for package in (pexrun, pex_release_core, packaging):
+        for package in (pexrun, pex_release_core, packaging, installer):
             root = Path(package.__file__).parent
             for file in sorted(root.rglob("*.py")):
                 zf.write(file, file.relative_to(root.parent).as_posix())
@@ -61,6 +63,10 @@ def test_pexruns_modules_come_from_bytecode_compiled_for_each_python(tmp_path: P
     with zipfile.ZipFile(other, "a") as zf:
         zf.writestr("pexrun/_extra.py", "")
     assert imported_from(sys.executable, other, cache)[0] != str(extracted / "pexrun" / "main.py")
+    # The zip's sha256 is kept by its stat: a pyz replaced in place (a new stat) is hashed again.
+    assert [p.name.startswith(".stat-") for p in sorted((cache / "pyz").glob(".stat-*"))] == [True, True]
+    os.replace(other, pyz)
+    assert imported_from(sys.executable, pyz, cache)[0] != str(extracted / "pexrun" / "main.py")
 
 
 def test_a_cache_it_cannot_write_imports_from_the_zip(tmp_path: Path) -> None:

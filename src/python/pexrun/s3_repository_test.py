@@ -48,7 +48,7 @@ def s3_repository(server: S3Server, bucket: str) -> S3Repository:
 def test_blobs_are_stored_with_the_checksum_the_server_verified(s3_env: S3Server, tmp_path: Path) -> None:
     bucket = s3_env.new_bucket()
     report = publish(s3_repository(s3_env, bucket), make_release(tmp_path, "api", "1.0.0"))
-    assert len(report.blobs) == 6
+    assert len(report.blobs) == 11  # 5 deps files + 7 sources files, `.bootstrap` one blob for both
     for upload in report.blobs:  # every file of both trees
         blob = upload.blob
         head = s3_client(s3_env).head_object(Bucket=bucket, Key=f"releases/{blob_key(blob.sha256)}", ChecksumMode="ENABLED")
@@ -80,7 +80,7 @@ def test_a_stored_blob_with_other_bytes_is_uploaded_again(s3_env: S3Server, tmp_
         Bucket=bucket, Key=f"releases/{blob_key(wheel.sha256)}", Body=damaged, ChecksumAlgorithm="SHA256"
     )
     report = publish(s3_repository(s3_env, bucket), manifest_path)
-    assert wheel.file in uploaded_files(report) and len(uploaded_files(report)) == 6
+    assert wheel.file in uploaded_files(report) and len(uploaded_files(report)) == 11  # all the release's blobs
     stored = s3_client(s3_env).get_object(Bucket=bucket, Key=f"releases/{blob_key(wheel.sha256)}")["Body"].read()
     assert hashlib.sha256(stored).hexdigest() == wheel.sha256
 

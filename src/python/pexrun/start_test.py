@@ -1,0 +1,150 @@
+# Copyright 2026 pex-release contributors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+"""A warm `run` replays its launch record without pexrun.main, and only while every check holds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pex_release_core.publishing import publish
+from pex_release_core.repository.file import FileRepository
+from pex_release_core.repository.url import open_repository
+from pex_release_core.testutil import make_release, python_env
+from pexrun.main_test import manifest_of, ran, site_packages, tree
+from pexrun.start import _parse_warm_run
+
+# pexrun's entry point, with pexrun.main made unimportable: a run that is not warm fails with ImportError.
+_WARM_ONLY = "import sys; sys.modules['pexrun.main'] = None; from pexrun.start import main; main()"
+
+
+def start(*args: str, warm_only: bool = False, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    program = ["-c", _WARM_ONLY] if warm_only else ["-m", "pexrun.start"]
+    return subprocess.run(
+        [sys.executable, *program, *args], env={**python_env(), **(env or {})}, capture_output=True, text=True, timeout=120
+    )
+
+
+def not_warm(result: subprocess.CompletedProcess[str]) -> bool:
+    return result.returncode == 1 and "ModuleNotFoundError: import of pexrun.main halted" in result.stderr
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> FileRepository:
+    repository = open_repository(f"file://{tmp_path / 'repository'}")
+    assert isinstance(repository, FileRepository)
+    for version in ("1.0.0", "1.9.0"):
+        publish(repository, make_release(tmp_path / "dist" / version, "api", version, sources=version))
+    return repository
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+def run_args(repository: FileRepository, cache: Path, release: str = "api@1.0.0", *options: str) -> list[str]:
+    return ["run", repository.url, release, "--cache-dir", str(cache), *options]
+
+
+def test_a_warm_run_replays_the_full_runs_launch(repository: FileRepository, cache: Path) -> None:
+    assert not_warm(start(*run_args(repository, cache), "--", "x", warm_only=True))  # cold: pexrun.main's work
+    full = ran(start(*run_args(repository, cache), "--", "x"))
+    warm = start(*run_args(repository, cache), "--", "y", warm_only=True)
+    assert {**ran(warm), "pid": full["pid"], "args": ["x"]} == full  # the same process, args aside
+    manifest = manifest_of(repository, "api", "1.0.0")
+    assert ran(warm)["deps_from"] == str(site_packages(cache, manifest)) and ran(warm)["args"] == ["y"]
+    # The same for a script: its own record.
+    assert not_warm(start(*run_args(repository, cache, "api@1.0.0", "--script", "report"), warm_only=True))
+    assert ran(start(*run_args(repository, cache, "api@1.0.0", "--script", "report")))["entry"] == "report"
+    assert ran(start(*run_args(repository, cache, "api@1.0.0", "--script", "report"), warm_only=True))["entry"] == "report"
+
+
+def test_a_warm_run_counts_as_a_use_for_gc(repository: FileRepository, cache: Path) -> None:
+    ran(start(*run_args(repository, cache, "api@1.0.0")))
+    time.sleep(0.05)
+    ran(start(*run_args(repository, cache, "api@1.9.0")))
+    time.sleep(0.05)
+    ran(start(*run_args(repository, cache, "api@1.0.0"), warm_only=True))
+    gc = start("gc", "--keep", "1", "--cache-dir", str(cache))
+    assert gc.stdout.splitlines()[0] == "removed api@1.9.0", gc.stderr
+    assert not (cache / "launches" / "api" / "1.9.0").exists()
+    assert ran(start(*run_args(repository, cache, "api@1.0.0"), warm_only=True))["version"] == "1.0.0"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "a tree file touched",
+        "a venv file touched",
+        "the repository's manifest replaced",
+        "the launch record damaged",
+        "the venv removed",
+    ],
+)
+def test_any_change_to_what_the_run_checked_sends_it_to_pexrun_main(
+    repository: FileRepository, cache: Path, change: str
+) -> None:
+    ran(start(*run_args(repository, cache)))
+    manifest = manifest_of(repository, "api", "1.0.0")
+    if change == "a tree file touched":
+        os.utime(tree(cache, manifest.sources) / "api" / "main.py", (time.time() + 60, time.time() + 60))
+    elif change == "a venv file touched":
+        os.utime(site_packages(cache, manifest) / "release_deps.py", (time.time() + 60, time.time() + 60))
+    elif change == "the repository's manifest replaced":
+        published = repository.root / "apps" / "api" / "1.0.0.json"
+        data = published.read_bytes()
+        published.unlink()
+        published.write_bytes(data)
+    elif change == "the launch record damaged":
+        (launch,) = (cache / "launches" / "api" / "1.0.0").iterdir()
+        launch.write_bytes(b"not marshal")
+    else:
+        shutil.rmtree(cache / "venvs")
+    assert not_warm(start(*run_args(repository, cache), warm_only=True))
+    assert ran(start(*run_args(repository, cache)))["deps"] == "shared"  # verified, repaired, recorded again
+    assert ran(start(*run_args(repository, cache), warm_only=True))["deps"] == "shared"
+
+
+@pytest.mark.parametrize(
+    "options, env",
+    [
+        ((), {"PEX_INHERIT_PATH": "false"}),  # pex's runtime runs it
+        ((), {"PEXRUN_TRUSTED_KEYS": "/nonexistent/key.pem"}),  # another invocation, with its own checks
+        (("--python", sys.executable), {}),
+        (("--progress", "sometimes"), {}),  # a usage error, which pexrun.main reports
+        ((), {"PEXRUN_DOWNLOAD_TIMEOUT": "0"}),
+        (("--download-timeout=5",), {}),  # a form the warm start leaves to argparse
+        (("--channel", "stable"), {}),
+    ],
+)
+def test_other_invocations_are_not_warm(
+    repository: FileRepository, cache: Path, options: tuple[str, ...], env: dict[str, str]
+) -> None:
+    ran(start(*run_args(repository, cache)))
+    assert not_warm(start(*run_args(repository, cache, "api@1.0.0", *options), warm_only=True, env=env))
+
+
+def test_the_warm_start_parses_only_what_it_knows() -> None:
+    assert _parse_warm_run(["run", "file:///r", "api@1", "--cache-dir", "/c", "--", "--cache-dir", "x"]) == (
+        "file:///r", "api@1", {"--cache-dir": "/c"}, ["--cache-dir", "x"]
+    )
+    assert _parse_warm_run(["run", "--python", "/p", "file:///r", "api@1"]) == ("file:///r", "api@1", {"--python": "/p"}, [])
+    for argv in (
+        ["run", "s3://bucket/r", "api@1"],  # the repository's answer is needed on every run
+        ["run", "file:///r"],
+        ["run", "file:///r", "api@1", "extra"],
+        ["run", "file:///r", "api@1", "--cache-dir"],
+        ["run", "file:///r", "api@1", "--cache-dir", "/a", "--cache-dir", "/b"],
+        ["run", "file:///r", "api@1", "-h"],
+        ["fetch", "file:///r", "api@1"],
+        [],
+    ):
+        assert _parse_warm_run(argv) is None, argv
+
