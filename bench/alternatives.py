@@ -71,6 +71,22 @@ def size_of(path: Path) -> int:
     return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+def disk_bytes(directory: Path) -> int:
+    """The apparent size of what a directory holds, as `du --apparent-size --bytes` counts it minus the
+    directories themselves: each file and symlink, each inode once (a cache's trees are hard links to its
+    blobs, a venv may link files); 0 if there is no such directory."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for root, directories, files in os.walk(directory):  # Not into linked directories: it lists them.
+        linked = [d for d in directories if os.path.islink(os.path.join(root, d))]
+        for name in (*files, *linked):
+            stat = os.lstat(os.path.join(root, name))
+            if (stat.st_dev, stat.st_ino) not in seen:
+                seen.add((stat.st_dev, stat.st_ino))
+                total += stat.st_size
+    return total
+
+
 @dataclass(frozen=True)
 class Build:
     """What one build of some apps did: pex processes run, and the output PEXes (files or

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from alternatives import (
     ScratchRepo,
     closure_pins,
     direct_requirements,
+    disk_bytes,
     first_party_libraries,
     exported_pins,
     size_of,
@@ -176,3 +178,16 @@ def test_ci_builds_only_the_alternatives_targets_that_depend_on_what_changed(tmp
         "--changed-since=HEAD~1", "--changed-dependents=transitive", "--filter-target-type=pex_release",
         "package", "publish",
     ]
+
+
+def test_disk_bytes_counts_each_inode_once_and_links_by_their_own_size(tmp_path: Path) -> None:
+    (tmp_path / "blobs").mkdir()
+    (tmp_path / "blobs/wheel").write_bytes(b"x" * 1000)
+    (tmp_path / "tree/lib").mkdir(parents=True)
+    os.link(tmp_path / "blobs/wheel", tmp_path / "tree/lib/wheel")
+    os.link(tmp_path / "blobs/wheel", tmp_path / "tree/wheel-again")
+    (tmp_path / "tree/lib/module.py").write_bytes(b"y" * 10)
+    os.symlink("lib", tmp_path / "tree/lib64")  # a venv's: counted as a link, not followed
+    assert disk_bytes(tmp_path / "tree") == 1000 + 10 + len("lib")
+    assert disk_bytes(tmp_path) == 1000 + 10 + len("lib")  # the blob and its links: one inode
+    assert disk_bytes(tmp_path / "absent") == 0

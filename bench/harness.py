@@ -64,6 +64,7 @@ class Trial:
     run: Callable[[StepTimer], Outcome]
     prepare: Callable[[], None] = lambda: None
     n: int | None = None  # The number of apps, for scenarios that vary it.
+    app: str | None = None  # The app measured, for scenarios that measure several side by side.
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Record:
     bytes_uploaded: int
     steps: Mapping[str, float] = field(default_factory=dict)  # Median seconds of each named step.
     details: Mapping[str, float] = field(default_factory=dict)  # The last repetition's other figures.
+    app: str | None = None
 
     @property
     def median(self) -> float:
@@ -93,6 +95,7 @@ class Record:
             "scenario": self.scenario,
             "alternative": self.alternative,
             "n": self.n,
+            "app": self.app,
             "seconds": round(self.median, 3),
             "runs": [round(s, 3) for s in self.runs],
             "min": round(self.min, 3),
@@ -128,7 +131,8 @@ def measure(trial: Trial, repetitions: int, warmup: int = 0, log: Callable[[str]
             runs.append(seconds)
             steps.append(timer.seconds)
         n = f" N={trial.n}" if trial.n is not None else ""
-        log(f"  {trial.scenario} {trial.alternative}{n}: {seconds:.2f} s{'' if counted else ' (warm-up, discarded)'}")
+        app = f" {trial.app}:" if trial.app is not None else ""
+        log(f"  {trial.scenario}{app} {trial.alternative}{n}: {seconds:.2f} s{'' if counted else ' (warm-up, discarded)'}")
     return Record(
         scenario=trial.scenario,
         alternative=trial.alternative,
@@ -139,6 +143,7 @@ def measure(trial: Trial, repetitions: int, warmup: int = 0, log: Callable[[str]
         bytes_uploaded=outcome.bytes_uploaded,
         steps=median_steps(steps),
         details=outcome.details,
+        app=trial.app,
     )
 
 

@@ -11,6 +11,20 @@ from typing import Callable, Mapping, Sequence
 
 MB = 1_000_000
 
+# The start-up forms (scenarios 6, 6b, 7 and 9) the figures compare, as the suite names them.
+REFERENCE_VENV = "venv (pip install of the locked wheels)"
+SINGLE_FILE_START = "pex_binary (single file)"
+TREES_START = "pex_release (deps + sources trees, run directly)"
+PEXRUN_START = "pex_release (pexrun run)"
+# The issue's targets: pexrun's warm start within this multiple of the reference venv's, its cold start
+# within this multiple of pex_binary's single file's.
+WARM_START_TARGET = 1.1
+COLD_START_TARGET = 1.2
+# What the start-up forms keep on disk, in their records' details (bytes; each inode once).
+DEPS_TREE_BYTES = "bytes on disk: the deps tree in pexrun's cache"
+DEPS_VENVS_BYTES = "bytes on disk: pexrun's virtualenvs of the deps tree"
+PEX_ROOT_BYTES = "bytes on disk: PEX_ROOT"
+
 
 @dataclass(frozen=True)
 class Row:
@@ -26,6 +40,7 @@ class Row:
     bytes_uploaded: int
     steps: Mapping[str, float]
     details: Mapping[str, float]
+    app: str | None = None  # In scenarios that measure several apps side by side.
 
     @classmethod
     def from_json(cls, record: Mapping) -> Row:
@@ -40,11 +55,13 @@ class Row:
             bytes_uploaded=record["bytes_uploaded"],
             steps=record.get("steps", {}),
             details=record.get("details", {}),
+            app=record.get("app"),
         )
 
     @property
     def label(self) -> str:
-        return self.alternative if self.n is None else f"{self.alternative}, N={self.n}"
+        app = "" if self.app is None else f"{self.app}: "
+        return app + (self.alternative if self.n is None else f"{self.alternative}, N={self.n}")
 
     @property
     def slowest_step(self) -> tuple[str, float] | None:
@@ -171,9 +188,8 @@ def scenario_section(info: Mapping, rows: Sequence[Row], plot: str | None) -> li
     if plot:
         lines += [f"![{info['title']}]({plot})", ""]
     lines += [*table(rows, timing_only), "", *details(rows)]
-    for n, group in groups_by_n(rows):
-        heading = f"With N={n}, " if n is not None else ""
-        lines += [heading + winners(group, timing_only), ""]
+    for (app, n), group in groups(rows):
+        lines += [group_heading(app, n) + winners(group, timing_only), ""]
         lines += [f"- {s}." for s in comparisons(group, SPEED)]
         if not timing_only:
             lines += [f"- {s}." for s in comparisons(group, UPLOAD)]
@@ -182,9 +198,16 @@ def scenario_section(info: Mapping, rows: Sequence[Row], plot: str | None) -> li
     return lines
 
 
-def groups_by_n(rows: Sequence[Row]) -> list[tuple[int | None, list[Row]]]:
-    ordered = sorted(rows, key=lambda r: r.n or 0)
-    return [(n, list(group)) for n, group in itertools.groupby(ordered, key=lambda r: r.n)]
+def group_heading(app: str | None, n: int | None) -> str:
+    """`For api, `, `With N=5, `, `For api with N=5, `, or nothing."""
+    words = " ".join([*([f"for {app}"] if app is not None else []), *([f"with N={n}"] if n is not None else [])])
+    return f"{words[:1].upper()}{words[1:]}, " if words else ""
+
+
+def groups(rows: Sequence[Row]) -> list[tuple[tuple[str | None, int | None], list[Row]]]:
+    """The rows compared with one another, by (app, N): those of one app and one N, where a scenario varies them."""
+    ordered = sorted(rows, key=lambda r: (r.app or "", r.n or 0))
+    return [(key, list(group)) for key, group in itertools.groupby(ordered, key=lambda r: (r.app, r.n))]
 
 
 def summary(results: Mapping) -> list[str]:
@@ -195,9 +218,9 @@ def summary(results: Mapping) -> list[str]:
     ]
     rows = rows_by_scenario(results)
     for info in results["scenarios"]:
-        for n, group in groups_by_n(rows.get(info["id"], [])):
+        for (app, n), group in groups(rows.get(info["id"], [])):
             fastest, *others = sorted(group, key=lambda r: r.median)
-            title = info["title"] + (f", N={n}" if n is not None else "")
+            title = info["title"] + (f" — {app}" if app is not None else "") + (f", N={n}" if n is not None else "")
             slower = ", ".join(f"{r.alternative} {ratio(r.median, fastest.median)}" for r in others)
             least = min(group, key=lambda r: r.bytes_uploaded)
             uploaded = "–" if info.get("timing_only") else f"{least.alternative} ({megabytes(least.bytes_uploaded)})"
@@ -208,8 +231,8 @@ def summary(results: Mapping) -> list[str]:
 KB = 1_000
 
 
-def _row(rows: Mapping[str, list[Row]], scenario: str, alternative: str) -> Row | None:
-    return next((r for r in rows.get(scenario, []) if r.alternative == alternative), None)
+def _row(rows: Mapping[str, list[Row]], scenario: str, alternative: str, app: str | None = None) -> Row | None:
+    return next((r for r in rows.get(scenario, []) if r.alternative == alternative and r.app == app), None)
 
 
 def headlines(results: Mapping) -> list[str]:
@@ -266,23 +289,65 @@ def headlines(results: Mapping) -> list[str]:
             f"Cold build of the four apps: pex_release {cold.median:.2f} s, manual {cold_manual.median:.2f} s "
             f"(pex_release {ratio(max(cold.median, cold_manual.median), min(cold.median, cold_manual.median))} {faster})."
         )
-    for scenario, start, baseline, name in (
-        ("6-startup", "Warm start of api", "pex_release (deps + sources trees, run directly)", "the trees run directly"),
-        ("7-cold-start", "Cold start of api (empty caches, local `file://` repository)", "pex_binary (single file)",
-         "a single-file PEX"),
-    ):
-        pexrun, other = _row(rows, scenario, "pex_release (pexrun run)"), _row(rows, scenario, baseline)
-        if pexrun and other:
-            lines.append(
-                f"{start}: `pexrun run` {pexrun.median:.2f} s, {pexrun.median / other.median:.2f}× {name} "
-                f"({other.median:.2f} s)."
-            )
+    lines += startup_headlines(rows)
+    lines += disk_use_headlines(rows)
     return [f"- {line}" for line in lines]
+
+
+STARTUP_TARGETS = (  # scenario, what it measures, the form pexrun is set against, the issue's target
+    ("6-startup", "Warm start", REFERENCE_VENV, "the venv", WARM_START_TARGET),
+    ("6b-startup-no-bytecode", "Warm start with `PYTHONDONTWRITEBYTECODE=1`", REFERENCE_VENV, "the venv",
+     WARM_START_TARGET),
+    ("7-cold-start", "Cold start (empty caches, local `file://` repository)", SINGLE_FILE_START,
+     "pex_binary's single file", COLD_START_TARGET),
+)
+
+
+def _apps(rows: Mapping[str, list[Row]], scenario: str) -> list[str]:
+    """The apps a scenario measured side by side, in the order it measured them."""
+    return list(dict.fromkeys(r.app for r in rows.get(scenario, []) if r.app is not None))
+
+
+def startup_headlines(rows: Mapping[str, list[Row]]) -> list[str]:
+    """Per start-up scenario, `pexrun run` against the form the issue sets it against, app by app."""
+    lines = []
+    for scenario, start, baseline, name, target in STARTUP_TARGETS:
+        pairs = [(app, _row(rows, scenario, PEXRUN_START, app), _row(rows, scenario, baseline, app)) for app in _apps(rows, scenario)]
+        figures = [
+            f"{app} {pexrun.median:.2f} s against {other.median:.2f} s ({pexrun.median / other.median:.2f}×, "
+            f"{'within' if pexrun.median <= target * other.median else 'outside'})"
+            for app, pexrun, other in pairs
+            if pexrun and other
+        ]
+        if figures:
+            lines.append(f"{start}, `pexrun run` against {name}: {'; '.join(figures)}; the issue's target: {target:g}×.")
+    return lines
+
+
+def _beside(size: float, tree: float) -> str:
+    return f"{megabytes(int(size))} ({size / tree:.2f}× the tree)"
+
+
+def disk_use_headlines(rows: Mapping[str, list[Row]]) -> list[str]:
+    """Per app, what pexrun and pex keep on disk beside the deps tree, after scenario 6's warm starts."""
+    lines = []
+    for app in _apps(rows, "6-startup"):
+        pexrun, trees = _row(rows, "6-startup", PEXRUN_START, app), _row(rows, "6-startup", TREES_START, app)
+        tree = pexrun.details.get(DEPS_TREE_BYTES, 0) if pexrun else 0
+        if not (tree and trees):
+            continue
+        venvs = pexrun.details[DEPS_VENVS_BYTES]
+        kept = f"pexrun's virtualenvs of the tree {_beside(venvs, tree)}" if venvs else "no virtualenv of pexrun's"
+        lines.append(
+            f"On disk after the {app} app's warm starts: its deps tree in pexrun's cache {megabytes(int(tree))}; "
+            f"beside it, {kept}, pexrun's `PEX_ROOT` {_beside(pexrun.details[PEX_ROOT_BYTES], tree)}; the `PEX_ROOT` "
+            f"of the trees run directly {_beside(trees.details[PEX_ROOT_BYTES], tree)} (apparent sizes, each inode once)."
+        )
+    return lines
 
 
 IMAGE = "pex_release_image"
 TWO_PEX_BUILD = "Dockerfile-style two-PEX image (podman build)"
-HOST_START = "pex_release (deps + sources trees, run directly)"
 IMAGE_START = "pex_release_image (podman run)"
 TWO_PEX_START = "Dockerfile-style two-PEX image (podman run)"
 # The issue's target for a fresh container's first answer, as a multiple of the warm host start.
@@ -304,7 +369,7 @@ def image_headlines(results: Mapping) -> list[str]:
             f"{ratio(two_pex.bytes_uploaded, image.bytes_uploaded)} the bytes, "
             f"{two_pex.median / image.median:.2f}× the time."
         )
-    host, container = _row(rows, "9-container-start", HOST_START), _row(rows, "9-container-start", IMAGE_START)
+    host, container = _row(rows, "9-container-start", TREES_START), _row(rows, "9-container-start", IMAGE_START)
     if host and container:
         times = container.median / host.median
         verdict = "within" if times <= CONTAINER_START_TARGET else "outside"
@@ -473,21 +538,28 @@ def render_readme(results: Mapping, plots: Mapping[str, str]) -> str:
 
 
 def _bar_chart(plt, info: Mapping, rows: Sequence[Row], path: Path) -> None:
-    metrics = [("median wall seconds", [r.median for r in rows])]
+    metrics: list[tuple[str, Callable[[Row], float]]] = [("median wall seconds", lambda r: r.median)]
     if not info.get("timing_only", False):
-        metrics += [
-            ("pex runs", [r.pex_runs for r in rows]),
-            ("MB uploaded", [r.bytes_uploaded / MB for r in rows]),
-        ]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(max(4.2 * len(metrics), 7.0), 4.0), squeeze=False)
-    labels = [r.label for r in rows]
-    for axis, (name, values) in zip(axes[0], metrics, strict=True):
-        bars = axis.bar(labels, values, color=[f"C{i}" for i in range(len(rows))])
+        metrics += [("pex runs", lambda r: r.pex_runs), ("MB uploaded", lambda r: r.bytes_uploaded / MB)]
+    # A panel per metric, and per app where a scenario measures several: their times are not comparable.
+    apps = list(dict.fromkeys(r.app for r in rows))
+    panels = [(f"{app}: {name}" if app else name, [r for r in rows if r.app == app], value)
+              for app in apps for name, value in metrics]
+    per_app = len(apps) > 1  # Each app's panel has the same forms, in the same order: one legend names them.
+    figure, axes = plt.subplots(1, len(panels), figsize=(max(4.2 * len(panels), 7.0), 4.0), squeeze=False)
+    for axis, (name, group, value) in zip(axes[0], panels, strict=True):
+        bars = axis.bar([r.alternative for r in group], [value(r) for r in group],
+                        color=[f"C{i}" for i in range(len(group))])
         axis.bar_label(bars, fmt="%.3g", fontsize=8)
         axis.set_title(name, fontsize=10)
-        axis.tick_params(axis="x", labelrotation=20, labelsize=8)
+        if per_app:
+            axis.set_xticks([])
+        else:
+            axis.tick_params(axis="x", labelrotation=20, labelsize=8)
+    if per_app:
+        figure.legend(bars, [r.alternative for r in group], loc="lower center", ncol=3, fontsize=8)
     figure.suptitle(info["title"], fontsize=11)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.14 if per_app else 0, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)
 

@@ -35,6 +35,7 @@ from alternatives import (
     PexRelease,
     ScratchRepo,
     Tools,
+    disk_bytes,
     run,
     size_of,
 )
@@ -60,7 +61,18 @@ from harness import (
     utc_now,
 )
 from monorepo import APP_PREFIX, EDITED_LIBRARY, EDITED_MODULE, apps_using, generate
-from report import render
+from report import (
+    COLD_START_TARGET,
+    DEPS_TREE_BYTES,
+    DEPS_VENVS_BYTES,
+    PEX_ROOT_BYTES,
+    PEXRUN_START,
+    REFERENCE_VENV,
+    SINGLE_FILE_START,
+    TREES_START,
+    WARM_START_TARGET,
+    render,
+)
 from testing.lockfile import add_locked_requirement, index_artifacts, locked_entry, read_lock, replace_locked_version
 from testing.containers import Podman, container_args, podman_in
 from testing.servers import OciRegistry, free_port, oci_registry
@@ -74,6 +86,11 @@ STARTUP_TIMEOUT_SECONDS = 120
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def slug(name: str) -> str:
+    """A name as a file or container name: `pex_release (pexrun run)` -> `pex-release-pexrun-run`."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 @dataclass(frozen=True)
@@ -104,12 +121,16 @@ def app_of(repo: Path, name: str) -> App:
     return App(name, f"apps.{name}.{module}" + (f":{function}" if function else ""))
 
 
+def build_entry_point(app: App) -> str:
+    """The app's entry point as its BUILD file spells it: `main.py` or `main.py:cli`."""
+    module, _, function = app.entry_point.rpartition(".")[2].partition(":")
+    return f"{module}.py" + (f":{function}" if function else "")
+
+
 def add_pex_binary(repo: Path, app: App) -> None:
     """A stock `pex_binary` beside the app's `pex_release`, with the same entry point."""
     build = repo / app.directory / "BUILD"
-    module, _, function = app.entry_point.rpartition(".")[2].partition(":")
-    entry_point = f"{module}.py" + (f":{function}" if function else "")
-    build.write_text(build.read_text() + f'\npex_binary(name="bin", entry_point="{entry_point}")\n')
+    build.write_text(build.read_text() + f'\npex_binary(name="bin", entry_point="{build_entry_point(app)}")\n')
 
 
 def unpin_versions(repo: Path) -> None:
@@ -554,14 +575,48 @@ def warm_remote_cache(bench: Bench, cold_records: Sequence[Record]) -> list[Reco
 
 
 # -----------------------------------------------------------------------------------------------
-# Scenario 6: start-up of the api app
+# Scenarios 6, 6b and 7: start-up of the api, cli and reports apps
 # -----------------------------------------------------------------------------------------------
+
+BYTECODE_ENV = "PYTHONDONTWRITEBYTECODE"
+MANUAL_START = "manual (single file)"
+VENV_MODE_START = "pex_release (venv mode, run directly)"
+COLD_STARTS = (SINGLE_FILE_START, TREES_START, PEXRUN_START)
+# What pip writes for a console_scripts entry point (distlib's template), after the venv's python as shebang.
+CONSOLE_SCRIPT = """\
+#!{python}
+# -*- coding: utf-8 -*-
+import re
+import sys
+from {module} import {function}
+if __name__ == '__main__':
+    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
+    sys.exit({function}())
+"""
+
+
+@dataclass(frozen=True)
+class StartupApp:
+    """An app whose start is timed: its arguments, and what says that it has started."""
+
+    name: str
+    args: Callable[[int], list[str]]  # Given a free port.
+    marker: str = ""  # A server: the clock stops at its first stderr line that holds this; then it is killed.
+    output: str = ""  # Else a command: the clock stops at its exit, which must be 0, with this in its stdout.
+
+
+API_START = StartupApp("api", lambda port: ["--port", str(port)], marker=STARTUP_MARKER)
+STARTUP_APPS = (
+    API_START,
+    StartupApp("cli", lambda _: ["--help"], output="Usage"),
+    StartupApp("reports", lambda _: ["--help"], output="usage: reports"),  # After its numpy and pandas imports.
+)
 
 
 def time_to_marker(argv: Sequence[str], env: Mapping[str, str], marker: str) -> float:
-    """Seconds from starting argv to its first stderr line that contains marker; then it is killed."""
+    """Seconds from starting argv (in exactly env) to its first stderr line that contains marker; then it is killed."""
     start = time.perf_counter()
-    proc = subprocess.Popen(list(argv), env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(list(argv), env=dict(env), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     watchdog = threading.Timer(STARTUP_TIMEOUT_SECONDS, proc.kill)
     watchdog.start()
@@ -580,6 +635,28 @@ def time_to_marker(argv: Sequence[str], env: Mapping[str, str], marker: str) -> 
         proc.wait()
 
 
+def time_to_exit(argv: Sequence[str], env: Mapping[str, str], output: str) -> float:
+    """Seconds from starting argv (in exactly env) to its exit, which must be 0 with output in its stdout."""
+    start = time.perf_counter()
+    proc = subprocess.run(list(argv), env=dict(env), capture_output=True, text=True, timeout=STARTUP_TIMEOUT_SECONDS)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0 or output not in proc.stdout:
+        raise CommandFailed(f"`{' '.join(argv)}` exited {proc.returncode}, expected 0 and {output!r} in its "
+                            f"stdout:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return seconds
+
+
+def time_to_start(app: StartupApp, argv: Sequence[str], env: Mapping[str, str]) -> float:
+    return time_to_marker(argv, env, app.marker) if app.marker else time_to_exit(argv, env, app.output)
+
+
+def startup_environ(extra: Mapping[str, str], write_bytecode: bool) -> dict[str, str]:
+    """This process's environment with extra, PYTHONDONTWRITEBYTECODE set or removed as asked (the shell
+    that starts the bench may set it), and no PYTHONPATH: bench/run's names the checkout's sources."""
+    env = {name: value for name, value in os.environ.items() if name not in (BYTECODE_ENV, "PYTHONPATH")}
+    return {**env, **({} if write_bytecode else {BYTECODE_ENV: "1"}), **extra}
+
+
 @dataclass(frozen=True)
 class StartupVariant:
     alternative: str
@@ -587,78 +664,178 @@ class StartupVariant:
     env: Mapping[str, str]
 
 
+def venv_release(app: App) -> str:
+    """A venv-mode `pex_release` beside the app's, released as `<app>_venv`."""
+    return (f'\npex_release(name="release_venv", app="{app.name}_venv", entry_point="{build_entry_point(app)}", '
+            'execution_mode="venv")\n')
+
+
 def build_startup_forms(bench: Bench) -> None:
-    """Builds (untimed, once) every form of the api release that the start-up scenarios run."""
-    repo, api = bench.repo, bench.app("api")
-    build = repo.root / api.directory / "BUILD"
-    if "release_venv" in build.read_text():
+    """Builds (untimed, once) every form of the apps that the start-up scenarios run: their releases and
+    venv-mode releases (published), pexrun, pex_binary's and manual's single files."""
+    apps = [bench.app(start.name) for start in STARTUP_APPS]
+    builds = [bench.repo.root / app.directory / "BUILD" for app in apps]
+    if all("release_venv" in build.read_text() for build in builds):
         return
-    build.write_text(build.read_text() + '\npex_release(name="release_venv", app="api_venv", entry_point="main.py", execution_mode="venv")\n')
-    repo.commit("api: a venv-mode release")
-    addresses = ["src/python/apps/api:release", "src/python/apps/api:release_venv", "src/python/pexrun:pexrun"]
-    bench.pex_release.pants(StepTimer(), "package", "publish", *addresses, env=bench.pex_release.publish_env())
-    bench.pex_binary.build([api], StepTimer(), publish=False)
-    if not bench.manual.output(api).is_file():
-        bench.manual.build([api], StepTimer(), publish=False)
+    for app, build in zip(apps, builds, strict=True):
+        build.write_text(build.read_text() + venv_release(app))
+    bench.repo.commit("a venv-mode release of each start-up app")
+    addresses = [f"{app.directory}:{target}" for app in apps for target in ("release", "release_venv")]
+    bench.pex_release.pants(StepTimer(), "package", "publish", *addresses, "src/python/pexrun:pexrun",
+                            env=bench.pex_release.publish_env())
+    bench.pex_binary.build(apps, StepTimer(), publish=False)
+    unbuilt = [app for app in apps if not bench.manual.output(app).is_file()]
+    if unbuilt:
+        bench.manual.build(unbuilt, StepTimer(), publish=False)
 
 
-def trees_variant(bench: Bench, runtime: Path) -> StartupVariant:
-    """api's deps and sources trees in dist/releases run directly, with PEX_ROOT under runtime."""
-    releases, manifest = bench.repo.root / "dist/releases", bench.repo.manifest("api")
+def form_dir(runtime: Path, alternative: str) -> Path:
+    """A form's caches (PEX_ROOT, pexrun's cache), apart from the other forms': their disk use is measured."""
+    return runtime / slug(alternative)
+
+
+def pex_variant(alternative: str, runtime: Path, python: str, pex: Path, app: StartupApp,
+                env: Mapping[str, str] | None = None) -> StartupVariant:
+    """A PEX file or directory run by python, with a PEX_ROOT of its own."""
     return StartupVariant(
-        "pex_release (deps + sources trees, run directly)",
-        lambda p: [bench.tools.python312, str(releases / manifest["sources"]["file"]), "--port", str(p)],
-        {"PEX_ROOT": str(runtime / "pex_root"), "PEX_PATH": str(releases / manifest["deps"]["file"])},
+        alternative,
+        lambda p: [python, str(pex), *app.args(p)],
+        {"PEX_ROOT": str(form_dir(runtime, alternative) / "pex_root"), **(env or {})},
     )
 
 
-def startup_variants(bench: Bench, runtime: Path) -> list[StartupVariant]:
-    """How each form of the api release is started, with its caches (PEX_ROOT, pexrun's) under runtime."""
-    build_startup_forms(bench)
-    repo, api = bench.repo, bench.app("api")
-    python, releases = bench.tools.python312, repo.root / "dist/releases"
-    manifest, venv_manifest = repo.manifest("api"), repo.manifest("api_venv")
-    pex_root = {"PEX_ROOT": str(runtime / "pex_root")}
-    port = lambda p: ["--port", str(p)]  # noqa: E731
+def trees_variant(bench: Bench, app: StartupApp, runtime: Path, alternative: str = TREES_START,
+                  release: str | None = None) -> StartupVariant:
+    """A release's deps and sources trees in dist/releases, run directly (release: the app's, by default)."""
+    releases, manifest = bench.repo.root / "dist/releases", bench.repo.manifest(release or app.name)
+    return pex_variant(alternative, runtime, bench.tools.python312, releases / manifest["sources"]["file"], app,
+                       {"PEX_PATH": str(releases / manifest["deps"]["file"])})
+
+
+def pexrun_variant(bench: Bench, app: StartupApp, runtime: Path) -> StartupVariant:
+    """`pexrun run` of the app's published release, from the file:// repository."""
+    pexrun, version = form_dir(runtime, PEXRUN_START), bench.repo.manifest(app.name)["version"]
+    return StartupVariant(
+        PEXRUN_START,
+        lambda p: [bench.tools.python312, str(bench.repo.root / "dist/pexrun.pyz"), "run", "--cache-dir",
+                   str(pexrun / "cache"), bench.pex_release.repository.as_uri(), f"{app.name}@{version}", "--",
+                   *app.args(p)],
+        {"PEX_ROOT": str(pexrun / "pex_root")},
+    )
+
+
+def startup_variants(bench: Bench, app: StartupApp, runtime: Path) -> list[StartupVariant]:
+    """How each PEX form of the app is started, each with its caches under runtime."""
+    python, built = bench.tools.python312, bench.app(app.name)
     return [
-        StartupVariant("manual (single file)", lambda p: [python, str(bench.manual.output(api)), *port(p)], pex_root),
-        StartupVariant("pex_binary (single file)", lambda p: [python, str(repo.root / "dist/src.python.apps.api/bin.pex"), *port(p)], pex_root),
-        trees_variant(bench, runtime),
-        StartupVariant(
-            "pex_release (venv mode, run directly)",
-            lambda p: [python, str(releases / venv_manifest["sources"]["file"]), *port(p)],
-            {**pex_root, "PEX_PATH": str(releases / venv_manifest["deps"]["file"])},
-        ),
-        StartupVariant(
-            "pex_release (pexrun run)",
-            lambda p: [python, str(repo.root / "dist/pexrun.pyz"), "run", "--cache-dir", str(runtime / "pexrun"),
-                       bench.pex_release.repository.as_uri(), f"api@{manifest['version']}", "--", *port(p)],
-            pex_root,
-        ),
+        pex_variant(MANUAL_START, runtime, python, bench.manual.output(built), app),
+        pex_variant(SINGLE_FILE_START, runtime, python, bench.pex_binary.output(built), app),
+        trees_variant(bench, app, runtime),
+        trees_variant(bench, app, runtime, VENV_MODE_START, release=f"{app.name}_venv"),
+        pexrun_variant(bench, app, runtime),
     ]
 
 
-def startup_trial(scenario: str, variant: StartupVariant, prepare: Callable[[], None] = lambda: None) -> Trial:
+def console_script(python: str, entry_point: str) -> str:
+    """The script pip writes into a venv's bin/ for a console_scripts entry point `module:function`."""
+    module, function = entry_point.split(":")
+    return CONSOLE_SCRIPT.format(python=python, module=module, function=function)
+
+
+def pip_environ(write_bytecode: bool) -> dict[str, str]:
+    """No pip settings of this machine's (its pip.conf adds a constraints file, its environment find-links)."""
+    env = {name: value for name, value in startup_environ({}, write_bytecode).items() if not name.startswith("PIP_")}
+    return {**env, "PIP_CONFIG_FILE": os.devnull}
+
+
+def install_reference_venv(bench: Bench, app: App, venv: Path, write_bytecode: bool) -> None:
+    """`python3.12 -m venv`, `pip install --no-deps` of the release's locked wheel files, the scratch copy's
+    first-party sources on its path (a .pth file), and a console script if the entry point is a function."""
+    deps = bench.repo.root / "dist/releases" / bench.repo.manifest(app.name)["deps"]["file"]
+    wheels = sorted(str(wheel) for wheel in (deps / ".deps").glob("*.whl"))
+    assert wheels, f"{deps} has no wheel files"
+    env = pip_environ(write_bytecode)
+    run([bench.tools.python312, "-m", "venv", str(venv)], bench.base, env)
+    run([str(venv / "bin/pip"), "install", "--quiet", "--no-deps", "--no-index", *wheels], bench.base, env)
+    (site_packages,) = venv.glob("lib/python3.*/site-packages")
+    (site_packages / "acme-sources.pth").write_text(f"{bench.repo.root / 'src/python'}\n")
+    if ":" in app.entry_point:
+        script = venv / "bin" / app.name
+        script.write_text(console_script(str(venv / "bin/python"), app.entry_point))
+        script.chmod(0o755)
+
+
+def venv_command(venv: Path, app: App) -> list[str]:
+    """How a user starts the app from its venv: its console script, or `python -m` its module."""
+    if ":" in app.entry_point:
+        return [str(venv / "bin" / app.name)]
+    return [str(venv / "bin/python"), "-m", app.entry_point]
+
+
+def reference_venv_variant(bench: Bench, app: StartupApp, venv: Path, write_bytecode: bool) -> StartupVariant:
+    """The reference the issue sets pexrun's warm start against: a plain venv of the locked wheels (built here)."""
+    built = bench.app(app.name)
+    install_reference_venv(bench, built, venv, write_bytecode)
+    command = venv_command(venv, built)
+    return StartupVariant(REFERENCE_VENV, lambda p: [*command, *app.args(p)], {})
+
+
+def startup_trial(scenario: str, app: StartupApp, variant: StartupVariant, write_bytecode: bool,
+                  prepare: Callable[[], None] = lambda: None) -> Trial:
+    env = startup_environ(variant.env, write_bytecode)
+
     def run_once(_: StepTimer) -> Outcome:
-        return Outcome(seconds=time_to_marker(variant.argv(free_port()), variant.env, STARTUP_MARKER))
+        return Outcome(seconds=time_to_start(app, variant.argv(free_port()), env))
 
-    return Trial(scenario, variant.alternative, run_once, prepare)
-
-
-def startup(bench: Bench) -> list[Record]:
-    variants = startup_variants(bench, bench.base / "runtime")
-    return [measure(startup_trial("6-startup", v), bench.plan.startup_repetitions, warmup=1, log=log) for v in variants]
+    return Trial(scenario, variant.alternative, run_once, prepare, app=app.name)
 
 
-COLD_STARTS = ("pex_binary (single file)", "pex_release (deps + sources trees, run directly)", "pex_release (pexrun run)")
+def remove_bytecode(directory: Path) -> None:
+    for cache in list(directory.rglob("__pycache__")):
+        shutil.rmtree(cache)
+
+
+def with_disk_use(bench: Bench, app: StartupApp, runtime: Path, records: Sequence[Record]) -> list[Record]:
+    """The records, pexrun's and the trees' with the bytes their caches hold after the app's warm starts."""
+    deps_tree, pexrun = bench.repo.manifest(app.name)["deps"]["sha256"], form_dir(runtime, PEXRUN_START)
+    disk = {
+        PEXRUN_START: {
+            DEPS_TREE_BYTES: disk_bytes(pexrun / "cache/trees" / deps_tree),
+            DEPS_VENVS_BYTES: disk_bytes(pexrun / "cache/venvs" / deps_tree),
+            PEX_ROOT_BYTES: disk_bytes(pexrun / "pex_root"),
+        },
+        TREES_START: {PEX_ROOT_BYTES: disk_bytes(form_dir(runtime, TREES_START) / "pex_root")},
+    }
+    return [replace(r, details={**r.details, **disk.get(r.alternative, {})}) for r in records]
+
+
+def warm_startup(bench: Bench, scenario: str, write_bytecode: bool) -> list[Record]:
+    """Every form of each app, each after one discarded run, with caches of the scenario's own."""
+    build_startup_forms(bench)
+    for directory in ("src/python", "dist/releases"):  # The venvs run the sources in place, as do the trees.
+        remove_bytecode(bench.repo.root / directory)
+    records: list[Record] = []
+    for app in STARTUP_APPS:
+        runtime = bench.base / f"runtime-{scenario}" / app.name
+        variants = [reference_venv_variant(bench, app, runtime / "venv", write_bytecode),
+                    *startup_variants(bench, app, runtime)]
+        measured = [measure(startup_trial(scenario, app, v, write_bytecode), bench.plan.startup_repetitions,
+                            warmup=1, log=log) for v in variants]
+        records += with_disk_use(bench, app, runtime, measured)
+    return records
 
 
 def cold_start(bench: Bench) -> list[Record]:
-    """The same starts with every cache empty: PEX_ROOT, and pexrun's cache (its repository is local)."""
-    runtime = bench.base / "runtime-cold"
-    variants = [v for v in startup_variants(bench, runtime) if v.alternative in COLD_STARTS]
-    empty = lambda: shutil.rmtree(runtime, ignore_errors=True)  # noqa: E731
-    return [measure(startup_trial("7-cold-start", v, empty), bench.plan.startup_repetitions, log=log) for v in variants]
+    """The starts with every cache empty: PEX_ROOT, and pexrun's cache (its repository is local)."""
+    build_startup_forms(bench)
+    records: list[Record] = []
+    for app in STARTUP_APPS:
+        runtime = bench.base / "runtime-cold" / app.name
+        empty = functools.partial(shutil.rmtree, runtime, ignore_errors=True)
+        variants = [v for v in startup_variants(bench, app, runtime) if v.alternative in COLD_STARTS]
+        records += [measure(startup_trial("7-cold-start", app, v, write_bytecode=True, prepare=empty),
+                            bench.plan.startup_repetitions, log=log) for v in variants]
+    return records
 
 
 # -----------------------------------------------------------------------------------------------
@@ -793,7 +970,7 @@ def time_to_answer(argv: Sequence[str], env: Mapping[str, str], url: str, stop: 
 
 def container_variant(name: str, podman: Podman, image: str) -> tuple[StartupVariant, Callable[[], None]]:
     """A fresh container of image per run (read-only root, host network), and how to remove it."""
-    container = f"bench-{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}"
+    container = f"bench-{slug(name)}"
     argv = lambda p: ["podman", "run", "--rm", f"--name={container}",  # noqa: E731
                       *container_args(image, ["--host", "127.0.0.1", "--port", str(p)], network="host")]
     remove = lambda: podman.podman("rm", "--force", "--time", "0", container, check=False)  # noqa: E731
@@ -815,7 +992,7 @@ def container_start(bench: Bench) -> list[Record]:
     with in_checkout(bench), podman_in(bench.base / "podman") as podman:
         build_two_pex_image(bench, podman, StepTimer())
         image = podman.load(bench.repo.root / "dist/images/api.oci", "latest")
-        host = trees_variant(bench, bench.base / "runtime-host")
+        host = trees_variant(bench, API_START, bench.base / "runtime-host")
         trials = [
             answer_trial(host, stop=lambda: None),
             answer_trial(*container_variant("pex_release_image (podman run)", podman, image)),
@@ -939,23 +1116,48 @@ SCENARIOS: tuple[ScenarioInfo, ...] = (
     ),
     ScenarioInfo(
         "6-startup",
-        "6. Start-up of the api app",
-        "Time from starting the process to the api app's first stderr line (`\"msg\": \"serving on http://...\"`, "
-        "logged after its imports), on a free port; the process is killed then. Each form runs once "
-        "untimed first (warm `PEX_ROOT` and pexrun cache). Single file: `python3.12 <app>.pex --port P` "
-        "(manual's PEX, and pex_binary's `dist/src.python.apps.api/bin.pex`); deps + sources trees, run "
-        "directly: `PEX_PATH=dist/releases/deps-<key>.pex python3.12 dist/releases/api-srcs.pex --port P` (both "
-        "directories); venv mode: the same with a `pex_release(execution_mode=\"venv\")` of api; pexrun: "
-        "`python3.12 dist/pexrun.pyz run --cache-dir C file:///... api@<version> -- --port P`.",
+        "6. Start-up of the api, cli and reports apps",
+        f"Per app ({', '.join(f'`src/python/apps/{a.name}`' for a in STARTUP_APPS)}), each form runs once untimed "
+        "first (warm caches), then is timed. **api** (FastAPI + uvicorn): from starting the process to its first "
+        "stderr line `\"msg\": \"serving on http://...\"` (logged after its imports), on a free port; then it is "
+        "killed. **cli** (click): `--help`, to the process's exit (code 0, `Usage` in its output). **reports** "
+        "(its module imports numpy and pandas first): `--help`, to its exit (code 0). Forms, each with a `PEX_ROOT` "
+        f"of its own. **{REFERENCE_VENV}**, the reference: `python3.12 -m venv V`, then `V/bin/pip install --no-deps "
+        "--no-index dist/releases/deps-<key>.pex/.deps/*.whl` (the release's locked wheel files; "
+        "`PIP_CONFIG_FILE=/dev/null`), a `.pth` file in its site-packages naming the scratch copy's `src/python`; "
+        "started as a user starts it: cli by its console script `V/bin/cli` (as pip writes one for "
+        "`apps.cli.main:cli`), api and reports by `V/bin/python -m apps.<app>.main`. Single file: "
+        "`python3.12 <app>.pex ARGS` (manual's PEX, and pex_binary's `dist/src.python.apps.<app>/bin.pex`). "
+        "Deps + sources trees, run directly: `PEX_PATH=dist/releases/deps-<key>.pex python3.12 "
+        "dist/releases/<app>-srcs.pex ARGS` (both directories). Venv mode: the same with a "
+        "`pex_release(execution_mode=\"venv\")` of the app. pexrun: `python3.12 dist/pexrun.pyz run --cache-dir C "
+        f"file:///... <app>@<version> -- ARGS`. `{BYTECODE_ENV}` is removed from every run's environment (the "
+        "machine's shell may set it), so each form may write bytecode, and so is bench/run's `PYTHONPATH`. The "
+        "issue's target: pexrun's start within "
+        f"{WARM_START_TARGET:g}× the venv's. Bytes on disk, after an app's runs: apparent sizes, each inode "
+        "counted once within a directory (the trees are hard links to pexrun's blobs), as `du --apparent-size` "
+        "counts files and symlinks: for pexrun its deps tree `C/trees/<deps tree sha256>/`, its virtualenvs of "
+        "that tree `C/venvs/<deps tree sha256>/` (0: this pexrun keeps none) and its `PEX_ROOT`; for the trees "
+        "run directly their `PEX_ROOT`, where pex installs the wheel files.",
+        timing_only=True,
+    ),
+    ScenarioInfo(
+        "6b-startup-no-bytecode",
+        f"6b. Start-up of the api, cli and reports apps, with `{BYTECODE_ENV}=1`",
+        f"As scenario 6, with `{BYTECODE_ENV}=1` in the environment of every run, the untimed one too, and of "
+        "the venvs' creation (pip compiles the wheels it installs all the same): the caches of its own start "
+        "empty and the sources' and release trees' `__pycache__` directories are removed before, so a form "
+        "has only the bytecode it writes despite the setting, as on a host or in a container that sets it.",
         timing_only=True,
     ),
     ScenarioInfo(
         "7-cold-start",
-        "7. Cold start of the api app: empty caches",
-        "As scenario 6, but before each repetition `PEX_ROOT` and pexrun's cache are emptied: a host's first "
-        "start. pex_binary's single file unpacks into `PEX_ROOT`; the trees run directly install their wheel "
-        "files into `PEX_ROOT` on first use; pexrun also fetches every file of the release from the "
-        "`file://` repository into its cache, verifies it and links the trees.",
+        "7. Cold start of the api, cli and reports apps: empty caches",
+        "As scenario 6 (the same apps, arguments and clocks, bytecode allowed), but before each repetition "
+        "`PEX_ROOT` and pexrun's cache are emptied: a host's first start. pex_binary's single file unpacks into "
+        "`PEX_ROOT`; the trees run directly install their wheel files into `PEX_ROOT` on first use; pexrun also "
+        "fetches every file of the release from the `file://` repository into its cache, verifies it and links "
+        f"the trees. The issue's target: pexrun within {COLD_START_TARGET:g}× pex_binary's single file.",
         timing_only=True,
     ),
     ScenarioInfo(
@@ -1111,7 +1313,8 @@ def run_scenarios(bench: Bench, selected: set[str]) -> list[Record]:
         ("1b-deps-build", lambda: deps_build(bench)),
         ("4-n-apps", lambda: n_apps(bench)),
         ("5-remote-cache", lambda: warm_remote_cache(bench, [r for r in records if r.scenario == "1-cold"])),
-        ("6-startup", lambda: startup(bench)),
+        ("6-startup", lambda: warm_startup(bench, "6-startup", write_bytecode=True)),
+        ("6b-startup-no-bytecode", lambda: warm_startup(bench, "6b-startup-no-bytecode", write_bytecode=False)),
         ("7-cold-start", lambda: cold_start(bench)),
         ("8-image-edit", lambda: image_edit(bench)),
         ("9-container-start", lambda: container_start(bench)),
