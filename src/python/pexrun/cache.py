@@ -28,9 +28,8 @@ each link or unlink of a blob, by any tree, changes its ctime: every other tree 
 A read-only cache (e.g. one baked into an image) runs the releases it holds: the record of use and a
 new stat.json are skipped when they cannot be written.
 
-Older pexruns linked `<cache>/run/<app>@<version>/<app>.pex` to the sources PEX, for `ps`, but pex
-re-executes a PEX from its PEX_ROOT (`ps` shows `python <PEX_ROOT>/unzipped_pexes/<hash>`): gc removes
-those links.
+Older pexruns linked `<cache>/run/<app>@<version>/<app>.pex` to the sources PEX, for `ps`, which
+shows the venv's python and pexrun_main.py instead (pexrun.venvs): gc removes those links.
 """
 
 from __future__ import annotations

@@ -158,25 +158,6 @@ def test_a_run_killed_while_building_a_venv_and_the_next_run(repository: FileRep
     assert not abandoned.exists() and venv(cache, manifest_of(repository, "api", "1.0.0")).is_dir()
 
 
-def test_eight_runs_building_the_same_venv_at_once(repository: FileRepository, cache: Path) -> None:
-    runs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "pexrun.main", "run", repository.url, "api@1.0.0", "--cache-dir", str(cache)],
-            env=python_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(8)
-    ]
-    results = [(*run.communicate(timeout=120), run.returncode) for run in runs]
-    assert [(err, code) for _, err, code in results] == [("", 0)] * 8
-    manifest = manifest_of(repository, "api", "1.0.0")
-    assert {json.loads(out)["deps_from"] for out, _, _ in results} == {str(site_packages(cache, manifest))}
-    assert [p.name for p in (cache / "venvs").iterdir()] == [manifest.deps.sha256]  # none half-built, no temporary one
-    assert [p.name for p in (cache / "venvs" / manifest.deps.sha256).iterdir()] == [venv(cache, manifest).name]
-
-
 def test_gc_removes_the_venvs_of_the_deps_trees_it_removes(repository: FileRepository, cache: Path) -> None:
     ran(run(repository, cache, "api@2.0.0"))  # deps "other"
     ran(run(repository, cache, "api@1.0.0"))  # deps "shared", the most recent
