@@ -304,12 +304,14 @@ def stored_files(repository: Path) -> dict[str, tuple[int, int]]:
 
 
 def release_blobs(manifest: dict) -> dict[str, tuple[str, int]]:
-    """A schema-2 manifest's blobs: sha256 -> (file, size), for each tree file or zipapp."""
+    """A schema-2 manifest's blobs: sha256 -> (file, size), for each tree file or zipapp, and its SBOM."""
     blobs = {}
     for role in ("deps", "sources", "single_file"):
         pex = manifest.get(role)
         for entry in (pex.get("files") or [pex]) if pex else ():
             blobs[entry["sha256"]] = (f"{pex['file']}/{entry['path']}" if "path" in entry else pex["file"], entry["size"])
+    if manifest.get("sbom"):
+        blobs[manifest["sbom"]["sha256"]] = (manifest["sbom"]["file"], manifest["sbom"]["size"])
     return blobs
 
 
