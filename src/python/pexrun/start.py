@@ -107,7 +107,7 @@ def launch_record_path(cache_dir: str, app: str, version: str) -> str:
     return os.path.join(cache_dir, LAUNCHES_DIR, app, version, f"{sys.implementation.cache_tag}.marshal")
 
 
-def _parse_warm_run(argv):
+def _parse_warm_run(argv, environ):
     """(repository, release, options, args) of a `run` whose form a warm start knows, else None."""
     split = argv.index("--") if "--" in argv else len(argv)
     words, args = argv[:split], argv[split + 1 :]
@@ -127,8 +127,8 @@ def _parse_warm_run(argv):
             index += 1
     if len(positional) != 2 or not positional[0].startswith("file://"):
         return None
-    progress = options.get("--progress", os.environ.get(PROGRESS_ENV, "auto"))
-    timeout = options.get("--download-timeout", os.environ.get(DOWNLOAD_TIMEOUT_ENV, "1"))
+    progress = options.get("--progress", environ.get(PROGRESS_ENV, "auto"))
+    timeout = options.get("--download-timeout", environ.get(DOWNLOAD_TIMEOUT_ENV, "1"))
     if progress not in PROGRESS_MODES or seconds(timeout) is None:
         return None  # a usage error, which pexrun.main reports
     return positional[0], positional[1], options, args
@@ -145,7 +145,7 @@ def _checks_hold(checks) -> bool:
 
 def warm_start(argv, environ) -> None:
     """Execs the release of a `run` whose launch record's checks all hold; returns otherwise."""
-    parsed = _parse_warm_run(argv)
+    parsed = _parse_warm_run(argv, environ)
     if parsed is None or pex_runtime_variables(environ):
         return
     repository, release, options, args = parsed

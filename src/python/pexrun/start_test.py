@@ -132,10 +132,10 @@ def test_other_invocations_are_not_warm(
 
 
 def test_the_warm_start_parses_only_what_it_knows() -> None:
-    assert _parse_warm_run(["run", "file:///r", "api@1", "--cache-dir", "/c", "--", "--cache-dir", "x"]) == (
+    assert _parse_warm_run(["run", "file:///r", "api@1", "--cache-dir", "/c", "--", "--cache-dir", "x"], {}) == (
         "file:///r", "api@1", {"--cache-dir": "/c"}, ["--cache-dir", "x"]
     )
-    assert _parse_warm_run(["run", "--python", "/p", "file:///r", "api@1"]) == ("file:///r", "api@1", {"--python": "/p"}, [])
+    assert _parse_warm_run(["run", "--python", "/p", "file:///r", "api@1"], {}) == ("file:///r", "api@1", {"--python": "/p"}, [])
     for argv in (
         ["run", "s3://bucket/r", "api@1"],  # the repository's answer is needed on every run
         ["run", "file:///r"],
@@ -146,5 +146,8 @@ def test_the_warm_start_parses_only_what_it_knows() -> None:
         ["fetch", "file:///r", "api@1"],
         [],
     ):
-        assert _parse_warm_run(argv) is None, argv
+        assert _parse_warm_run(argv, {}) is None, argv
+    # Settings pexrun.main would refuse as usage errors.
+    for environ in ({"PEXRUN_PROGRESS": "yes"}, {"PEXRUN_DOWNLOAD_TIMEOUT": "-1"}):
+        assert _parse_warm_run(["run", "file:///r", "api@1"], environ) is None, environ
 
