@@ -10,6 +10,8 @@ concurrent pexruns.
     <cache>/trees/.<tree sha256>.<random>       a tree being built, renamed into place once whole
     <cache>/manifests/<app>/<version>.json      the releases fetched here; the file's mtime is the last use
     <cache>/signatures/<manifest sha256>/<key>  empty: these manifest bytes were found signed by this trusted key
+    <cache>/venvs/<deps tree sha256>/...        the deps tree's wheels installed, per interpreter (pexrun.venvs)
+    <cache>/launches/<app>/<version>/...        what a warm run replays (pexrun.start)
 
 What is checked when. A blob is verified by sha256 when it is downloaded, and a cached one whenever
 a tree is built from it (and whenever a zipapp PEX runs). A tree is built in a directory of its own
@@ -53,7 +55,6 @@ from pex_release_core.repository.base import BlobMismatchError, NotFoundError, R
 from pex_release_core.transfer import concurrently, file_sha256, file_system_now
 from pexrun import start
 from pexrun.progress import Progress
-from pexrun.start import fingerprint
 
 DEFAULT_DOWNLOAD_TIMEOUT_SECONDS = 60.0
 # A blob's download may take the download timeout plus one second per this many bytes: a slow link
@@ -150,7 +151,7 @@ def _inside(root: Path, path: str, what: str) -> Path:
 
 
 @contextlib.contextmanager
-def locked(directory: Path) -> Iterator[None]:
+def _locked(directory: Path) -> Iterator[None]:
     """An exclusive lock on directory between pexruns; the kernel releases it when its holder dies."""
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -169,7 +170,7 @@ def _freed_by_removing(path: str) -> int:
     return 0
 
 
-def remove_entry(path: Path) -> int:
+def _remove(path: Path) -> int:
     """Removes a blob, a tree or a temporary one; returns the bytes that freed (a tree's files linked
     to a blob still there free none)."""
     if not stat.S_ISDIR(path.lstat().st_mode):
@@ -185,7 +186,7 @@ def move_into_place(building: Path, directory: Path, replacing: int | None, unch
     """Renames the directory `building` (a tree or a venv built whole) to `directory`, over the damaged
     one whose inode is `replacing`, if any."""
     replaced = building.with_name(building.name + ".replaced")
-    with locked(directory.parent):
+    with _locked(directory.parent):
         try:
             current: int | None = directory.lstat().st_ino
         except FileNotFoundError:
@@ -197,7 +198,7 @@ def move_into_place(building: Path, directory: Path, replacing: int | None, unch
             os.rename(directory, replaced)
         os.rename(building, directory)
     if os.path.lexists(replaced):
-        remove_entry(replaced)
+        _remove(replaced)
 
 
 @contextlib.contextmanager
@@ -412,7 +413,7 @@ class BlobCache:
             return (
                 isinstance(record, dict)
                 and len(record) == len(entries)
-                and all(record.get(path) == fingerprint(f"{root}/{path}") for path in entries)
+                and all(record.get(path) == start.fingerprint(f"{root}/{path}") for path in entries)
             )
         except (OSError, ValueError):
             return False
@@ -433,7 +434,7 @@ class BlobCache:
 
     def _tree_record(self, pex: ReleasePex, root: Path | None = None) -> bytes:
         root_path = str(root or self.pex_path(pex))
-        return json.dumps({path: fingerprint(f"{root_path}/{path}") for path in _tree_entries(pex)}).encode()
+        return json.dumps({path: start.fingerprint(f"{root_path}/{path}") for path in _tree_entries(pex)}).encode()
 
     def _build_tree(self, pex: ReleasePex, release: str, replacing: int | None) -> None:
         """Builds the tree from verified blobs in a directory of its own, then renames it into place
@@ -544,7 +545,7 @@ class BlobCache:
                     continue
                 else:
                     removed += 1
-                freed += remove_entry(entry)
+                freed += _remove(entry)
             except FileNotFoundError:  # a concurrent gc, or a download that just finished
                 continue
         return removed, freed

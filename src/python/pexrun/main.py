@@ -193,19 +193,29 @@ def run(args: argparse.Namespace) -> int:
     # pex's variables keep their meaning: a release run with any set runs with pex's runtime.
     with_venv = not pex_runtime_variables(os.environ)
     release, venv = _prepared_release(args, repository, (manifest, data), interpreter, venv=with_venv)
-    if venv is None:
-        exec_release(interpreter, release, args.args, release_environ(release, entry_point, os.environ))
-    assert venv is not None
+    if venv is not None:
+        _exec_from_venv(args, repository, release, venv, interpreter, entry_point)
+    exec_release(interpreter, release, args.args, release_environ(release, entry_point, os.environ))
+    return 1  # not reached: exec replaced this process
+
+
+def _exec_from_venv(
+    args: argparse.Namespace,
+    repository: Repository,
+    release: FetchedRelease,
+    venv: ReleaseVenv,
+    interpreter: Interpreter,
+    entry_point: str | None,
+) -> None:
+    """Execs the release from its venv, first writing down the launch for a warm start to replay."""
     command, inject_env = venv_command(venv, release, entry_point)
     if _warm_startable(args):
         python = args.python or base_python()
         key = launch_key(args.repository, args.release, python, args.script or "", os.environ.get(TRUSTED_KEYS_ENV, ""))
         record_launch(args.cache_dir, key, repository, release, venv, interpreter, args.trusted_key, command, inject_env)
-    env = venv_environ(
-        os.environ, app=manifest.app, version=manifest.version, sources=str(release.sources), inject_env=inject_env
-    )
+    manifest = release.manifest
+    env = venv_environ(os.environ, app=manifest.app, version=manifest.version, sources=str(release.sources), inject_env=inject_env)
     exec_argv([*command, *args.args], env)
-    return 1  # not reached: exec replaced this process
 
 
 def _warm_startable(args: argparse.Namespace) -> bool:
