@@ -22,11 +22,22 @@ def _file_check(path: str) -> tuple[str, dict[str, list[int]]]:
     return os.path.dirname(path), {os.path.basename(path): fingerprint(path)}
 
 
+def _manifest_check(path: str, verified: bytes) -> tuple[str, dict[str, list[int]]]:
+    """The check of the repository's manifest file, once it is seen to hold the bytes this run verified
+    (it may have been replaced since they were read); raises ValueError if not."""
+    check = _file_check(path)
+    with open(path, "rb") as f:
+        if f.read() != verified or _file_check(path) != check:
+            raise ValueError(f"{path} changed while pexrun ran it")
+    return check
+
+
 def record_launch(
     cache_dir: Path,
     key: tuple,
     repository: Repository,
     release: FetchedRelease,
+    manifest_bytes: bytes,
     venv: ReleaseVenv,
     interpreter: Interpreter,
     trusted_keys: Sequence[Path],
@@ -34,16 +45,18 @@ def record_launch(
     inject_env: Mapping[str, str],
 ) -> None:
     """Records, for the invocation `key`, the command that starts the release from its venv and the
-    stat of every file the decision to run it rested on, as verified. A repository other than
+    stat of every file the decision to run it rested on, as verified (`manifest_bytes`: the manifest
+    as read and checked). A repository other than
     `file://` is asked on every run: nothing is recorded. Neither is anything in a read-only cache."""
     if not isinstance(repository, FileRepository):
         return
     manifest = release.manifest
     cache = BlobCache(cache_dir)
     with contextlib.suppress(OSError, ValueError):  # a record missing or damaged: the next run verifies again
-        paths = [str(repository.root / manifest_key(manifest.app, manifest.version)), interpreter.path]
-        paths += [str(path) for path in trusted_keys]
-        checks = [_file_check(p) for p in {*paths, *(os.path.realpath(p) for p in paths)}]
+        published = str(repository.root / manifest_key(manifest.app, manifest.version))
+        paths = [interpreter.path, *(str(path) for path in trusted_keys)]
+        checks = [_manifest_check(published, manifest_bytes)]
+        checks += [_file_check(p) for p in sorted({*paths, *(os.path.realpath(p) for p in paths)})]
         checks += [(str(root), entries) for root, entries in (cache.tree_stat(manifest.deps), cache.tree_stat(manifest.sources))]
         checks.append((str(venv.root), VenvCache(cache_dir).venv_stat(venv)))
         path = Path(launch_record_path(str(cache_dir), manifest.app, manifest.version))

@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     with_venv = not pex_runtime_variables(os.environ)
     release, venv = _prepared_release(args, repository, (manifest, data), interpreter, venv=with_venv)
     if venv is not None:
-        _exec_from_venv(args, repository, release, venv, interpreter, entry_point)
+        _exec_from_venv(args, repository, (release, data), venv, interpreter, entry_point)
     exec_release(interpreter, release, args.args, release_environ(release, entry_point, os.environ))
     return 1  # not reached: exec replaced this process
 
@@ -202,17 +202,19 @@ def run(args: argparse.Namespace) -> int:
 def _exec_from_venv(
     args: argparse.Namespace,
     repository: Repository,
-    release: FetchedRelease,
+    fetched: tuple[FetchedRelease, bytes],
     venv: ReleaseVenv,
     interpreter: Interpreter,
     entry_point: str | None,
 ) -> None:
-    """Execs the release from its venv, first writing down the launch for a warm start to replay."""
+    """Execs the release (with its manifest's verified bytes) from its venv, first writing down the
+    launch for a warm start to replay."""
+    release, data = fetched
     command, inject_env = venv_command(venv, release, entry_point)
     if _warm_startable(args):
         python = args.python or base_python()
         key = launch_key(args.repository, args.release, python, args.script or "", os.environ.get(TRUSTED_KEYS_ENV, ""))
-        record_launch(args.cache_dir, key, repository, release, venv, interpreter, args.trusted_key, command, inject_env)
+        record_launch(args.cache_dir, key, repository, release, data, venv, interpreter, args.trusted_key, command, inject_env)
     manifest = release.manifest
     env = venv_environ(os.environ, app=manifest.app, version=manifest.version, sources=str(release.sources), inject_env=inject_env)
     exec_argv([*command, *args.args], env)

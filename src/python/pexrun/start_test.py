@@ -18,7 +18,8 @@ from pex_release_core.repository.file import FileRepository
 from pex_release_core.repository.url import open_repository
 from pex_release_core.testutil import make_release, python_env
 from pexrun.main_test import manifest_of, ran, site_packages, tree
-from pexrun.start import _parse_warm_run
+from pexrun.launches import _manifest_check
+from pexrun.start import _parse_warm_run, fingerprint
 
 # pexrun's entry point, with pexrun.main made unimportable: a run that is not warm fails with ImportError.
 _WARM_ONLY = "import sys; sys.modules['pexrun.main'] = None; from pexrun.start import main; main()"
@@ -151,3 +152,14 @@ def test_the_warm_start_parses_only_what_it_knows() -> None:
     for environ in ({"PEXRUN_PROGRESS": "yes"}, {"PEXRUN_DOWNLOAD_TIMEOUT": "-1"}):
         assert _parse_warm_run(["run", "file:///r", "api@1"], environ) is None, environ
 
+
+
+def test_a_manifest_replaced_while_pexrun_ran_it_gets_no_launch_record(tmp_path: Path) -> None:
+    """The record vouches for the manifest file's stat only once the file is seen to hold the bytes
+    that were verified: a manifest swapped after the read (and its signature check) is never replayed."""
+    published = tmp_path / "1.0.0.json"
+    published.write_bytes(b"swapped")
+    with pytest.raises(ValueError, match="changed while pexrun ran it"):
+        _manifest_check(str(published), b"verified")
+    published.write_bytes(b"verified")
+    assert _manifest_check(str(published), b"verified") == (str(tmp_path), {"1.0.0.json": fingerprint(str(published))})
