@@ -22,7 +22,8 @@ venv's files against it, records their new stat if they are intact, and otherwis
 again from the (verified) deps tree. The record is written by pexrun as it builds the venv, so the
 venv is as trustworthy as the blobs it was installed from, on the same terms as a tree: accidents,
 killed runs and damaged files, not the cache's own user. Bytecode (`__pycache__`) is not recorded:
-Python checks each `.pyc` against its source's mtime and size, and `pexrun fetch` removes it.
+Python checks each `.pyc` against its source's mtime and size, and a `.pyc` damaged in place is
+not seen (removing the venv rebuilds it).
 """
 
 from __future__ import annotations
