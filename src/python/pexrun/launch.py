@@ -20,14 +20,11 @@ from packaging.version import InvalidVersion, Version
 
 from pex_release_core.manifest import ReleaseManifest
 from pexrun.cache import FetchedRelease
-from pexrun.start import exec_argv
+from pexrun.start import ENTRY_POINT_OVERRIDES, exec_argv
 
 if TYPE_CHECKING:
     from pexrun.venvs import ReleaseVenv
 
-# Entry-point overrides in pexrun's own environment would silently run something else than the
-# release; `--script` is the way to choose one of its scripts.
-_ENTRY_POINT_OVERRIDES = ("PEX_MODULE", "PEX_SCRIPT")
 _PROBE = "import platform, sys; sys.stdout.write(platform.python_implementation() + ' ' + platform.python_version())"
 # An interpreter constraint as Pants writes it: an implementation (optional), then specifiers.
 _CONSTRAINT = re.compile(r"\s*(?P<name>[A-Za-z][A-Za-z0-9._-]*)?\s*(?P<specifiers>[^A-Za-z].*)?", re.DOTALL)
@@ -178,7 +175,7 @@ def venv_command(venv: ReleaseVenv, release: FetchedRelease, entry_point: str | 
 
 
 def release_environ(release: FetchedRelease, entry_point: str | None, base: Mapping[str, str]) -> dict[str, str]:
-    env = {name: value for name, value in base.items() if name not in _ENTRY_POINT_OVERRIDES}
+    env = {name: value for name, value in base.items() if name not in ENTRY_POINT_OVERRIDES}
     env.update(
         PEX_PATH=str(release.deps),
         PEXRUN_APP=release.manifest.app,

@@ -36,10 +36,12 @@ _LAUNCH_RECORD_VERSION = 1
 # The options of `run` a warm start knows, each with a value; it checks --progress and
 # --download-timeout as pexrun.main would, and needs neither.
 _WARM_OPTIONS = ("--cache-dir", "--python", "--script", "--progress", "--download-timeout")
+# Entry-point overrides in pexrun's own environment would silently run something else than the
+# release, so pexrun drops them; `--script` is the way to choose one of its scripts.
+ENTRY_POINT_OVERRIDES = ("PEX_MODULE", "PEX_SCRIPT")
 # pex's runtime reads the other `PEX_*` variables (PEX_INTERPRETER, PEX_INHERIT_PATH, PEX_VERBOSE...);
-# PEX_ROOT only says where it keeps its caches, which a release run from pexrun's venv does not use,
-# and PEX_MODULE and PEX_SCRIPT, which would run something else than the release, are dropped.
-_NOT_FOR_PEX_RUNTIME = ("PEX_ROOT", "PEX_MODULE", "PEX_SCRIPT")
+# PEX_ROOT only says where it keeps its caches, which a release run from pexrun's venv does not use.
+_NOT_FOR_PEX_RUNTIME = ("PEX_ROOT", *ENTRY_POINT_OVERRIDES)
 
 
 def default_cache_dir() -> str:
