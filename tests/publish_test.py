@@ -202,6 +202,14 @@ def test_pexrun_runs_published_releases_on_any_python(packaged_repo: PackagedRep
     )
     assert (cold.stdout, warm.stdout) == ("cold\n", "warm\n"), cold.stderr + warm.stderr
     assert "| pexrun.start" in warm.stderr and "pexrun.main" not in warm.stderr
+    # With no option of its own, pexrun's interpreter becomes the release: one interpreter starts.
+    became = subprocess.run(
+        [python312(), str(packaged_repo.repo.root / "dist/pexrun.pyz"), "run", "--cache-dir", str(cache), repository, cli,
+         "--", "slugify", "In Process"],
+        env={**no_bytecode, "PYTHONPROFILEIMPORTTIME": "1"}, capture_output=True, text=True, timeout=120,
+    )
+    assert became.stdout == "in-process\n", became.stderr
+    assert became.stderr.count("| encodings\n") == 1 and " click\n" in became.stderr and "pexrun.main" not in became.stderr
     assert list((cache / "venvs").glob("*/*/lib/python3.12/site-packages/click/__pycache__/core.cpython-312.pyc"))
     # pexrun itself runs on 3.9, and says which Python the release needs.
     on_39 = pexrun(packaged_repo, python("3.9"), "run", repository, "cli", cache=cache)

@@ -55,6 +55,9 @@ def report(entry):
         "release_env": {name: value for name, value in sorted(os.environ.items()) if name.startswith("RELEASE_")},
         "app": os.environ.get("PEXRUN_APP"),
         "version": os.environ.get("PEXRUN_VERSION"),
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+        "path": sys.path,
     }))
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 from pex_release_core.repository.base import Repository, manifest_key
 from pex_release_core.repository.file import FileRepository
-from pexrun.cache import BlobCache, FetchedRelease, write_atomically
+from pexrun.cache import BlobCache, CacheError, FetchedRelease, write_atomically
 from pexrun.launch import Interpreter
 from pexrun.start import fingerprint, launch_record_path
 from pexrun.venvs import ReleaseVenv, VenvCache
@@ -30,6 +30,14 @@ def _manifest_check(path: str, verified: bytes) -> tuple[str, dict[str, list[int
         if f.read() != verified or _file_check(path) != check:
             raise ValueError(f"{path} changed while pexrun ran it")
     return check
+
+
+def _start_layout(venv: ReleaseVenv) -> dict[str, object] | None:
+    """The venv's start layout, or None (the warm start then execs its python) if it cannot be had."""
+    try:
+        return VenvCache.start_layout(venv)
+    except (CacheError, ValueError):
+        return None
 
 
 def record_launch(
@@ -66,5 +74,11 @@ def record_launch(
             records = {}
         if not isinstance(records, dict):
             records = {}
-        records[key] = {"checks": checks, "exec": list(command), "inject_env": dict(inject_env), "sources": str(release.sources)}
+        records[key] = {
+            "checks": checks,
+            "exec": list(command),
+            "inject_env": dict(inject_env),
+            "sources": str(release.sources),
+            "venv": _start_layout(venv),
+        }
         write_atomically(path, marshal.dumps(records))

@@ -134,6 +134,10 @@ def test_run_execs_the_highest_release_with_its_deps(repository: FileRepository,
         "release_env": {},
         "app": "api",
         "version": "1.10.0",
+        "executable": str(venv(cache, manifest) / "bin" / "python"),  # the venv's python, which finds its venv
+        "prefix": str(venv(cache, manifest)),
+        # The sources first, the venv's site-packages last (the environment's PYTHONPATH between).
+        "path": [str(tree(cache, manifest.sources)), *report["path"][1:-1], str(site_packages(cache, manifest))],
     }
 
 

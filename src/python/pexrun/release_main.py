@@ -6,13 +6,14 @@ pexrun writes this file into each virtualenv it builds (`<venv>/pexrun_main.py`)
 
     <venv>/bin/python <venv>/pexrun_main.py <sources tree> entry-point|script <target> <N> <N injected args> [args...]
 
-with the environment pex's runtime would give the app (pexrun.start.release_environ). Here the
-sources tree goes first on sys.path (the venv's site-packages follow), the injected args are
-expanded as pex expands them (`{pex.env.NAME}`) before the user's, and the entry point
-(`module[:function]`) or the venv's console script runs. Python may write the bytecode of what the
-release imports, whatever PYTHONDONTWRITEBYTECODE says: the venv and the trees are pexrun's cache,
-compiled once by the interpreter that runs them (the environment, which child processes inherit, is
-left alone).
+with the environment pex's runtime would give the app (pexrun.start.venv_environ), or, on a warm
+start, runs it as `__main__` in pexrun's own process made into what that command would start
+(pexrun.start._become). Here the sources tree goes first on sys.path (the venv's site-packages
+follow), the injected args are expanded as pex expands them (`{pex.env.NAME}`) before the user's,
+and the entry point (`module[:function]`) or the venv's console script runs. Python may write the
+bytecode of what the release imports, whatever PYTHONDONTWRITEBYTECODE says: the venv and the trees
+are pexrun's cache, compiled once by the interpreter that runs them (the environment, which child
+processes inherit, is left alone).
 
 Runs on the release's Python (3.9 or newer), with the standard library only, and imports little:
 this is every warm start's cost.
@@ -52,7 +53,10 @@ def main():
     sources, kind, target, count = sys.argv[1:5]
     injected, args = sys.argv[5 : 5 + int(count)], sys.argv[5 + int(count) :]
     sys.dont_write_bytecode = False
-    sys.path[0] = sources  # in place of this file's directory
+    if getattr(sys.flags, "safe_path", False):  # PYTHONSAFEPATH: this file's directory is not on sys.path
+        sys.path.insert(0, sources)
+    else:
+        sys.path[0] = sources  # in place of this file's directory
     sys.argv = [sources, *(arg.format(pex=_Replacements) for arg in injected), *args]
     if kind == "script":
         import runpy

@@ -11,15 +11,20 @@ import sys
 import time
 from pathlib import Path
 
+import packaging
 import pytest
 
+import pex_release_core
+import pexrun
 from pex_release_core.publishing import publish
 from pex_release_core.repository.file import FileRepository
 from pex_release_core.repository.url import open_repository
 from pex_release_core.testutil import make_release, python_env
-from pexrun.main_test import manifest_of, ran, site_packages, tree
+from pexrun.launch import Interpreter
 from pexrun.launches import _manifest_check
+from pexrun.main_test import manifest_of, ran, site_packages, tree
 from pexrun.start import _parse_warm_run, fingerprint
+from pexrun.venvs import VenvCache
 
 # pexrun's entry point, with pexrun.main made unimportable: a run that is not warm fails with ImportError.
 _WARM_ONLY = "import sys; sys.modules['pexrun.main'] = None; from pexrun.start import main; main()"
@@ -30,6 +35,30 @@ def start(*args: str, warm_only: bool = False, env: dict[str, str] | None = None
     return subprocess.run(
         [sys.executable, *program, *args], env={**python_env(), **(env or {})}, capture_output=True, text=True, timeout=120
     )
+
+
+_SOURCE_ROOT = str(Path(pexrun.__file__).parent.parent)
+
+
+def start_script(path: Path, import_path: list[str], warm_only: bool) -> str:
+    """pexrun's entry point as pexrun.pyz runs it, a script with pexrun's modules first on sys.path
+    (no PYTHONPATH, which the interpreters it starts would read); `warm_only` as for `start`."""
+    halt = 'sys.modules["pexrun.main"] = None\n' if warm_only else ""
+    path.write_text(f"import sys\nsys.path[:0] = {import_path!r}\n{halt}from pexrun.start import main\nmain()\n")
+    return str(path)
+
+
+def python_3_10_or_newer() -> str:
+    """A CPython with sys.orig_argv, which a warm start needs to run the release in its own process:
+    pyenv's newest, else one on PATH."""
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    for candidate in sorted(pyenv.glob("3.1[0-9].*/bin/python3.1[0-9]"), reverse=True):
+        return str(candidate)
+    for name in ("python3.13", "python3.12", "python3.11", "python3.10"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail(f"no CPython 3.10 or newer under {pyenv} or on PATH")
 
 
 def not_warm(result: subprocess.CompletedProcess[str]) -> bool:
@@ -65,6 +94,55 @@ def test_a_warm_run_replays_the_full_runs_launch(repository: FileRepository, cac
     assert not_warm(start(*run_args(repository, cache, "api@1.0.0", "--script", "report"), warm_only=True))
     assert ran(start(*run_args(repository, cache, "api@1.0.0", "--script", "report")))["entry"] == "report"
     assert ran(start(*run_args(repository, cache, "api@1.0.0", "--script", "report"), warm_only=True))["entry"] == "report"
+
+
+def imported_interpreters(result: subprocess.CompletedProcess[str]) -> int:
+    """How many interpreters started in a run with PYTHONPROFILEIMPORTTIME=1: each imports encodings."""
+    return result.stderr.count("| encodings\n")
+
+
+def test_a_warm_run_on_the_venvs_interpreter_becomes_the_release(
+    repository: FileRepository, cache: Path, tmp_path: Path
+) -> None:
+    python = python_3_10_or_newer()
+    env = {**{n: v for n, v in os.environ.items() if n != "PYTHONPATH"}, "PYTHONPROFILEIMPORTTIME": "1"}
+    run = [*run_args(repository, cache, "api@1.0.0", "--python", python), "--", "y"]
+    # The same Python runs pexrun cold (launch records are per Python), with pexrun's pure-Python requirements.
+    import_path = [_SOURCE_ROOT, str(Path(pex_release_core.__file__).parent.parent), str(Path(packaging.__file__).parent.parent)]
+    cold = [python, start_script(tmp_path / "cold.py", import_path, warm_only=False), *run]
+    ran(subprocess.run(cold, env=env, capture_output=True, text=True, timeout=120))  # pexrun.main records the launch
+    argv = [start_script(tmp_path / "warm.py", [_SOURCE_ROOT], warm_only=True), *run]
+    became = subprocess.run([python, *argv], env=env, capture_output=True, text=True, timeout=120)
+    # An option of pexrun's interpreter, which the release's would not have: the venv's python is exec'd.
+    exec_d = subprocess.run([python, "-X", "importtime", *argv], env=env, capture_output=True, text=True, timeout=120)
+    assert (imported_interpreters(became), imported_interpreters(exec_d)) == (1, 2), became.stderr
+    assert "| pexrun.start\n" in became.stderr and "| release_deps\n" in became.stderr  # one process imported both
+    # The release sees what the venv's own python gives it: executable, prefix, import path, environment.
+    assert {**ran(became), "pid": 0} == {**ran(exec_d), "pid": 0}
+    manifest = manifest_of(repository, "api", "1.0.0")
+    venv = VenvCache(cache).venv_path(manifest.deps, Interpreter.at(python))
+    report = ran(became)
+    assert (report["executable"], report["prefix"]) == (str(venv / "bin" / "python"), str(venv))
+    assert report["path"][0] == str(tree(cache, manifest.sources)) and report["path"][-1] == report["deps_from"]
+    assert report["deps_from"].startswith(str(venv)) and report["args"] == ["y"]
+    # PYTHONPATH changes the path an interpreter starts with: the venv's python is exec'd to read it.
+    with_path = subprocess.run([python, *argv], env={**env, "PYTHONPATH": str(tmp_path)}, capture_output=True, text=True, timeout=120)
+    assert imported_interpreters(with_path) == 2 and str(tmp_path) in ran(with_path)["path"]
+
+
+@pytest.mark.parametrize("imported, only_stdlib", [("json", True), ("from_site_packages", False)])
+def test_a_module_from_outside_the_standard_library_keeps_the_release_out_of_pexruns_process(
+    tmp_path: Path, imported: str, only_stdlib: bool
+) -> None:
+    """A module a `.pth` file or a sitecustomize imported at start-up would not be in the venv's
+    python: a process that holds one execs it instead."""
+    (tmp_path / "from_site_packages.py").write_text("")
+    check = (
+        f"import sys; sys.path[:0] = [{_SOURCE_ROOT!r}, {str(tmp_path)!r}]; from pexrun.start import _imports_only_stdlib; "
+        f"import {imported}; print(_imports_only_stdlib(sys.path[3:]))"  # after those two and the script's ''
+    )
+    result = subprocess.run([sys.executable, "-S", "-c", check], capture_output=True, text=True, timeout=60)
+    assert result.stdout == f"{only_stdlib}\n", result.stderr
 
 
 def test_a_warm_run_counts_as_a_use_for_gc(repository: FileRepository, cache: Path) -> None:

@@ -57,6 +57,13 @@ _VENV_TIMEOUT_SECONDS = 120
 _FILE_MODE, _EXECUTABLE_MODE = 0o444, 0o555
 # The venv's own install paths, as its interpreter sees them (a venv's scheme differs between versions).
 _PATHS_PROBE = "import json, sys, sysconfig; json.dump(sysconfig.get_paths(), sys.stdout)"
+# How the venv's python starts, run with -E -S (no environment, no site): its interpreter, its
+# standard library's import path, and the site-packages that `site` adds for the venv's prefix.
+_START_PROBE = (
+    "import json, os, site, sys; base = getattr(sys, '_base_executable', sys.executable); "
+    "json.dump({'executable': sys.executable, 'base_executable': base, 'interpreter': os.path.realpath(base), 'stdlib': sys.path[1:], "
+    "'site_packages': site.getsitepackages([sys.argv[1]])}, sys.stdout)"
+)
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,13 @@ class VenvCache:
             f"{venv.root}, the virtualenv of {deps.file} for {interpreter}, had changed since pexrun built it: a "
             "file's bytes, mode or type differs from its record. pexrun built it again from verified blobs."
         ]
+
+    @classmethod
+    def start_layout(cls, venv: ReleaseVenv) -> dict[str, object]:
+        """What pexrun.start needs to run a release in its own process as the venv's python would
+        start it (see pexrun.start._become); raises CacheError if the venv's python cannot say."""
+        layout = json.loads(cls._run(f"the virtualenv {venv.root}", str(venv.python), "-E", "-S", "-c", _START_PROBE, str(venv.root)))
+        return {**layout, "prefix": str(venv.root)}
 
     def venv_stat(self, venv: ReleaseVenv) -> dict[str, list[int]]:
         """Its entries' stat as last verified (raises OSError or ValueError if its record is damaged)."""
