@@ -115,36 +115,51 @@ def median_steps(per_repetition: Sequence[Mapping[str, float]]) -> dict[str, flo
 
 def measure(trial: Trial, repetitions: int, warmup: int = 0, log: Callable[[str], None] = print) -> Record:
     """Runs `trial` warmup + repetitions times; only the last `repetitions` count."""
+    (record,) = measure_interleaved([trial], repetitions, warmup, log)
+    return record
+
+
+def measure_interleaved(
+    trials: Sequence[Trial], repetitions: int, warmup: int = 0, log: Callable[[str], None] = print
+) -> list[Record]:
+    """Runs each trial warmup times, then the trials in turn (A B C A B C ...) `repetitions` times:
+    a drift of the machine's speed during the runs then weighs on every trial alike, and the ratios
+    between them hold."""
     if repetitions < 1:
         raise ValueError(f"repetitions must be at least 1, not {repetitions}")
-    runs: list[float] = []
-    steps: list[dict[str, float]] = []
-    outcome = Outcome()
-    for index in range(warmup + repetitions):
+    runs: list[list[float]] = [[] for _ in trials]
+    steps: list[list[dict[str, float]]] = [[] for _ in trials]
+    outcomes = [Outcome() for _ in trials]
+    order = [(i, False) for i in range(len(trials)) for _ in range(warmup)]
+    order += [(i, True) for _ in range(repetitions) for i in range(len(trials))]
+    for index, counted in order:
+        trial = trials[index]
         trial.prepare()
         timer = StepTimer()
         start = time.perf_counter()
-        outcome = trial.run(timer)
-        seconds = time.perf_counter() - start if outcome.seconds is None else outcome.seconds
-        counted = index >= warmup
+        outcomes[index] = trial.run(timer)
+        seconds = time.perf_counter() - start if outcomes[index].seconds is None else outcomes[index].seconds
         if counted:
-            runs.append(seconds)
-            steps.append(timer.seconds)
+            runs[index].append(seconds)
+            steps[index].append(timer.seconds)
         n = f" N={trial.n}" if trial.n is not None else ""
         app = f" {trial.app}:" if trial.app is not None else ""
         log(f"  {trial.scenario}{app} {trial.alternative}{n}: {seconds:.2f} s{'' if counted else ' (warm-up, discarded)'}")
-    return Record(
-        scenario=trial.scenario,
-        alternative=trial.alternative,
-        n=trial.n,
-        runs=tuple(runs),
-        pex_runs=outcome.pex_runs,
-        bytes_written=outcome.bytes_written,
-        bytes_uploaded=outcome.bytes_uploaded,
-        steps=median_steps(steps),
-        details=outcome.details,
-        app=trial.app,
-    )
+    return [
+        Record(
+            scenario=trial.scenario,
+            alternative=trial.alternative,
+            n=trial.n,
+            runs=tuple(runs[index]),
+            pex_runs=outcomes[index].pex_runs,
+            bytes_written=outcomes[index].bytes_written,
+            bytes_uploaded=outcomes[index].bytes_uploaded,
+            steps=median_steps(steps[index]),
+            details=outcomes[index].details,
+            app=trial.app,
+        )
+        for index, trial in enumerate(trials)
+    ]
 
 
 # -----------------------------------------------------------------------------------------------

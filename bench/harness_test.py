@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import Outcome, Results, ScenarioInfo, StepTimer, Trial, measure, this_machine, utc_now
+from harness import Outcome, Results, ScenarioInfo, StepTimer, Trial, measure, measure_interleaved, this_machine, utc_now
 from report import (
     DEPS_TREE_BYTES,
     DEPS_VENVS_BYTES,
@@ -70,6 +70,21 @@ def results() -> dict:
         scenarios=SCENARIOS,
         records=records,
     ).to_json()
+
+
+def test_interleaved_trials_run_in_turn_after_their_warm_ups() -> None:
+    ran: list[str] = []
+
+    def trial(name: str, seconds: float) -> Trial:
+        def run(_: StepTimer) -> Outcome:
+            ran.append(name)
+            return Outcome(seconds=seconds * len(ran))
+
+        return Trial("s", name, run)
+
+    records = measure_interleaved([trial("a", 1.0), trial("b", 10.0)], repetitions=2, warmup=1, log=lambda _: None)
+    assert ran == ["a", "b", "a", "b", "a", "b"]
+    assert [(r.alternative, r.runs) for r in records] == [("a", (3.0, 5.0)), ("b", (40.0, 60.0))]
 
 
 def test_results_json_is_well_formed(results: dict, tmp_path: Path) -> None:

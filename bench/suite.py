@@ -57,6 +57,7 @@ from harness import (
     Trial,
     find_python,
     measure,
+    measure_interleaved,
     this_machine,
     utc_now,
 )
@@ -97,13 +98,14 @@ def slug(name: str) -> str:
 class Plan:
     mode: str
     repetitions: int  # Of every build scenario.
-    startup_repetitions: int  # Of each start-up, after one discarded run.
+    startup_repetitions: int  # Of each cold start-up, after one discarded run.
+    warm_start_repetitions: int  # Of each warm start-up (scenarios 6 and 6b), the forms in turn.
     app_counts: tuple[int, ...]  # N in scenario 4.
     scale_counts: tuple[int, ...] = (1, 10, 50)  # N in the scale scenarios (10 to 14).
 
 
-QUICK = Plan("quick", repetitions=1, startup_repetitions=3, app_counts=(1, 5))
-FULL = Plan("full", repetitions=3, startup_repetitions=5, app_counts=(1, 5, 10))
+QUICK = Plan("quick", repetitions=1, startup_repetitions=3, warm_start_repetitions=11, app_counts=(1, 5))
+FULL = Plan("full", repetitions=3, startup_repetitions=5, warm_start_repetitions=21, app_counts=(1, 5, 10))
 
 
 # -----------------------------------------------------------------------------------------------
@@ -827,8 +829,8 @@ def warm_startup(bench: Bench, scenario: str, write_bytecode: bool) -> list[Reco
         runtime = bench.base / f"runtime-{scenario}" / app.name
         variants = [reference_venv_variant(bench, app, runtime / "venv", write_bytecode),
                     *startup_variants(bench, app, runtime)]
-        measured = [measure(startup_trial(scenario, app, v, write_bytecode), bench.plan.startup_repetitions,
-                            warmup=1, log=log) for v in variants]
+        trials = [startup_trial(scenario, app, v, write_bytecode) for v in variants]
+        measured = measure_interleaved(trials, bench.plan.warm_start_repetitions, warmup=1, log=log)
         records += with_disk_use(bench, app, runtime, measured)
     return records
 
@@ -1126,7 +1128,8 @@ SCENARIOS: tuple[ScenarioInfo, ...] = (
         "6-startup",
         "6. Start-up of the api, cli and reports apps",
         f"Per app ({', '.join(f'`src/python/apps/{a.name}`' for a in STARTUP_APPS)}), each form runs once untimed "
-        "first (warm caches), then is timed. **api** (FastAPI + uvicorn): from starting the process to its first "
+        f"first (warm caches), then the forms run in turn (A B C ... A B C: a drift of the machine weighs on each "
+        f"alike), {QUICK.warm_start_repetitions} times each ({FULL.warm_start_repetitions} in a full run). **api** (FastAPI + uvicorn): from starting the process to its first "
         "stderr line `\"msg\": \"serving on http://...\"` (logged after its imports), on a free port; then it is "
         "killed. **cli** (click): `--help`, to the process's exit (code 0, `Usage` in its output). **reports** "
         "(its module imports numpy and pandas first): `--help`, to its exit (code 0). Forms, each with a `PEX_ROOT` "
@@ -1145,7 +1148,7 @@ SCENARIOS: tuple[ScenarioInfo, ...] = (
         f"{WARM_START_TARGET:g}× the venv's. Bytes on disk, after an app's runs: apparent sizes, each inode "
         "counted once within a directory (the trees are hard links to pexrun's blobs), as `du --apparent-size` "
         "counts files and symlinks: for pexrun its deps tree `C/trees/<deps tree sha256>/`, its virtualenvs of "
-        "that tree `C/venvs/<deps tree sha256>/` (0: this pexrun keeps none) and its `PEX_ROOT`; for the trees "
+        "that tree `C/venvs/<deps tree sha256>/` and its `PEX_ROOT`; for the trees "
         "run directly their `PEX_ROOT`, where pex installs the wheel files.",
         timing_only=True,
     ),
