@@ -180,11 +180,12 @@ def warm_start(argv, environ) -> None:
     except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError):
         return
     env = venv_environ(environ, app=app, version=version, sources=launch["sources"], inject_env=launch["inject_env"])
-    layout = launch.get("venv")
+    command, layout = launch["exec"], launch.get("venv")
+    del launch  # its checks (a stat per file) would stay alive while the release runs in this process
     if layout and _can_become(layout, environ):
-        _become(layout, [*launch["exec"][1:], *args], env)
+        _become(layout, [*command[1:], *args], env)
     else:
-        exec_argv([*launch["exec"], *args], env)
+        exec_argv([*command, *args], env)
 
 
 def _imports_only_stdlib(stdlib) -> bool:
