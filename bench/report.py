@@ -489,7 +489,7 @@ def render_readme(results: Mapping, plots: Mapping[str, str]) -> str:
         "## How to run",
         "",
         "```",
-        "bench/run --quick     # 1 repetition of each build; N in {1, 5} (scenario 4), {1, 10, 50} (10-14): about 45 minutes on 2 cores",
+        "bench/run --quick     # 1 repetition of each build; N in {1, 5} (scenario 4), {1, 10, 50} (10-14): about an hour on 2 cores",
         "bench/run             # 3 repetitions of each build; N in {1, 5, 10} (scenario 4), {1, 10, 50}: about 2 hours",
         "bench/run --quick --scenarios 10-scale-cold,11-scale-lib-edit --scale-apps 1,3 --output /tmp/b   # try the scale scenarios",
         "bench/run --scenarios 1-cold,6-startup --keep   # some scenarios; keep the scratch directory",
