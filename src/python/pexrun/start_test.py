@@ -128,6 +128,10 @@ def test_a_warm_run_on_the_venvs_interpreter_becomes_the_release(
     # PYTHONPATH changes the path an interpreter starts with: the venv's python is exec'd to read it.
     with_path = subprocess.run([python, *argv], env={**env, "PYTHONPATH": str(tmp_path)}, capture_output=True, text=True, timeout=120)
     assert imported_interpreters(with_path) == 2 and str(tmp_path) in ran(with_path)["path"]
+    # PYTHONSAFEPATH (3.11+) puts no script directory on sys.path: the sources still go first, and
+    # the venv's own directory is not on it.
+    safe = ran(subprocess.run([python, *argv], env={**env, "PYTHONSAFEPATH": "1"}, capture_output=True, text=True, timeout=120))
+    assert safe["path"] == report["path"] and str(venv) not in safe["path"]
 
 
 @pytest.mark.parametrize("imported, only_stdlib", [("json", True), ("from_site_packages", False)])
