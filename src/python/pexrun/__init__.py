@@ -23,7 +23,7 @@ _SELF = "pexrun"
 
 
 def _cache_root() -> str:
-    # As pexrun.cache.default_cache_dir, which cannot be imported before the import path is chosen.
+    # As pexrun.start.default_cache_dir, which cannot be imported before the import path is chosen.
     return os.environ.get("PEXRUN_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "pexrun"
     )
